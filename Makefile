@@ -1,0 +1,101 @@
+# pss -- Process Snapshotting for Lua 5.4
+#
+#   make            build libpss (static, PIC), the test target and tests
+#   make demo       build and run a real triage of a live process
+#   make test       install missing Debian packages (as root), build, run
+#                   every suite, then the sanitizer and valgrind runs; ends
+#                   with one "N passed, N failed" line
+#   make check      the C suite only      make asan / make valgrind
+#
+# Variables follow LuaRocks' names so `luarocks make` and distro builds can
+# override them: LUA, LUA_INCDIR, LUA_LIBDIR, LIBFLAG, CFLAGS, PREFIX, ...
+
+LUA        ?= lua5.4
+LUA_INCDIR ?= /usr/include/lua5.4
+LUA_LIBDIR ?= /usr/lib/x86_64-linux-gnu
+LIBFLAG    ?= -shared
+PREFIX     ?= /usr/local
+INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
+INST_LUADIR ?= $(PREFIX)/share/lua/5.4
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+LDFLAGS ?=
+BUILD   ?= build
+
+WARN = -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
+       -Wstrict-prototypes -Wpointer-arith -Wno-unused-parameter
+PSS_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Isrc
+
+LIB_SRCS = src/text.c $(wildcard src/linux/*.c)
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_HDRS = src/pss.h $(wildcard src/linux/*.h)
+
+TEST_SRCS = $(wildcard spec/c/*.c)
+TEST_HDRS = $(wildcard spec/c/*.h)
+
+.PHONY: all lib check asan valgrind test deps demo clean
+all: lib $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo
+
+lib: $(BUILD)/libpss.a
+
+$(BUILD)/%.o: %.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(PSS_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libpss.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/pss-target: spec/support/pss-target.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $< -o $@ -pthread $(LDFLAGS)
+
+$(BUILD)/test_pss: $(TEST_SRCS) $(TEST_HDRS) $(BUILD)/libpss.a
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Ispec/c $(CFLAGS) $(TEST_SRCS) \
+	  $(BUILD)/libpss.a -o $@ -lcmocka -pthread $(LDFLAGS)
+
+$(BUILD)/pss-demo: examples/demo.c $(BUILD)/libpss.a
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(CFLAGS) $< $(BUILD)/libpss.a -o $@ $(LDFLAGS)
+
+# ---- tests ---------------------------------------------------------------
+# Each suite writes TAP into $(BUILD)/tap/; spec/support/tapsum counts them.
+TAP = $(BUILD)/tap
+
+check: $(BUILD)/test_pss $(BUILD)/pss-target
+	@mkdir -p $(TAP)
+	PSS_TARGET=$(abspath $(BUILD)/pss-target) CMOCKA_MESSAGE_OUTPUT=TAP \
+	  $(BUILD)/test_pss > $(TAP)/c.tap; rc=$$?; cat $(TAP)/c.tap; exit $$rc
+
+SAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+asan:
+	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
+	  $(addprefix build/asan/,test_pss pss-target)
+	@mkdir -p $(TAP)
+	PSS_TARGET=$(abspath build/asan/pss-target) CMOCKA_MESSAGE_OUTPUT=TAP \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/asan/test_pss > $(TAP)/c-asan.tap; rc=$$?; cat $(TAP)/c-asan.tap; exit $$rc
+
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no
+valgrind: $(BUILD)/test_pss $(BUILD)/pss-target
+	@mkdir -p $(TAP)
+	PSS_TARGET=$(abspath $(BUILD)/pss-target) CMOCKA_MESSAGE_OUTPUT=TAP PSS_UNDER_VALGRIND=1 \
+	  $(VALGRIND) $(BUILD)/test_pss > $(TAP)/c-valgrind.tap; rc=$$?; cat $(TAP)/c-valgrind.tap; exit $$rc
+
+deps:
+	@sh spec/support/deps.sh
+
+# Every suite runs even when one fails; the summary decides the exit code.
+test: deps
+	@rm -rf $(TAP); mkdir -p $(TAP)
+	@$(MAKE) --no-print-directory all
+	-@$(MAKE) --no-print-directory check
+	-@$(MAKE) --no-print-directory asan
+	-@$(MAKE) --no-print-directory valgrind
+	@$(LUA) spec/support/tapsum.lua $(TAP)/c.tap $(TAP)/c-asan.tap $(TAP)/c-valgrind.tap
+
+demo: $(BUILD)/pss-demo $(BUILD)/pss-target
+	@sh examples/demo.sh $(BUILD)
+
+clean:
+	rm -rf build

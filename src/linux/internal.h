@@ -1,0 +1,159 @@
+/*
+** internal.h -- what the Linux files of libpss share. Nothing here is
+** exported: the only public names are the Pss* functions of pss.h.
+**
+** Conventions: helpers return 0 or -errno; pss_win32_error() maps errno to a
+** Win32 code once, at the API boundary. Out-parameters are written only on
+** success; destructors accept NULL.
+*/
+#ifndef PSS_LINUX_INTERNAL_H
+#define PSS_LINUX_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pss.h"
+
+#define PSS_EXPORT __attribute__((visibility("default")))
+#define PSS_MUST_CHECK __attribute__((warn_unused_result))
+
+/* {======================================================================
+** Growable buffers: malloc, or mmap when the capture asked for
+** PSS_CREATE_USE_VM_ALLOCATIONS (no heap use at all).
+** ======================================================================= */
+struct pss_buf {
+  char *data;
+  size_t len, cap;
+  int vm;          /* memory comes from mmap/mremap */
+};
+
+int pss_buf_reserve(struct pss_buf *b, size_t extra) PSS_MUST_CHECK;
+/* Appends n bytes (aligned to `align`), returns the offset or -ENOMEM. */
+int64_t pss_buf_append(struct pss_buf *b, const void *p, size_t n, size_t align);
+void pss_buf_free(struct pss_buf *b);
+/* }====================================================================== */
+
+
+/* {======================================================================
+** The snapshot store: immutable once captured, shared by duplicates.
+** Rows are the Linux extension entries (the Windows entry first); their
+** pointer fields hold offsets+1 into the table's string pool until a walk
+** relocates them into the marker's copy of that pool.
+** ======================================================================= */
+enum pss_table_id { PSS_TABLE_NONE = 0, PSS_TABLE_REGIONS = 1,
+                    PSS_TABLE_HANDLES = 2, PSS_TABLE_THREADS = 3,
+                    PSS_TABLE_COUNT = 4 };
+
+struct pss_table {
+  struct pss_buf rows;     /* array of row_size records */
+  struct pss_buf strings;  /* UTF-16 and byte strings of those rows */
+  size_t row_size;
+  size_t count;
+};
+
+/* A thread row: the public Linux entry plus its UTF-16 name for
+** PSS_WALK_THREAD_NAME. */
+struct pss_thread_row {
+  PSS_LINUX_THREAD_ENTRY e;
+  uintptr_t name16;        /* offset+1 into strings, 0 if none */
+  WORD name16_len;         /* bytes */
+};
+
+struct pss_store {
+  atomic_int refs;
+  uint64_t serial;         /* unique per store: keys a marker's pool copies */
+  PSS_CAPTURE_FLAGS flags;
+  int vm;
+  PSS_LINUX_PROCESS_INFORMATION process; /* pointers absolute into pstrings */
+  struct pss_buf pstrings;
+  PSS_PERFORMANCE_COUNTERS perf;
+  struct pss_table tables[PSS_TABLE_COUNT];
+};
+
+struct pss_store *pss_store_new(PSS_CAPTURE_FLAGS flags);
+void pss_store_release(struct pss_store *s);
+/* Stores a string in a table's pool as UTF-16 (with a NUL unit); returns
+** offset+1 and the length in bytes (without the NUL), or -ENOMEM. */
+int64_t pss_table_utf16(struct pss_table *t, const char *bytes, size_t n,
+                        WORD *len_bytes);
+int64_t pss_table_bytes(struct pss_table *t, const char *bytes, size_t n);
+void *pss_table_add_row(struct pss_table *t);   /* zeroed; NULL on ENOMEM */
+static inline void *pss_table_row(struct pss_table *t, size_t i) {
+  return t->rows.data + i * t->row_size;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Handle registry: HPSS / HPSSWALK are slot numbers with a generation, so a
+** freed or forged handle is detected instead of dereferenced.
+** ======================================================================= */
+enum pss_kind { PSS_KIND_SNAPSHOT = 1, PSS_KIND_MARKER = 2 };
+uintptr_t pss_registry_add(enum pss_kind kind, void *object);  /* 0: ENOMEM */
+/* Looks a handle up; for snapshots takes a store reference. */
+void *pss_registry_get(uintptr_t handle, enum pss_kind kind);
+void *pss_registry_remove(uintptr_t handle, enum pss_kind kind);
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Capture: one /proc/PID directory, read relative to its fd.
+** ======================================================================= */
+struct pss_target {
+  pid_t pid;
+  int dirfd;               /* /proc/PID, opened while the pidfd was alive */
+  int pidfd;               /* -1 for the calling process */
+  int self;
+  uint64_t boot_filetime;  /* the boot instant as a FILETIME value */
+  long ticks;              /* sysconf(_SC_CLK_TCK) */
+  char *scratch;           /* grows to the largest /proc file read */
+  size_t scratch_cap;
+  int scratch_vm;          /* PSS_CREATE_USE_VM_ALLOCATIONS: mmap it */
+};
+
+/* Reads a whole /proc file relative to dirfd into t->scratch (NUL
+** terminated); returns its length or -errno. */
+ssize_t pss_read_at(struct pss_target *t, int dirfd, const char *name);
+int pss_target_alive(const struct pss_target *t) PSS_MUST_CHECK;
+/* The numeric entries of a directory (tasks, fds), sorted; free() them. */
+int pss_list_numbers(int dirfd, pid_t **out, size_t *n) PSS_MUST_CHECK;
+
+int pss_capture_process(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+int pss_capture_threads(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+int pss_capture_handles(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+int pss_capture_regions(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+
+/* Socket descriptions from /proc/PID/net/ for the given inodes. */
+struct pss_socket_info {
+  uint64_t inode;
+  int family, type, protocol, state;
+  char desc[160];          /* "tcp 127.0.0.1:80 -> 10.0.0.1:5555" */
+  int found;
+};
+int pss_sockets_describe(struct pss_target *t, struct pss_socket_info *socks,
+                         size_t n) PSS_MUST_CHECK;
+
+/* Time: FILETIME counts 100 ns since 1601-01-01 UTC. */
+#define PSS_FILETIME_UNIX_EPOCH 116444736000000000ULL
+FILETIME pss_filetime(uint64_t v);
+uint64_t pss_now_filetime(void);
+FILETIME pss_ticks_duration(const struct pss_target *t, uint64_t ticks);
+FILETIME pss_ticks_after_boot(const struct pss_target *t, uint64_t ticks);
+/* Exit status of a zombie: the exit code, or 128+signal as shells say. */
+DWORD pss_exit_status(int wait_status);
+/* The first 64 CPUs of a task's affinity as a Windows mask. */
+ULONG_PTR pss_affinity(pid_t tid);
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Errors
+** ======================================================================= */
+/* Maps -errno (or 0) to a Win32 code and records errno for the thread. */
+DWORD pss_win32_error(int neg_errno);
+/* Records a Win32 failure that has no errno behind it. */
+DWORD pss_fail(DWORD code);
+/* }====================================================================== */
+
+#endif

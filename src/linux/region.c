@@ -1,0 +1,258 @@
+/*
+** region.c -- PSS_CAPTURE_VA_SPACE: one row per line of /proc/PID/maps;
+** with PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION also file names and, for
+** ELF images, what the PE fields stand for (load base, image size, ...).
+*/
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "procfs.h"
+
+#define PAGE 4096u
+#define ELF_PROBE 4096u          /* the ELF and program headers sit in page 0 */
+
+static int is_file_backed (const PSS_LINUX_VA_SPACE_ENTRY *e) {
+  return e->Inode != 0;
+}
+
+/* Copy-on-write file pages are PAGE_WRITECOPY, as for Windows views. */
+static DWORD protect_of (const char *perms, int file_backed) {
+  int r = perms[0] == 'r', w = perms[1] == 'w', x = perms[2] == 'x';
+  int cow = w && perms[3] == 'p' && file_backed;
+  if (!r && !w && !x) return PAGE_NOACCESS;
+  if (x) {
+    if (w) return cow ? PAGE_EXECUTE_WRITECOPY : PAGE_EXECUTE_READWRITE;
+    return r ? PAGE_EXECUTE_READ : PAGE_EXECUTE;
+  }
+  if (w) return cow ? PAGE_WRITECOPY : PAGE_READWRITE;
+  return PAGE_READONLY;
+}
+
+/* maps escapes only '\n', as "\012" */
+static size_t unescape_path (const char *in, size_t n, char *out) {
+  size_t i = 0, k = 0;
+  while (i < n) {
+    if (in[i] == '\\' && n - i >= 4 && memcmp(in + i, "\\012", 4) == 0) {
+      out[k++] = '\n';
+      i += 4;
+    }
+    else out[k++] = in[i++];
+  }
+  return k;
+}
+
+static int add_region (struct pss_table *tab, const struct pss_maps_line *ml) {
+  char path[4096 + 1];
+  size_t plen = unescape_path(ml->path, ml->path_len < 4096 ? ml->path_len : 4096, path);
+  PSS_LINUX_VA_SPACE_ENTRY *e;
+  int64_t off;
+  if ((off = pss_table_bytes(tab, path, plen)) < 0) return -ENOMEM;
+  if ((e = pss_table_add_row(tab)) == NULL) return -ENOMEM;
+  e->Path = (const char *)(uintptr_t)off;
+  e->PathLength = (WORD)plen;
+  e->Region.BaseAddress = (void *)(uintptr_t)ml->start;
+  e->Region.AllocationBase = e->Region.BaseAddress;
+  e->Region.RegionSize = ml->end - ml->start;
+  e->Offset = ml->offset;
+  e->Inode = ml->inode;
+  e->DeviceMajor = ml->dev_major;
+  e->DeviceMinor = ml->dev_minor;
+  memcpy(e->Permissions, ml->perms, 4);
+  e->Region.Protect = protect_of(ml->perms, ml->inode != 0);
+  e->Region.AllocationProtect = e->Region.Protect;
+  e->Region.State = e->Region.Protect == PAGE_NOACCESS ? MEM_RESERVE : MEM_COMMIT;
+  if (ml->inode != 0 || ml->perms[3] == 's') e->Region.Type = MEM_MAPPED;
+  else if (plen == 6 && memcmp(path, "[vdso]", 6) == 0) e->Region.Type = MEM_IMAGE;
+  else e->Region.Type = MEM_PRIVATE;
+  return 0;
+}
+
+/* Rows [first, end) map one file back to back. */
+static size_t group_end (struct pss_table *tab, size_t first) {
+  const PSS_LINUX_VA_SPACE_ENTRY *a = pss_table_row(tab, first);
+  size_t i = first + 1;
+  for (; i < tab->count; i++) {
+    const PSS_LINUX_VA_SPACE_ENTRY *b = pss_table_row(tab, i);
+    const PSS_LINUX_VA_SPACE_ENTRY *prev = pss_table_row(tab, i - 1);
+    if (b->Inode != a->Inode || b->DeviceMajor != a->DeviceMajor ||
+        b->DeviceMinor != a->DeviceMinor ||
+        (uintptr_t)b->Region.BaseAddress != (uintptr_t)prev->Region.BaseAddress + prev->Region.RegionSize)
+      break;
+  }
+  return i;
+}
+
+/*
+** One allocation per file mapped back to back: its first mapping is the
+** AllocationBase. A file any of whose mappings is executable is an image
+** (an ELF program or library), otherwise a mapped view.
+*/
+static void group_allocations (struct pss_table *tab) {
+  size_t i = 0, k, end;
+  while (i < tab->count) {
+    PSS_LINUX_VA_SPACE_ENTRY *first = pss_table_row(tab, i);
+    int image = 0;
+    if (!is_file_backed(first)) { i++; continue; }
+    end = group_end(tab, i);
+    for (k = i; k < end; k++)
+      image |= ((PSS_LINUX_VA_SPACE_ENTRY *)pss_table_row(tab, k))->Permissions[2] == 'x';
+    for (k = i; k < end; k++) {
+      PSS_LINUX_VA_SPACE_ENTRY *e = pss_table_row(tab, k);
+      e->Region.AllocationBase = first->Region.BaseAddress;
+      e->Region.AllocationProtect = first->Region.Protect;
+      if (image) e->Region.Type = MEM_IMAGE;
+    }
+    i = end;
+  }
+}
+
+
+/* {======================================================================
+** ELF images
+** ======================================================================= */
+struct image_info { DWORD size, checksum, stamp; };
+
+/* First four bytes of the GNU build id, if a note in the probe has it. */
+static DWORD build_id_word (const unsigned char *p, size_t n) {
+  size_t pos = 0;
+  while (pos + 12 <= n) {
+    uint32_t namesz, descsz, type;
+    size_t name_at, desc_at;
+    memcpy(&namesz, p + pos, 4); memcpy(&descsz, p + pos + 4, 4);
+    memcpy(&type, p + pos + 8, 4);
+    name_at = pos + 12;
+    desc_at = name_at + ((namesz + 3u) & ~3u);
+    if (desc_at + descsz > n || desc_at < name_at) return 0;
+    if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(p + name_at, "GNU", 4) == 0 &&
+        descsz >= 4) {
+      DWORD w;
+      memcpy(&w, p + desc_at, 4);
+      return w;
+    }
+    pos = desc_at + ((descsz + 3u) & ~3u);
+  }
+  return 0;
+}
+
+/* Image size from the PT_LOAD span, check sum from the build id. */
+#define PARSE_ELF(Ehdr, Phdr)                                                  \
+  do {                                                                         \
+    const Ehdr *eh = (const Ehdr *)(const void *)p;                            \
+    uint64_t lo = UINT64_MAX, hi = 0;                                          \
+    size_t k;                                                                  \
+    if (n < sizeof *eh || eh->e_phoff > n ||                                   \
+        (size_t)eh->e_phnum * sizeof(Phdr) > n - eh->e_phoff)                  \
+      return -EINVAL;                                                          \
+    for (k = 0; k < eh->e_phnum; k++) {                                        \
+      Phdr ph;                                                                 \
+      memcpy(&ph, p + eh->e_phoff + k * sizeof ph, sizeof ph);                 \
+      if (ph.p_type == PT_LOAD) {                                              \
+        if (ph.p_vaddr < lo) lo = ph.p_vaddr;                                  \
+        if (ph.p_vaddr + ph.p_memsz > hi) hi = ph.p_vaddr + ph.p_memsz;        \
+      }                                                                        \
+      else if (ph.p_type == PT_NOTE && ph.p_offset < n &&                      \
+               ph.p_filesz <= n - ph.p_offset && ii->checksum == 0)            \
+        ii->checksum = build_id_word(p + ph.p_offset, ph.p_filesz);            \
+    }                                                                          \
+    if (hi > lo) ii->size = (DWORD)(((hi + PAGE - 1) & ~(uint64_t)(PAGE - 1)) - \
+                                    (lo & ~(uint64_t)(PAGE - 1)));             \
+  } while (0)
+
+static int parse_elf (const unsigned char *p, size_t n, struct image_info *ii) {
+  if (n < EI_NIDENT || memcmp(p, ELFMAG, SELFMAG) != 0) return -EINVAL;
+  if (p[EI_CLASS] == ELFCLASS64) PARSE_ELF(Elf64_Ehdr, Elf64_Phdr);
+  else if (p[EI_CLASS] == ELFCLASS32) PARSE_ELF(Elf32_Ehdr, Elf32_Phdr);
+  else return -EINVAL;
+  return 0;
+}
+
+/* Reads the image's first page from the target's memory. */
+static ssize_t read_target (struct pss_target *t, uint64_t addr, void *buf, size_t n) {
+  struct iovec local = { buf, n }, remote = { (void *)(uintptr_t)addr, n };
+  ssize_t got = process_vm_readv(t->pid, &local, 1, &remote, 1, 0);
+  return got < 0 ? -errno : got;
+}
+
+/* The file's modification time stands for the PE link time stamp. */
+static DWORD file_stamp (struct pss_target *t, const PSS_LINUX_VA_SPACE_ENTRY *e,
+                         const char *path) {
+  char rooted[4096 + 8];
+  struct stat sb;
+  if (e->PathLength == 0 || path[0] != '/' || e->PathLength > 4096) return 0;
+  memcpy(rooted, "root", 4);
+  memcpy(rooted + 4, path, e->PathLength);
+  rooted[4 + e->PathLength] = '\0';
+  if (fstatat(t->dirfd, rooted, &sb, 0) < 0 || sb.st_ino != e->Inode) return 0;
+  return (DWORD)sb.st_mtime;
+}
+
+static void describe_image (struct pss_target *t, struct pss_table *tab, size_t first,
+                            size_t end) {
+  PSS_LINUX_VA_SPACE_ENTRY *e = pss_table_row(tab, first);
+  unsigned char probe[ELF_PROBE];
+  struct image_info ii = { 0, 0, 0 };
+  size_t k;
+  ssize_t n;
+  if (e->Offset != 0 || e->Permissions[0] != 'r') return;
+  n = read_target(t, (uintptr_t)e->Region.BaseAddress,
+                  probe, e->Region.RegionSize < ELF_PROBE ? e->Region.RegionSize : ELF_PROBE);
+  if (n <= 0 || parse_elf(probe, (size_t)n, &ii) < 0) return;
+  ii.stamp = file_stamp(t, e, tab->strings.data + (uintptr_t)e->Path - 1);
+  for (k = first; k < end; k++) {
+    PSS_LINUX_VA_SPACE_ENTRY *r = pss_table_row(tab, k);
+    r->Region.ImageBase = e->Region.BaseAddress;
+    r->Region.SizeOfImage = ii.size;
+    r->Region.CheckSum = ii.checksum;
+    r->Region.TimeDateStamp = ii.stamp;
+  }
+}
+/* }====================================================================== */
+
+
+static int name_mapped_files (struct pss_target *t, struct pss_table *tab) {
+  size_t i, end;
+  for (i = 0; i < tab->count; i = end) {
+    PSS_LINUX_VA_SPACE_ENTRY *e = pss_table_row(tab, i);
+    end = is_file_backed(e) ? group_end(tab, i) : i + 1;
+    if (e->Region.Type == MEM_IMAGE) describe_image(t, tab, i, end);
+    for (; i < end; i++) {
+      char path[4096];
+      int64_t off;
+      e = pss_table_row(tab, i);
+      if (e->Region.Type == MEM_PRIVATE || e->PathLength == 0) continue;
+      /* copied out first: the pool may move while the UTF-16 form grows it */
+      memcpy(path, tab->strings.data + (uintptr_t)e->Path - 1, e->PathLength);
+      off = pss_table_utf16(tab, path, e->PathLength, &e->Region.MappedFileNameLength);
+      if (off < 0) return -ENOMEM;
+      e->Region.MappedFileName = (const WCHAR *)(uintptr_t)off;
+    }
+  }
+  return 0;
+}
+
+int pss_capture_regions (struct pss_target *t, struct pss_store *s) {
+  struct pss_table *tab = &s->tables[PSS_TABLE_REGIONS];
+  ssize_t n = pss_read_at(t, t->dirfd, "maps");
+  size_t pos = 0;
+  if (n < 0) return (int)n;
+  while (pos < (size_t)n) {
+    struct pss_maps_line ml;
+    long used = pss_parse_maps_line(t->scratch + pos, (size_t)n - pos, &ml);
+    int rc;
+    if (used < 0) return (int)used;
+    if (used == 0) break;
+    if ((rc = add_region(tab, &ml)) < 0) return rc;
+    pos += (size_t)used;
+  }
+  group_allocations(tab);
+  if (s->flags & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION)
+    return name_mapped_files(t, tab);
+  return 0;
+}

@@ -1,0 +1,295 @@
+/*
+** snapshot.c -- PssCaptureSnapshot, PssFreeSnapshot, PssDuplicateSnapshot
+** and the Linux process-handle extensions (pidfds).
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+#include "internal.h"
+
+#define CAPTURE_HANDLE_DETAILS (PSS_CAPTURE_HANDLE_NAME_INFORMATION |             \
+                                PSS_CAPTURE_HANDLE_BASIC_INFORMATION |            \
+                                PSS_CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION)
+#define CAPTURE_SUPPORTED (PSS_CAPTURE_HANDLES | CAPTURE_HANDLE_DETAILS |         \
+                           PSS_CAPTURE_HANDLE_TRACE | PSS_CAPTURE_THREADS |       \
+                           PSS_CAPTURE_VA_SPACE |                                 \
+                           PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION)
+/* Meaningful on Linux but not captured yet, or never (Intel PT): refused
+** rather than answered with an empty result. */
+#define CAPTURE_UNSUPPORTED (PSS_CAPTURE_VA_CLONE | PSS_CAPTURE_THREAD_CONTEXT |  \
+                             PSS_CAPTURE_THREAD_CONTEXT_EXTENDED |                \
+                             PSS_CAPTURE_IPT_TRACE)
+#define CREATE_OPTIONS (PSS_CREATE_BREAKAWAY_OPTIONAL | PSS_CREATE_BREAKAWAY |    \
+                        PSS_CREATE_FORCE_BREAKAWAY | PSS_CREATE_USE_VM_ALLOCATIONS | \
+                        PSS_CREATE_MEASURE_PERFORMANCE | PSS_CREATE_RELEASE_SECTION)
+
+
+/* {======================================================================
+** Process handles
+** ======================================================================= */
+
+/* The pid a pidfd names: -EBADF if fd is not a pidfd, -ESRCH once reaped. */
+static int pidfd_pid (int fd, pid_t *pid) {
+  char path[64], text[512];
+  const char *line;
+  ssize_t n;
+  int f;
+  if (fd < 0) return -EBADF;
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  if ((f = open(path, O_RDONLY | O_CLOEXEC)) < 0) return -EBADF;
+  n = read(f, text, sizeof text - 1);
+  close(f);
+  if (n <= 0) return -EBADF;
+  text[n] = '\0';
+  if ((line = strstr(text, "\nPid:")) == NULL) return -EBADF;
+  *pid = (pid_t)strtol(line + 5, NULL, 10);
+  if (*pid < 0) return -ESRCH;
+  return *pid == 0 ? -EPERM : 0;   /* 0: not visible in our pid namespace */
+}
+
+static int handle_fd (HANDLE h) {
+  intptr_t v = (intptr_t)h;
+  return v >= 0 && v <= INT_MAX ? (int)v : -1;
+}
+
+static int handle_pid (HANDLE h, pid_t *pid) {
+  if (h == PSS_LINUX_CURRENT_PROCESS) { *pid = getpid(); return 0; }
+  return pidfd_pid(handle_fd(h), pid);
+}
+
+/* 1 if the handle names the calling process, 0 if another, or -errno. */
+static int is_current_process (HANDLE h) {
+  pid_t pid;
+  int rc = handle_pid(h, &pid);
+  if (rc == -ESRCH || rc == -EPERM) return 0;   /* surely not us */
+  return rc < 0 ? rc : pid == getpid();
+}
+
+PSS_EXPORT DWORD PssLinuxOpenProcess (DWORD ProcessId, HANDLE *ProcessHandle) {
+  int fd;
+  if (ProcessHandle == NULL || ProcessId == 0 || ProcessId > INT_MAX)
+    return pss_fail(ERROR_INVALID_PARAMETER);
+  if ((fd = (int)syscall(SYS_pidfd_open, (pid_t)ProcessId, 0)) < 0) {
+    if (errno == ESRCH || errno == EINVAL) return pss_win32_error(-EINVAL);
+    return pss_win32_error(-errno);
+  }
+  if (fd < 3) {    /* never 0: a handle must not look like NULL */
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int e = errno;
+    close(fd);
+    if (high < 0) return pss_win32_error(-e);
+    fd = high;
+  }
+  *ProcessHandle = (HANDLE)(intptr_t)fd;
+  return ERROR_SUCCESS;
+}
+
+PSS_EXPORT DWORD PssLinuxCloseProcess (HANDLE ProcessHandle) {
+  pid_t pid;
+  int rc;
+  if (ProcessHandle == PSS_LINUX_CURRENT_PROCESS) return ERROR_SUCCESS;
+  rc = pidfd_pid(handle_fd(ProcessHandle), &pid);
+  if (rc == -EBADF) return pss_win32_error(rc);
+  close(handle_fd(ProcessHandle));
+  return ERROR_SUCCESS;
+}
+
+PSS_EXPORT DWORD PssLinuxGetProcessId (HANDLE ProcessHandle, DWORD *ProcessId) {
+  pid_t pid;
+  int rc;
+  if (ProcessId == NULL) return pss_fail(ERROR_INVALID_PARAMETER);
+  if ((rc = handle_pid(ProcessHandle, &pid)) < 0) return pss_win32_error(rc);
+  *ProcessId = (DWORD)pid;
+  return ERROR_SUCCESS;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Capture
+** ======================================================================= */
+static uint64_t cycles (void) {
+#if defined(__x86_64__)
+  return __rdtsc();
+#else
+  return 0;
+#endif
+}
+
+static uint64_t micros (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The boot instant as a FILETIME: /proc start times count from boot. */
+static uint64_t boot_filetime (void) {
+  struct timespec real, boot;
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  return PSS_FILETIME_UNIX_EPOCH +
+         ((uint64_t)real.tv_sec - (uint64_t)boot.tv_sec) * 10000000u +
+         ((int64_t)real.tv_nsec - (int64_t)boot.tv_nsec) / 100;
+}
+
+/*
+** /proc/PID is opened after the pidfd exists and checked alive after: the
+** pid then cannot have been reused in between, so every later openat()
+** reads the process the handle names (or fails once it is reaped).
+*/
+static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t) {
+  char path[32];
+  int rc;
+  memset(t, 0, sizeof *t);
+  t->dirfd = t->pidfd = -1;
+  t->self = h == PSS_LINUX_CURRENT_PROCESS;
+  if ((rc = handle_pid(h, &t->pid)) < 0) return rc;
+  if (!t->self) t->pidfd = handle_fd(h);
+  snprintf(path, sizeof path, "/proc/%d", (int)t->pid);
+  if ((t->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return errno == ENOENT ? -ESRCH : -errno;
+  if (!pss_target_alive(t)) return -ESRCH;
+  t->boot_filetime = boot_filetime();
+  t->ticks = sysconf(_SC_CLK_TCK);
+  if (t->ticks <= 0) t->ticks = 100;
+  t->scratch_vm = (flags & PSS_CREATE_USE_VM_ALLOCATIONS) != 0;
+  return 0;
+}
+
+static void target_close (struct pss_target *t) {
+  struct pss_buf b = { t->scratch, 0, t->scratch_cap, t->scratch_vm };
+  if (t->dirfd >= 0) close(t->dirfd);
+  pss_buf_free(&b);
+}
+
+typedef int (*capture_part)(struct pss_target *, struct pss_store *);
+
+/* Runs one part, timing it into the performance counters. */
+static int timed (capture_part part, struct pss_target *t, struct pss_store *s,
+                  UINT64 *cycle_count, UINT64 *wall) {
+  uint64_t c0 = cycles(), w0 = micros();
+  int rc = part(t, s);
+  *cycle_count = cycles() - c0;
+  *wall = micros() - w0;
+  return rc;
+}
+
+static int capture_into (struct pss_target *t, struct pss_store *s) {
+  PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
+  uint64_t c0 = cycles(), w0 = micros();
+  int rc = pss_capture_process(t, s);
+  if (rc == 0 && (s->flags & PSS_CAPTURE_THREADS))
+    rc = timed(pss_capture_threads, t, s, &pc->ThreadsCycleCount, &pc->ThreadsWallClockPeriod);
+  if (rc == 0 && (s->flags & PSS_CAPTURE_HANDLES))
+    rc = timed(pss_capture_handles, t, s, &pc->HandlesCycleCount, &pc->HandlesWallClockPeriod);
+  if (rc == 0 && (s->flags & PSS_CAPTURE_VA_SPACE))
+    rc = timed(pss_capture_regions, t, s, &pc->VaSpaceCycleCount, &pc->VaSpaceWallClockPeriod);
+  pc->TotalCycleCount = cycles() - c0;
+  pc->TotalWallClockPeriod = micros() - w0;
+  /* a file that vanished because the process did means: it exited */
+  if (rc < 0 && !pss_target_alive(t)) rc = -ESRCH;
+  return rc;
+}
+
+static DWORD check_capture_flags (PSS_CAPTURE_FLAGS f) {
+  if (f & ~(CAPTURE_SUPPORTED | CAPTURE_UNSUPPORTED | CREATE_OPTIONS))
+    return ERROR_INVALID_PARAMETER;      /* reserved or undefined bits */
+  if (((f & CAPTURE_HANDLE_DETAILS) && !(f & PSS_CAPTURE_HANDLES)) ||
+      ((f & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION) && !(f & PSS_CAPTURE_VA_SPACE)))
+    return ERROR_INVALID_PARAMETER;
+  if (f & CAPTURE_UNSUPPORTED) return ERROR_NOT_SUPPORTED;
+  return ERROR_SUCCESS;
+}
+
+PSS_EXPORT DWORD WINAPI PssCaptureSnapshot (HANDLE ProcessHandle,
+                                            PSS_CAPTURE_FLAGS CaptureFlags,
+                                            DWORD ThreadContextFlags,
+                                            HPSS *SnapshotHandle) {
+  struct pss_target t;
+  struct pss_store *s = NULL;
+  uintptr_t h;
+  DWORD code;
+  int rc;
+  (void)ThreadContextFlags;   /* used once thread contexts are captured */
+  if (SnapshotHandle == NULL) return pss_fail(ERROR_INVALID_PARAMETER);
+  if ((code = check_capture_flags(CaptureFlags)) != ERROR_SUCCESS) return pss_fail(code);
+  if ((rc = target_open(ProcessHandle, CaptureFlags, &t)) < 0) goto fail;
+  if ((s = pss_store_new(CaptureFlags)) == NULL) { rc = -ENOMEM; goto fail; }
+  if ((rc = capture_into(&t, s)) < 0) goto fail;
+  if ((h = pss_registry_add(PSS_KIND_SNAPSHOT, s)) == 0) { rc = -ENOMEM; goto fail; }
+  target_close(&t);
+  *SnapshotHandle = (HPSS)h;
+  return ERROR_SUCCESS;
+fail:
+  pss_store_release(s);
+  target_close(&t);
+  return pss_win32_error(rc);
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Free, duplicate
+** ======================================================================= */
+static DWORD free_local (HPSS SnapshotHandle) {
+  struct pss_store *s = pss_registry_remove((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT);
+  if (s == NULL) return pss_fail(ERROR_INVALID_HANDLE);
+  pss_store_release(s);
+  return ERROR_SUCCESS;
+}
+
+/*
+** A snapshot is memory of the process that holds it; freeing it in, or
+** copying it into, another process would mean writing into that process.
+*/
+PSS_EXPORT DWORD WINAPI PssFreeSnapshot (HANDLE ProcessHandle, HPSS SnapshotHandle) {
+  int cur = is_current_process(ProcessHandle);
+  if (cur < 0) return pss_win32_error(cur);
+  if (!cur) return pss_fail(ERROR_NOT_SUPPORTED);
+  return free_local(SnapshotHandle);
+}
+
+static DWORD duplicate_local (HPSS SnapshotHandle, HPSS *TargetSnapshotHandle) {
+  struct pss_store *s;
+  uintptr_t h;
+  if (TargetSnapshotHandle == NULL) return pss_fail(ERROR_INVALID_PARAMETER);
+  /* the reference taken by the lookup becomes the new handle's */
+  if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
+    return pss_fail(ERROR_INVALID_HANDLE);
+  if ((h = pss_registry_add(PSS_KIND_SNAPSHOT, s)) == 0) {
+    pss_store_release(s);
+    return pss_fail(ERROR_NOT_ENOUGH_MEMORY);
+  }
+  *TargetSnapshotHandle = (HPSS)h;
+  return ERROR_SUCCESS;
+}
+
+PSS_EXPORT DWORD WINAPI PssDuplicateSnapshot (HANDLE SourceProcessHandle,
+                                              HPSS SnapshotHandle,
+                                              HANDLE TargetProcessHandle,
+                                              HPSS *TargetSnapshotHandle,
+                                              PSS_DUPLICATE_FLAGS Flags) {
+  int src = is_current_process(SourceProcessHandle);
+  int dst = is_current_process(TargetProcessHandle);
+  DWORD rc;
+  if (src < 0) return pss_win32_error(src);
+  if (!src) return pss_fail(ERROR_NOT_SUPPORTED);
+  if (Flags & ~PSS_DUPLICATE_CLOSE_SOURCE) rc = pss_fail(ERROR_INVALID_PARAMETER);
+  else if (dst < 0) rc = pss_win32_error(dst);
+  else if (!dst) rc = pss_fail(ERROR_NOT_SUPPORTED);
+  else rc = duplicate_local(SnapshotHandle, TargetSnapshotHandle);
+  /* documented: the source is freed even when the duplication fails */
+  if (Flags & PSS_DUPLICATE_CLOSE_SOURCE) free_local(SnapshotHandle);
+  return rc;
+}
+/* }====================================================================== */
