@@ -7,10 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,13 +47,12 @@ ssize_t pss_read_at (struct pss_target *t, int dirfd, const char *name) {
 }
 
 /*
-** The target is alive while its pidfd can be signalled (EPERM still means
-** it exists). A zombie counts as alive: it can still be captured.
+** A /proc/PID directory fd stays bound to the process it was opened for:
+** once that process is reaped its entries are gone, even if the pid is
+** reused. A zombie still has them, and can still be captured.
 */
 int pss_target_alive (const struct pss_target *t) {
-  if (t->self) return 1;
-  if (syscall(SYS_pidfd_send_signal, t->pidfd, 0, NULL, 0) == 0) return 1;
-  return errno == EPERM;
+  return faccessat(t->dirfd, "stat", F_OK, 0) == 0;
 }
 /* }====================================================================== */
 

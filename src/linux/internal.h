@@ -102,8 +102,7 @@ void *pss_registry_remove(uintptr_t handle, enum pss_kind kind);
 ** ======================================================================= */
 struct pss_target {
   pid_t pid;
-  int dirfd;               /* /proc/PID, opened while the pidfd was alive */
-  int pidfd;               /* -1 for the calling process */
+  int dirfd;               /* /proc/PID, checked to be the handle's process */
   int self;
   uint64_t boot_filetime;  /* the boot instant as a FILETIME value */
   long ticks;              /* sysconf(_SC_CLK_TCK) */

@@ -38,7 +38,36 @@
 ** Process handles
 ** ======================================================================= */
 
-/* The pid a pidfd names: -EBADF if fd is not a pidfd, -ESRCH once reaped. */
+/* A /proc/PID directory fd (the fallback handle): its pid, if still there. */
+static int procdir_pid (int fd, pid_t *pid) {
+  char path[64], link[64];
+  ssize_t n;
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  if ((n = readlink(path, link, sizeof link - 1)) < 0) return -EBADF;
+  link[n] = '\0';
+  if (strncmp(link, "/proc/", 6) != 0 || strspn(link + 6, "0123456789") != (size_t)n - 6 ||
+      n == 6)
+    return -EBADF;
+  if (faccessat(fd, "stat", F_OK, 0) < 0) return -ESRCH;
+  *pid = (pid_t)strtol(link + 6, NULL, 10);
+  return 0;
+}
+
+static int open_procdir (pid_t pid) {
+  char path[32];
+  int fd;
+  snprintf(path, sizeof path, "/proc/%d", (int)pid);
+  if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return errno == ENOENT ? -ESRCH : -errno;
+  return fd;
+}
+
+/*
+** The pid a process handle names: -EBADF if fd is not one, -ESRCH once the
+** process is reaped. A handle is a pidfd, or where pidfd_open is missing
+** (Linux < 5.3, valgrind 3.19) an fd of /proc/PID: both stay bound to
+** their process, so neither can be redirected by pid reuse.
+*/
 static int pidfd_pid (int fd, pid_t *pid) {
   char path[64], text[512];
   const char *line;
@@ -51,7 +80,7 @@ static int pidfd_pid (int fd, pid_t *pid) {
   close(f);
   if (n <= 0) return -EBADF;
   text[n] = '\0';
-  if ((line = strstr(text, "\nPid:")) == NULL) return -EBADF;
+  if ((line = strstr(text, "\nPid:")) == NULL) return procdir_pid(fd, pid);
   *pid = (pid_t)strtol(line + 5, NULL, 10);
   if (*pid < 0) return -ESRCH;
   return *pid == 0 ? -EPERM : 0;   /* 0: not visible in our pid namespace */
@@ -79,7 +108,12 @@ PSS_EXPORT DWORD PssLinuxOpenProcess (DWORD ProcessId, HANDLE *ProcessHandle) {
   int fd;
   if (ProcessHandle == NULL || ProcessId == 0 || ProcessId > INT_MAX)
     return pss_fail(ERROR_INVALID_PARAMETER);
-  if ((fd = (int)syscall(SYS_pidfd_open, (pid_t)ProcessId, 0)) < 0) {
+  fd = (int)syscall(SYS_pidfd_open, (pid_t)ProcessId, 0);
+  if (fd < 0 && errno == ENOSYS) {
+    fd = open_procdir((pid_t)ProcessId);
+    if (fd < 0) errno = -fd;
+  }
+  if (fd < 0) {
     if (errno == ESRCH || errno == EINVAL) return pss_win32_error(-EINVAL);
     return pss_win32_error(-errno);
   }
@@ -148,16 +182,15 @@ static uint64_t boot_filetime (void) {
 ** reads the process the handle names (or fails once it is reaped).
 */
 static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t) {
-  char path[32];
+  pid_t again;
   int rc;
   memset(t, 0, sizeof *t);
-  t->dirfd = t->pidfd = -1;
+  t->dirfd = -1;
   t->self = h == PSS_LINUX_CURRENT_PROCESS;
   if ((rc = handle_pid(h, &t->pid)) < 0) return rc;
-  if (!t->self) t->pidfd = handle_fd(h);
-  snprintf(path, sizeof path, "/proc/%d", (int)t->pid);
-  if ((t->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-    return errno == ENOENT ? -ESRCH : -errno;
+  if ((t->dirfd = open_procdir(t->pid)) < 0) return t->dirfd;
+  /* the handle's process still has this pid, so the directory is its */
+  if (!t->self && (rc = handle_pid(h, &again)) < 0) return rc;
   if (!pss_target_alive(t)) return -ESRCH;
   t->boot_filetime = boot_filetime();
   t->ticks = sysconf(_SC_CLK_TCK);
