@@ -1,0 +1,15 @@
+#!/bin/sh
+# make demo: start the test target (threads, fds, mappings of every kind),
+# triage it while it runs, then stop it.
+set -eu
+build=${1:-build}
+fifo=$(mktemp -u "${TMPDIR:-/tmp}/pss-demo.XXXXXX")
+mkfifo "$fifo"
+"$build/pss-target" --threads 4 <"$fifo" >"$fifo.out" &
+target=$!
+exec 3>"$fifo"            # keeps the target's stdin open until we are done
+while ! grep -q '^ready' "$fifo.out" 2>/dev/null; do sleep 0.05; done
+"$build/pss-demo" "$target"
+exec 3>&-                 # EOF on stdin: the target exits
+wait "$target" || true
+rm -f "$fifo" "$fifo.out"

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages the build and the tests need, when run as
+# root; otherwise says which are missing. Idempotent and quiet when all
+# are present.
+set -eu
+PACKAGES="gcc make libc6-dev libcmocka-dev valgrind lua5.4 liblua5.4-dev
+lua-busted lua-cjson lua-argparse lua-check luarocks python3-psutil"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages:$missing" >&2
+  echo "install them (as root: apt-get install$missing) or run 'make test' as root" >&2
+  exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,1144 @@
+/*
+** pss-target -- the process the test suites start, capture and compare.
+**
+** It builds a known set of threads, file descriptors and mappings, prints a
+** report of them on stdout and waits. Everything in the report that the
+** kernel can tell is read back from the kernel (fcntl, fstat, getsockname,
+** /proc/self/maps, ...), not assumed from what was asked for.
+**
+** Options: --threads N (3)   --no-fds   --no-maps   --extra-fds N
+**          --extra-maps N    --resident MB   --odd-name
+**          --exit-now CODE   --exit-after MS
+**
+** Report, one item per line, numbers decimal unless said otherwise, byte
+** strings (paths) as lowercase hex of the exact bytes, "-" for none:
+**
+**   pid <pid>
+**   exe <hex of the /proc/self/exe link>
+**   thread <tid> <name>             main thread first, then worker-0 ...
+**   fd <n> <kind> <key>=<value> ... keys in any order; every line ends with
+**                                   inode=<st_ino> flags=<F_GETFL, octal with
+**                                   a leading 0> cloexec=<0|1>
+**   extra-fds <N>
+**   map <start, hex> <size> <perms> <kind> <hex of the /proc/self/maps path>
+**   extra-maps <N>
+**   odd <hex path>                  only with --odd-name
+**   ready
+**
+** File-like fd kinds (file-*, directory, device, fifo) carry path=, the hex
+** of their /proc/self/fd link; every other kind carries link=, the same for
+** its "pipe:[...]", "socket:[...]", "anon_inode:[...]" name (and
+** socket-unix-bound also path=, the address it is bound to, as given). A map
+** line's path is what /proc/self/maps shows: "/dev/zero (deleted)" for
+** anon-shared, "/memfd:pss-memfd (deleted)" for memfd. --extra-fds and
+** --extra-maps are only counted; those fds are the highest numbers.
+**
+** After "ready" the main thread reads stdin: "quit" (or "exit") or EOF exits
+** 0, "exit N" exits N, SIGTERM or SIGINT exits 0; each first stops the
+** workers, kills and reaps the pidfd child and removes the scratch
+** directory. --exit-after MS exits 0 after MS ms; EOF then does not end it
+** early. --exit-now CODE reaps the child, removes the scratch directory and
+** calls _exit(CODE) right after "ready" (for zombie tests).
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434   /* the same number on every architecture */
+#endif
+
+enum {
+  MAX_THREADS = 10000,       /* "worker-9999" still fits the 15-byte name */
+  MAX_FDS = 40,              /* the standard set plus file-odd, with room */
+  MAX_MAPS = 16,
+  FILE_BYTES = 4096,         /* content of the plain scratch files */
+  MEMFD_BYTES = 65536,
+  HEADROOM_FDS = 256         /* the standard set, stdio and libc, generously */
+};
+
+#define ODD_NAME "odd-\xff\xfe-name"
+#define MEMFD_NAME "pss-memfd"
+
+struct options {
+  long threads;
+  bool fds, maps, odd_name;
+  long extra_fds, extra_maps, resident_mb;
+  int exit_now;              /* -1 unless --exit-now */
+  long exit_after_ms;        /* -1 unless --exit-after */
+};
+
+/* One line of the fd part of the report; detail holds the kind's own keys,
+** the common ones are read back when the line is printed. */
+struct fd_rec {
+  int fd;
+  char const *kind;
+  bool file_like;            /* print path= (else link=) */
+  char detail[400];
+};
+
+struct map_rec {
+  char const *kind;
+  uintptr_t start;
+  size_t size;
+};
+
+struct worker {
+  struct crew *crew;
+  pthread_t thread;
+  pid_t tid;
+  unsigned index;
+};
+
+/* The workers wait on cond until stop is set, so they can be joined. */
+struct crew {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool stop;
+  size_t created, started;
+  struct worker *workers;
+};
+
+struct target {
+  struct options opt;
+  size_t page;
+  char dir[PATH_MAX];        /* the scratch directory, "" until made */
+  pid_t child;               /* the pidfd child, 0 if none */
+  sigset_t waitmask;         /* the main thread's mask while it waits */
+  struct crew crew;
+  int pipe_read, memfd, odd_fd;  /* needed again after opening; -1 if not */
+  struct fd_rec fds[MAX_FDS];
+  size_t nfds;
+  struct map_rec maps[MAX_MAPS];
+  size_t nmaps;
+  long extra_fds_opened, extra_maps_made;
+};
+
+/* Set by the SIGTERM/SIGINT handler: the one piece of state a handler needs. */
+static volatile sig_atomic_t stop_requested;
+
+static void cleanup (struct target *t);
+
+/* {======================================================================
+** Errors and small helpers
+** ======================================================================= */
+
+static _Noreturn void fail (struct target *t, char const *what) {
+  int e = errno;
+  fprintf(stderr, "pss-target: %s: %s\n", what, strerror(e));
+  cleanup(t);
+  exit(1);
+}
+
+static _Noreturn void usage (char const *why) {
+  fprintf(stderr, "pss-target: %s\n"
+          "usage: pss-target [--threads N] [--no-fds] [--no-maps] [--extra-fds N]\n"
+          "                  [--extra-maps N] [--resident MB] [--odd-name]\n"
+          "                  [--exit-now CODE] [--exit-after MS]\n", why);
+  exit(2);
+}
+
+static long parse_number (char const *text, long max, char const *option) {
+  char *end;
+  long v;
+  errno = 0;
+  v = strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < 0 || v > max) {
+    char why[128];
+    snprintf(why, sizeof why, "%s wants a number from 0 to %ld", option, max);
+    usage(why);
+  }
+  return v;
+}
+
+static void put_hex (char const *bytes, size_t len) {
+  size_t i;
+  if (len == 0)
+    fputs("-", stdout);
+  for (i = 0; i < len; i++)
+    printf("%02x", (unsigned)(unsigned char)bytes[i]);
+}
+
+static void hex_encode (char const *bytes, size_t len, char *out, size_t cap) {
+  size_t i;
+  for (i = 0; i < len && 2 * i + 2 < cap; i++)
+    snprintf(out + 2 * i, 3, "%02x", (unsigned)(unsigned char)bytes[i]);
+  out[2 * i] = '\0';
+}
+
+/* readlink that terminates; the length, 0 if the link cannot be read. */
+static size_t read_link (char const *path, char *out, size_t cap) {
+  ssize_t n = readlink(path, out, cap - 1);
+  if (n < 0)
+    n = 0;
+  out[n] = '\0';
+  return (size_t)n;
+}
+
+/* The whole of a /proc file, NUL-terminated, in a malloc'ed buffer. */
+static char *read_proc (struct target *t, char const *path) {
+  size_t cap = 65536, used = 0;
+  char *buf = malloc(cap);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (buf == NULL || fd < 0)
+    fail(t, path);
+  for (;;) {
+    ssize_t n;
+    if (used + 1 == cap) {
+      char *bigger = realloc(buf, cap * 2);
+      if (bigger == NULL)
+        fail(t, path);
+      buf = bigger;
+      cap *= 2;
+    }
+    n = read(fd, buf + used, cap - used - 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      fail(t, path);
+    if (n == 0)
+      break;
+    used += (size_t)n;
+  }
+  close(fd);
+  buf[used] = '\0';
+  return buf;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Options
+** ======================================================================= */
+
+static void parse_options (int argc, char **argv, struct options *o) {
+  enum { THREADS = 1, NO_FDS, NO_MAPS, EXTRA_FDS, EXTRA_MAPS, RESIDENT,
+         ODD_NAME_OPT, EXIT_NOW, EXIT_AFTER };
+  static struct option const longopts[] = {
+    { "threads", required_argument, NULL, THREADS },
+    { "no-fds", no_argument, NULL, NO_FDS },
+    { "no-maps", no_argument, NULL, NO_MAPS },
+    { "extra-fds", required_argument, NULL, EXTRA_FDS },
+    { "extra-maps", required_argument, NULL, EXTRA_MAPS },
+    { "resident", required_argument, NULL, RESIDENT },
+    { "odd-name", no_argument, NULL, ODD_NAME_OPT },
+    { "exit-now", required_argument, NULL, EXIT_NOW },
+    { "exit-after", required_argument, NULL, EXIT_AFTER },
+    { NULL, 0, NULL, 0 }
+  };
+  int c;
+  *o = (struct options){ .threads = 3, .fds = true, .maps = true,
+                         .exit_now = -1, .exit_after_ms = -1 };
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (c) {
+      case THREADS: o->threads = parse_number(optarg, MAX_THREADS, "--threads"); break;
+      case NO_FDS: o->fds = false; break;
+      case NO_MAPS: o->maps = false; break;
+      case EXTRA_FDS: o->extra_fds = parse_number(optarg, 10000000, "--extra-fds"); break;
+      case EXTRA_MAPS: o->extra_maps = parse_number(optarg, 10000000, "--extra-maps"); break;
+      case RESIDENT: o->resident_mb = parse_number(optarg, 1L << 20, "--resident"); break;
+      case ODD_NAME_OPT: o->odd_name = true; break;
+      case EXIT_NOW: o->exit_now = (int)parse_number(optarg, 255, "--exit-now"); break;
+      case EXIT_AFTER: o->exit_after_ms = parse_number(optarg, INT_MAX, "--exit-after"); break;
+      default: usage("unknown option");
+    }
+  }
+  if (optind < argc)
+    usage("unexpected argument");
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Scratch directory, pidfd child, signals, limits
+** ======================================================================= */
+
+static void scratch_path (struct target *t, char const *name, char *out, size_t cap) {
+  int n = snprintf(out, cap, "%s/%s", t->dir, name);
+  if (n < 0 || (size_t)n >= cap) {
+    errno = ENAMETOOLONG;
+    fail(t, name);
+  }
+}
+
+static void make_scratch (struct target *t) {
+  char const *tmp = getenv("TMPDIR");
+  int n;
+  if (tmp == NULL || *tmp == '\0')
+    tmp = "/tmp";
+  n = snprintf(t->dir, sizeof t->dir, "%s/pss-target.XXXXXX", tmp);
+  /* <dir>/sock must fit a unix socket address */
+  if (n < 0 || (size_t)n + sizeof "/sock" > sizeof ((struct sockaddr_un *)NULL)->sun_path) {
+    t->dir[0] = '\0';
+    errno = ENAMETOOLONG;
+    fail(t, "scratch directory under $TMPDIR");
+  }
+  if (mkdtemp(t->dir) == NULL) {
+    t->dir[0] = '\0';        /* nothing to remove */
+    fail(t, "mkdtemp");
+  }
+}
+
+/* Removes every name this program creates and then the directory. By name,
+** not by reading the directory: that needs a free fd, and --extra-fds may
+** have failed for want of one. Open fds and mappings of them stay valid. */
+static void remove_scratch (struct target *t) {
+  static char const *const names[] = {
+    "file-ro", "file-wo-append", "file-rw", "fifo", "sock", "mapped-private",
+    "mapped-shared", "extra", ODD_NAME
+  };
+  size_t i;
+  if (t->dir[0] == '\0')
+    return;
+  for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", t->dir, names[i]) < sizeof path)
+      unlink(path);
+  }
+  if (rmdir(t->dir) != 0)
+    fprintf(stderr, "pss-target: rmdir %s: %s\n", t->dir, strerror(errno));
+  t->dir[0] = '\0';
+}
+
+/* The child that the pidfd names. Forked before anything else is opened or
+** any signal is blocked, and it closes even 0-2: a test that reads our
+** stdout to EOF must not wait for this child. */
+static pid_t spawn_sleeper (void) {
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid != 0)
+    return pid;
+  /* die with the target even if it is SIGKILLed; the getppid check covers a
+  ** parent that died before prctl took effect */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+    _exit(0);
+  close_range(0, ~0U, 0);
+  for (;;)
+    pause();
+}
+
+static void reap_child (struct target *t) {
+  if (t->child <= 0)
+    return;
+  kill(t->child, SIGKILL);
+  while (waitpid(t->child, NULL, 0) < 0 && errno == EINTR) {}
+  t->child = 0;
+}
+
+static void on_stop_signal (int signo) {
+  (void)signo;
+  stop_requested = 1;
+}
+
+/* Blocked here, before any thread exists, so every worker inherits the
+** mask: SIGUSR1 then only ever queues for the signalfd, and SIGTERM/SIGINT
+** reach the main thread only inside ppoll, which unblocks them. */
+static void block_signals (struct target *t) {
+  struct sigaction sa;
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGINT);
+  if (pthread_sigmask(SIG_BLOCK, &block, &t->waitmask) != 0)
+    fail(t, "pthread_sigmask");
+  sigaddset(&t->waitmask, SIGUSR1);
+  sigdelset(&t->waitmask, SIGTERM);
+  sigdelset(&t->waitmask, SIGINT);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;      /* no SA_RESTART: ppoll must return */
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+    fail(t, "sigaction");
+}
+
+static void raise_fd_limit (struct target *t) {
+  struct rlimit rl;
+  rlim_t need = (rlim_t)t->opt.extra_fds + HEADROOM_FDS;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    fail(t, "getrlimit");
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    rl.rlim_cur = (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) ? rl.rlim_max : need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      fail(t, "setrlimit");
+  }
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Worker threads
+** ======================================================================= */
+
+static void *worker_main (void *arg) {
+  struct worker *w = arg;
+  struct crew *c = w->crew;
+  char name[16];
+  snprintf(name, sizeof name, "worker-%u", w->index);
+  /* on itself, so glibc uses prctl and opens no /proc file */
+  pthread_setname_np(pthread_self(), name);
+  pthread_mutex_lock(&c->lock);
+  w->tid = gettid();
+  c->started++;
+  pthread_cond_broadcast(&c->cond);
+  while (!c->stop)
+    pthread_cond_wait(&c->cond, &c->lock);
+  pthread_mutex_unlock(&c->lock);
+  return NULL;
+}
+
+/* Returns once every worker has named itself and published its tid. */
+static void crew_start (struct target *t) {
+  struct crew *c = &t->crew;
+  size_t n = (size_t)t->opt.threads, i;
+  if (n == 0)
+    return;
+  c->workers = calloc(n, sizeof *c->workers);
+  if (c->workers == NULL)
+    fail(t, "calloc");
+  for (i = 0; i < n; i++) {
+    int err;
+    c->workers[i] = (struct worker){ .crew = c, .index = (unsigned)i };
+    err = pthread_create(&c->workers[i].thread, NULL, worker_main, &c->workers[i]);
+    if (err != 0) {
+      errno = err;
+      fail(t, "pthread_create");
+    }
+    c->created++;
+  }
+  pthread_mutex_lock(&c->lock);
+  while (c->started < n)
+    pthread_cond_wait(&c->cond, &c->lock);
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void crew_stop (struct crew *c) {
+  size_t i;
+  pthread_mutex_lock(&c->lock);
+  c->stop = true;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->lock);
+  for (i = 0; i < c->created; i++)
+    pthread_join(c->workers[i].thread, NULL);
+  c->created = 0;
+  free(c->workers);
+  c->workers = NULL;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** The standard fd set
+** ======================================================================= */
+
+static struct fd_rec *add_fd (struct target *t, int fd, char const *kind, bool file_like) {
+  struct fd_rec *r;
+  if (fd < 0)
+    fail(t, kind);
+  if (t->nfds == MAX_FDS) {
+    errno = EMFILE;
+    fail(t, "too many fd records");
+  }
+  r = &t->fds[t->nfds++];
+  r->fd = fd;
+  r->kind = kind;
+  r->file_like = file_like;
+  r->detail[0] = '\0';
+  return r;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void set_detail (struct fd_rec *r, char const *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->detail, sizeof r->detail, fmt, ap);
+  va_end(ap);
+}
+
+/* Creates name in the scratch directory with size bytes of text. */
+static void create_file (struct target *t, char const *name, size_t size) {
+  char path[PATH_MAX], chunk[4096];
+  size_t done = 0, i;
+  int fd;
+  scratch_path(t, name, path, sizeof path);
+  fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    fail(t, name);
+  for (i = 0; i < sizeof chunk; i++)
+    chunk[i] = (char)('a' + i % 26);
+  while (done < size) {
+    size_t n = size - done < sizeof chunk ? size - done : sizeof chunk;
+    ssize_t w = write(fd, chunk, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      fail(t, name);
+    done += (size_t)w;
+  }
+  close(fd);
+}
+
+static int open_scratch (struct target *t, char const *name, int flags) {
+  char path[PATH_MAX];
+  scratch_path(t, name, path, sizeof path);
+  return open(path, flags);
+}
+
+/* A regular file with content, opened with flags, offset moved to offset. */
+static void open_file (struct target *t, char const *kind, int flags, off_t offset) {
+  struct fd_rec *r;
+  create_file(t, kind, FILE_BYTES);
+  r = add_fd(t, open_scratch(t, kind, flags), kind, true);
+  if (offset != 0 && lseek(r->fd, offset, SEEK_SET) < 0)
+    fail(t, "lseek");
+  set_detail(r, "offset=%jd", (intmax_t)lseek(r->fd, 0, SEEK_CUR));
+}
+
+static void open_plain_files (struct target *t) {
+  open_file(t, "file-ro", O_RDONLY | O_CLOEXEC, 3);
+  open_file(t, "file-wo-append", O_WRONLY | O_APPEND, 0);   /* inherited on exec */
+  open_file(t, "file-rw", O_RDWR | O_CLOEXEC, 0);
+  add_fd(t, open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "directory", true);
+}
+
+static void open_device_and_pipes (struct target *t) {
+  struct fd_rec *r;
+  struct stat st;
+  int p[2] = { -1, -1 };
+  char path[PATH_MAX];
+  r = add_fd(t, open("/dev/null", O_RDWR | O_CLOEXEC), "device", true);
+  if (fstat(r->fd, &st) != 0)
+    fail(t, "fstat /dev/null");
+  set_detail(r, "major=%u minor=%u", major(st.st_rdev), minor(st.st_rdev));
+  if (pipe2(p, O_CLOEXEC) != 0)
+    fail(t, "pipe2");
+  t->pipe_read = add_fd(t, p[0], "pipe-read", false)->fd;
+  add_fd(t, p[1], "pipe-write", false);
+  scratch_path(t, "fifo", path, sizeof path);
+  if (mkfifo(path, 0600) != 0)
+    fail(t, "mkfifo");
+  add_fd(t, open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC), "fifo", true);
+}
+
+/* The port of a socket's own (peer false) or its peer's address. */
+static unsigned sock_port (struct target *t, int fd, bool peer) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+               : getsockname(fd, (struct sockaddr *)&ss, &len);
+  if (r != 0)
+    fail(t, peer ? "getpeername" : "getsockname");
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void open_unix_sockets (struct target *t) {
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  socklen_t len = sizeof addr;
+  char hex[2 * sizeof addr.sun_path + 1];
+  struct fd_rec *r;
+  int sv[2] = { -1, -1 };
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    fail(t, "socketpair");
+  add_fd(t, sv[0], "socket-unix", false);
+  add_fd(t, sv[1], "socket-unix", false);
+  r = add_fd(t, socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket-unix-bound", false);
+  scratch_path(t, "sock", addr.sun_path, sizeof addr.sun_path);
+  if (bind(r->fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(r->fd, 8) != 0)
+    fail(t, "bind/listen unix");
+  /* read back: the address the kernel keeps, as /proc/net/unix shows it */
+  memset(&addr, 0, sizeof addr);
+  if (getsockname(r->fd, (struct sockaddr *)&addr, &len) != 0)
+    fail(t, "getsockname unix");
+  hex_encode(addr.sun_path, strnlen(addr.sun_path, sizeof addr.sun_path), hex, sizeof hex);
+  set_detail(r, "path=%s", hex);
+}
+
+static int inet_socket (struct target *t, int type, char const *kind) {
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    fail(t, kind);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0)
+    fail(t, kind);
+  return fd;
+}
+
+static void open_tcp_sockets (struct target *t) {
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  struct fd_rec *listener, *client, *server;
+  listener = add_fd(t, inet_socket(t, SOCK_STREAM, "socket-tcp-listen"),
+                    "socket-tcp-listen", false);
+  if (listen(listener->fd, 8) != 0)
+    fail(t, "listen tcp");
+  set_detail(listener, "port=%u", sock_port(t, listener->fd, false));
+  client = add_fd(t, socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket-tcp-client", false);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sin.sin_port = htons((uint16_t)sock_port(t, listener->fd, false));
+  /* loopback: the handshake completes inside connect, so accept is ready */
+  if (connect(client->fd, (struct sockaddr *)&sin, sizeof sin) != 0)
+    fail(t, "connect tcp");
+  server = add_fd(t, accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC), "socket-tcp-server", false);
+  set_detail(client, "lport=%u rport=%u",
+             sock_port(t, client->fd, false), sock_port(t, client->fd, true));
+  set_detail(server, "lport=%u rport=%u",
+             sock_port(t, server->fd, false), sock_port(t, server->fd, true));
+}
+
+/* [::1] may be missing (IPv6 disabled, no lo address): then no line at all. */
+static void open_udp6 (struct target *t) {
+  struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+  int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return;
+  if (bind(fd, (struct sockaddr *)&sin6, sizeof sin6) != 0) {
+    close(fd);
+    return;
+  }
+  set_detail(add_fd(t, fd, "socket-udp6", false), "port=%u", sock_port(t, fd, false));
+}
+
+static void open_other_sockets (struct target *t) {
+  struct fd_rec *r;
+  r = add_fd(t, inet_socket(t, SOCK_DGRAM, "socket-udp"), "socket-udp", false);
+  set_detail(r, "port=%u", sock_port(t, r->fd, false));
+  open_udp6(t);
+  r = add_fd(t, socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE),
+             "socket-netlink", false);
+  set_detail(r, "protocol=%d", NETLINK_ROUTE);
+}
+
+static void open_event_and_timer (struct target *t) {
+  struct itimerspec hour = { .it_interval = { 3600, 0 }, .it_value = { 3600, 0 } }, now;
+  struct fd_rec *r;
+  set_detail(add_fd(t, eventfd(5, EFD_CLOEXEC), "eventfd", false), "count=5 semaphore=0");
+  set_detail(add_fd(t, eventfd(2, EFD_SEMAPHORE | EFD_CLOEXEC), "eventfd-semaphore", false),
+             "count=2 semaphore=1");
+  r = add_fd(t, timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC), "timerfd", false);
+  if (timerfd_settime(r->fd, 0, &hour, NULL) != 0 || timerfd_gettime(r->fd, &now) != 0)
+    fail(t, "timerfd_settime");
+  set_detail(r, "clockid=%d interval_ns=%jd", CLOCK_MONOTONIC,
+             (intmax_t)now.it_interval.tv_sec * 1000000000 + now.it_interval.tv_nsec);
+}
+
+static void open_watchers (struct target *t) {
+  struct epoll_event ev = { .events = EPOLLIN };
+  sigset_t usr1;
+  struct fd_rec *r;
+  struct stat st;
+  int wd;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  set_detail(add_fd(t, signalfd(-1, &usr1, SFD_CLOEXEC), "signalfd", false), "signals=%d", SIGUSR1);
+  r = add_fd(t, epoll_create1(EPOLL_CLOEXEC), "epoll", false);
+  ev.data.fd = t->pipe_read;
+  if (epoll_ctl(r->fd, EPOLL_CTL_ADD, t->pipe_read, &ev) != 0)
+    fail(t, "epoll_ctl");
+  /* the kernel always adds EPOLLERR|EPOLLHUP to a watch; fdinfo shows those */
+  set_detail(r, "tfd=%d events=%u", t->pipe_read, (unsigned)(EPOLLIN | EPOLLERR | EPOLLHUP));
+  r = add_fd(t, inotify_init1(IN_CLOEXEC), "inotify", false);
+  /* self events only: creating the scratch files later queues nothing */
+  wd = inotify_add_watch(r->fd, t->dir, IN_DELETE_SELF | IN_MOVE_SELF);
+  if (wd < 0 || stat(t->dir, &st) != 0)
+    fail(t, "inotify_add_watch");
+  set_detail(r, "wd=%d watch_ino=%ju mask=%u", wd, (uintmax_t)st.st_ino,
+             (unsigned)(IN_DELETE_SELF | IN_MOVE_SELF));
+}
+
+static int make_memfd (struct target *t) {
+  int fd = memfd_create(MEMFD_NAME, MFD_CLOEXEC);
+  if (fd < 0 || ftruncate(fd, MEMFD_BYTES) != 0)
+    fail(t, "memfd_create");
+  return fd;
+}
+
+/* Without pidfd_open (valgrind 3.19 does not know the syscall) there is no
+** pidfd line, as for IPv6; the child is still killed and reaped at exit. */
+static void open_pidfd (struct target *t) {
+  int fd = (int)syscall(SYS_pidfd_open, t->child, 0);
+  if (fd < 0 && errno == ENOSYS) {
+    fprintf(stderr, "pss-target: pidfd_open: %s; no pidfd line\n", strerror(errno));
+    return;
+  }
+  set_detail(add_fd(t, fd, "pidfd", false), "pid=%d", (int)t->child);
+}
+
+static void open_memfd (struct target *t) {
+  struct fd_rec *r;
+  struct stat st;
+  r = add_fd(t, make_memfd(t), "memfd", false);
+  t->memfd = r->fd;
+  if (fstat(r->fd, &st) != 0)
+    fail(t, "fstat memfd");
+  set_detail(r, "size=%jd name=%s", (intmax_t)st.st_size, MEMFD_NAME);
+}
+
+static void open_standard_fds (struct target *t) {
+  open_plain_files(t);
+  open_device_and_pipes(t);
+  open_unix_sockets(t);
+  open_tcp_sockets(t);
+  open_other_sockets(t);
+  open_event_and_timer(t);
+  open_watchers(t);
+  open_pidfd(t);
+  open_memfd(t);
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Extra fds (benchmarks): not reported one by one
+** ======================================================================= */
+
+/* Opens one or two fds of kind (mod 6), at most room; the number opened. */
+static int open_cheap (struct target *t, long kind, long room) {
+  int two[2];
+  switch (kind % 6) {
+    case 0: two[0] = open_scratch(t, "extra", O_RDONLY | O_CLOEXEC); break;
+    case 1: if (room < 2) return 0;
+            return pipe2(two, O_CLOEXEC) == 0 ? 2 : -1;
+    case 2: two[0] = eventfd(0, EFD_CLOEXEC); break;
+    case 3: if (room < 2) return 0;
+            return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, two) == 0 ? 2 : -1;
+    case 4: two[0] = open("/dev/null", O_RDONLY | O_CLOEXEC); break;
+    default: two[0] = memfd_create("pss-extra", MFD_CLOEXEC); break;
+  }
+  return two[0] < 0 ? -1 : 1;
+}
+
+static void open_extra_fds (struct target *t) {
+  long kind = 0;
+  if (t->opt.extra_fds == 0)
+    return;
+  create_file(t, "extra", FILE_BYTES);
+  while (t->extra_fds_opened < t->opt.extra_fds) {
+    int n = open_cheap(t, kind++, t->opt.extra_fds - t->extra_fds_opened);
+    if (n < 0)
+      fail(t, "--extra-fds");
+    t->extra_fds_opened += n;
+  }
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Mappings
+** ======================================================================= */
+
+struct map_spec {
+  char const *kind;
+  size_t pages;
+  int prot, flags, fd;
+};
+
+static void add_map (struct target *t, char const *kind, void *start, size_t size) {
+  if (t->nmaps == MAX_MAPS) {
+    errno = ENOMEM;
+    fail(t, "too many map records");
+  }
+  t->maps[t->nmaps++] = (struct map_rec){ kind, (uintptr_t)start, size };
+}
+
+/* Reserves the whole layout plus a PROT_NONE guard page at each end, then
+** places the mappings side by side inside it in the given order. Every
+** mapping then touches only its listed neighbours or a guard, so the order
+** alone decides whether the kernel could merge two of them: the caller puts
+** no two mergeable ones (same protection, both anonymous private, or the
+** same file) next to each other and none is PROT_NONE next to a guard. */
+static void place_layout (struct target *t, struct map_spec const *spec, size_t n) {
+  size_t total = 2, i;
+  char *base, *at;
+  for (i = 0; i < n; i++)
+    total += spec[i].pages;
+  base = mmap(NULL, total * t->page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED)
+    fail(t, "mmap reservation");
+  at = base + t->page;
+  for (i = 0; i < n; i++) {
+    size_t size = spec[i].pages * t->page;
+    void *p = mmap(at, size, spec[i].prot, spec[i].flags | MAP_FIXED, spec[i].fd, 0);
+    if (p == MAP_FAILED)
+      fail(t, spec[i].kind);
+    if (spec[i].prot & PROT_WRITE)
+      memset(p, 0x5a, size);   /* make the pages resident */
+    add_map(t, spec[i].kind, p, size);
+    at += size;
+  }
+}
+
+static void map_standard (struct target *t) {
+  int const anon = MAP_PRIVATE | MAP_ANONYMOUS;
+  int const rw = PROT_READ | PROT_WRITE;
+  int priv, shared, memfd = t->memfd;
+  create_file(t, "mapped-private", 13 * t->page);
+  create_file(t, "mapped-shared", 17 * t->page);
+  priv = open_scratch(t, "mapped-private", O_RDONLY | O_CLOEXEC);
+  shared = open_scratch(t, "mapped-shared", O_RDWR | O_CLOEXEC);
+  if (priv < 0 || shared < 0)
+    fail(t, "open mapped-*");
+  if (memfd < 0)
+    memfd = make_memfd(t);   /* --no-fds: same name, closed again below */
+  {
+    /* anon-none sits between two non-PROT_NONE neighbours */
+    struct map_spec const spec[] = {
+      { "anon-rw", 7, rw, anon, -1 },
+      { "anon-ro", 3, PROT_READ, anon, -1 },
+      { "anon-none", 5, PROT_NONE, anon, -1 },
+      { "anon-rx", 2, PROT_READ | PROT_EXEC, anon, -1 },
+      { "anon-shared", 11, rw, MAP_SHARED | MAP_ANONYMOUS, -1 },
+      { "file-private", 13, PROT_READ, MAP_PRIVATE, priv },
+      { "file-shared", 17, rw, MAP_SHARED, shared },
+      { "memfd", MEMFD_BYTES / t->page, rw, MAP_SHARED, memfd },
+    };
+    place_layout(t, spec, sizeof spec / sizeof spec[0]);
+  }
+  close(priv);
+  close(shared);
+  if (memfd != t->memfd)
+    close(memfd);
+}
+
+/* The odd name is not valid UTF-8: it checks that names come back byte for
+** byte. The fd stays open (an fd line) and maps it (a map line). */
+static void open_odd (struct target *t) {
+  struct fd_rec *r;
+  create_file(t, ODD_NAME, 4 * t->page);
+  r = add_fd(t, open_scratch(t, ODD_NAME, O_RDONLY | O_CLOEXEC), "file-odd", true);
+  set_detail(r, "offset=0");
+  t->odd_fd = r->fd;
+}
+
+static void map_odd (struct target *t) {
+  struct map_spec spec = { "file-odd", 4, PROT_READ, MAP_PRIVATE, t->odd_fd };
+  place_layout(t, &spec, 1);
+}
+
+static void map_resident (struct target *t) {
+  struct map_spec spec = { "resident", 0, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1 };
+  spec.pages = ((size_t)t->opt.resident_mb << 20) / t->page;
+  place_layout(t, &spec, 1);
+}
+
+/* One page each, alternating read-only and read-write so no two neighbours
+** merge, between guard pages; not reported one by one. */
+static void map_extra (struct target *t) {
+  size_t n = (size_t)t->opt.extra_maps, i;
+  char *base;
+  if (n == 0)
+    return;
+  base = mmap(NULL, (n + 2) * t->page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED)
+    fail(t, "mmap --extra-maps");
+  for (i = 0; i < n; i++) {
+    int prot = (i % 2) ? PROT_READ | PROT_WRITE : PROT_READ;
+    if (mmap(base + (i + 1) * t->page, t->page, prot,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+      fail(t, "mmap --extra-maps (vm.max_map_count?)");
+    t->extra_maps_made++;
+  }
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** The report
+** ======================================================================= */
+
+static void print_threads (struct target *t) {
+  size_t i;
+  for (i = 0; i <= t->crew.started; i++) {
+    pid_t tid = i == 0 ? getpid() : t->crew.workers[i - 1].tid;
+    char path[64], name[64];
+    int fd;
+    ssize_t n = 0;
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || (n = read(fd, name, sizeof name - 1)) < 0)
+      fail(t, path);
+    close(fd);
+    while (n > 0 && name[n - 1] == '\n')
+      n--;
+    name[n] = '\0';
+    printf("thread %d %s\n", (int)tid, name);
+  }
+}
+
+static void print_fd (struct target *t, struct fd_rec const *r) {
+  char path[64], target_link[PATH_MAX];
+  struct stat st;
+  size_t len;
+  int fdflags = fcntl(r->fd, F_GETFD), flflags = fcntl(r->fd, F_GETFL);
+  if (fdflags < 0 || flflags < 0 || fstat(r->fd, &st) != 0)
+    fail(t, r->kind);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", r->fd);
+  len = read_link(path, target_link, sizeof target_link);
+  printf("fd %d %s %s=", r->fd, r->kind, r->file_like ? "path" : "link");
+  put_hex(target_link, len);
+  if (r->detail[0] != '\0')
+    printf(" %s", r->detail);
+  printf(" inode=%ju flags=0%o cloexec=%d\n", (uintmax_t)st.st_ino,
+         (unsigned)flflags, (fdflags & FD_CLOEXEC) ? 1 : 0);
+}
+
+/* Skips one space-separated field of a maps line and the spaces after it. */
+static char const *skip_field (char const *p) {
+  while (*p != ' ' && *p != '\n' && *p != '\0')
+    p++;
+  while (*p == ' ')
+    p++;
+  return p;
+}
+
+/* Prints the maps line of m: it must start at m->start and end at exactly
+** start + size, or the kernel merged or split it and the report would lie. */
+static void print_map (struct target *t, char const *maps, struct map_rec const *m) {
+  char const *line = maps;
+  while (*line != '\0') {
+    char const *eol = strchr(line, '\n'), *path;
+    char *p;
+    uintmax_t start = strtoumax(line, &p, 16), end;
+    if (eol == NULL)
+      eol = line + strlen(line);
+    if (start == m->start && *p == '-') {
+      end = strtoumax(p + 1, &p, 16);
+      if (end - start != m->size)
+        break;
+      path = skip_field(skip_field(skip_field(skip_field(p + 1))));
+      printf("map %jx %zu %.4s %s ", start, m->size, p + 1, m->kind);
+      put_hex(path, (size_t)(eol - path));
+      putchar('\n');
+      return;
+    }
+    line = *eol == '\n' ? eol + 1 : eol;
+  }
+  errno = EFAULT;
+  fail(t, m->kind);   /* merged with a neighbour or gone */
+}
+
+static void report (struct target *t) {
+  char exe[PATH_MAX];
+  size_t len = read_link("/proc/self/exe", exe, sizeof exe), i;
+  char *maps;
+  printf("pid %d\nexe ", (int)getpid());
+  put_hex(exe, len);
+  putchar('\n');
+  print_threads(t);
+  for (i = 0; i < t->nfds; i++)
+    print_fd(t, &t->fds[i]);
+  printf("extra-fds %ld\n", t->extra_fds_opened);
+  maps = read_proc(t, "/proc/self/maps");
+  for (i = 0; i < t->nmaps; i++)
+    print_map(t, maps, &t->maps[i]);
+  free(maps);
+  printf("extra-maps %ld\n", t->extra_maps_made);
+  if (t->odd_fd >= 0) {
+    char path[64], odd[PATH_MAX];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", t->odd_fd);
+    len = read_link(path, odd, sizeof odd);
+    printf("odd ");
+    put_hex(odd, len);
+    putchar('\n');
+  }
+  printf("ready\n");
+  if (fflush(stdout) != 0)
+    fail(t, "stdout");
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Waiting for the end
+** ======================================================================= */
+
+struct line_reader {
+  char buf[256];
+  size_t len;
+  bool overlong;             /* drop the rest of a line that did not fit */
+};
+
+/* The exit code a command asks for, or -1 to go on. */
+static int run_command (char *line) {
+  size_t n = strlen(line);
+  while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' '))
+    line[--n] = '\0';
+  if (strcmp(line, "quit") == 0 || strcmp(line, "exit") == 0)
+    return 0;
+  if (strncmp(line, "exit ", 5) == 0) {
+    char *end;
+    long code = strtol(line + 5, &end, 10);
+    if (end != line + 5 && *end == '\0' && code >= 0 && code <= 255)
+      return (int)code;
+  }
+  if (n > 0)
+    fprintf(stderr, "pss-target: ignoring command \"%s\"\n", line);
+  return -1;
+}
+
+/* Reads what stdin has; the exit code of a complete command, else -1.
+** *eof is set at end of input (or a read error); a last line without a
+** newline still counts then. */
+static int read_commands (struct line_reader *lr, bool *eof) {
+  char chunk[512];
+  ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk), i;
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return -1;
+  if (n <= 0) {
+    *eof = true;
+    lr->buf[lr->len] = '\0';
+    return lr->len > 0 && !lr->overlong ? run_command(lr->buf) : -1;
+  }
+  for (i = 0; i < n; i++) {
+    if (chunk[i] == '\n') {
+      int code = -1;
+      lr->buf[lr->len] = '\0';
+      if (!lr->overlong)
+        code = run_command(lr->buf);
+      lr->len = 0;
+      lr->overlong = false;
+      if (code >= 0)
+        return code;
+    } else if (lr->len + 1 < sizeof lr->buf) {
+      lr->buf[lr->len++] = chunk[i];
+    } else {
+      lr->overlong = true;
+    }
+  }
+  return -1;
+}
+
+/* The time left until deadline in *left; false once it has passed. */
+static bool time_left (struct timespec const *deadline, struct timespec *left) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  left->tv_sec = deadline->tv_sec - now.tv_sec;
+  left->tv_nsec = deadline->tv_nsec - now.tv_nsec;
+  if (left->tv_nsec < 0) {
+    left->tv_nsec += 1000000000;
+    left->tv_sec--;
+  }
+  return left->tv_sec > 0 || (left->tv_sec == 0 && left->tv_nsec > 0);
+}
+
+/* Waits for a command, EOF, a stop signal or the --exit-after deadline;
+** returns the exit code. With --exit-after, EOF only stops the reading:
+** the deadline still decides, so a test need not hold stdin open. */
+static int serve (struct target *t) {
+  struct line_reader lr = { .len = 0 };
+  struct timespec deadline, left;
+  bool timed = t->opt.exit_after_ms >= 0, eof = false;
+  if (timed) {
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += t->opt.exit_after_ms / 1000;
+    deadline.tv_nsec += (t->opt.exit_after_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+      deadline.tv_nsec -= 1000000000;
+      deadline.tv_sec++;
+    }
+  }
+  for (;;) {
+    struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
+    int r, code;
+    if (stop_requested || (eof && !timed) || (timed && !time_left(&deadline, &left)))
+      return 0;
+    if (eof)
+      in.fd = -1;            /* poll ignores it: wait for the deadline only */
+    /* the only place SIGTERM/SIGINT are unblocked, so none is missed */
+    r = ppoll(&in, 1, timed ? &left : NULL, &t->waitmask);
+    if (r < 0 && errno != EINTR)
+      fail(t, "ppoll");
+    if (r <= 0)
+      continue;
+    code = read_commands(&lr, &eof);
+    if (code >= 0)
+      return code;
+  }
+}
+
+/* Every exit path: nothing of ours may outlive us, not even a zombie. */
+static void cleanup (struct target *t) {
+  crew_stop(&t->crew);
+  reap_child(t);
+  remove_scratch(t);
+}
+/* }====================================================================== */
+
+
+int main (int argc, char **argv) {
+  struct target t;
+  int code;
+  memset(&t, 0, sizeof t);
+  pthread_mutex_init(&t.crew.lock, NULL);
+  pthread_cond_init(&t.crew.cond, NULL);
+  t.pipe_read = t.memfd = t.odd_fd = -1;
+  parse_options(argc, argv, &t.opt);
+  t.page = (size_t)sysconf(_SC_PAGESIZE);
+  raise_fd_limit(&t);
+  make_scratch(&t);
+  if (t.opt.fds && (t.child = spawn_sleeper()) < 0) {
+    t.child = 0;
+    fail(&t, "fork");
+  }
+  /* lets a capturing process that is not our ancestor in under Yama
+  ** ptrace_scope 1; harmless (EINVAL) without Yama */
+  prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+  block_signals(&t);
+  crew_start(&t);
+  if (t.opt.fds)
+    open_standard_fds(&t);
+  if (t.opt.odd_name)
+    open_odd(&t);
+  open_extra_fds(&t);
+  if (t.opt.maps)
+    map_standard(&t);
+  if (t.opt.odd_name)
+    map_odd(&t);
+  if (t.opt.resident_mb > 0)
+    map_resident(&t);
+  map_extra(&t);
+  report(&t);
+  if (t.opt.exit_now >= 0) {
+    /* at once: the workers die with the process; the child must not */
+    reap_child(&t);
+    remove_scratch(&t);
+    _exit(t.opt.exit_now);
+  }
+  code = serve(&t);
+  cleanup(&t);
+  pthread_cond_destroy(&t.crew.cond);
+  pthread_mutex_destroy(&t.crew.lock);
+  return code;
+}
