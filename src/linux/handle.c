@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -232,7 +233,39 @@ static int capture_fd (struct pss_target *t, struct pss_store *s,
 /* {======================================================================
 ** Sockets: described after all fds are known, one pass per /proc/net table
 ** ======================================================================= */
-static int describe_sockets (struct pss_target *t, struct pss_store *s) {
+/*
+** A socket no /proc/net table lists (an unbound netlink or packet socket,
+** say) still names its protocol in the xattr system.sockprotoname.
+*/
+static void protocol_name_only (int fddir, int fd, struct pss_socket_info *si) {
+  static const struct { const char *name; int family, type, protocol; } protos[] = {
+    { "UNIX", AF_UNIX, -1, 0 }, { "TCP", AF_INET, SOCK_STREAM, 6 },
+    { "UDP", AF_INET, SOCK_DGRAM, 17 }, { "RAW", AF_INET, SOCK_RAW, -1 },
+    { "PING", AF_INET, SOCK_DGRAM, 1 }, { "TCPv6", AF_INET6, SOCK_STREAM, 6 },
+    { "UDPv6", AF_INET6, SOCK_DGRAM, 17 }, { "RAWv6", AF_INET6, SOCK_RAW, -1 },
+    { "PINGv6", AF_INET6, SOCK_DGRAM, 58 }, { "NETLINK", AF_NETLINK, -1, -1 },
+    { "PACKET", AF_PACKET, -1, -1 },
+  };
+  char path[64], name[32];
+  ssize_t n;
+  size_t i, k;
+  snprintf(path, sizeof path, "/proc/self/fd/%d/%d", fddir, fd);
+  if ((n = getxattr(path, "system.sockprotoname", name, sizeof name - 1)) <= 0) return;
+  name[n] = '\0';
+  for (i = 0; i < sizeof protos / sizeof protos[0]; i++)
+    if (strcmp(name, protos[i].name) == 0) {
+      si->family = protos[i].family;
+      si->type = protos[i].type;
+      si->protocol = protos[i].protocol;
+      si->state = -1;
+      si->found = 1;
+      for (k = 0; name[k]; k++) si->desc[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+      si->desc[k] = '\0';
+      return;
+    }
+}
+
+static int describe_sockets (struct pss_target *t, struct pss_store *s, int fddir) {
   struct pss_table *tab = &s->tables[PSS_TABLE_HANDLES];
   struct pss_socket_info *socks;
   size_t i, n = 0;
@@ -252,6 +285,7 @@ static int describe_sockets (struct pss_target *t, struct pss_store *s) {
     int64_t off;
     if (e->Kind != PSS_LINUX_FD_SOCKET) continue;
     si = &socks[n++];
+    if (!si->found) protocol_name_only(fddir, (int)(uintptr_t)e->Handle.Handle, si);
     if (!si->found) continue;
     e->SocketFamily = si->family;
     e->SocketType = si->type;
@@ -276,10 +310,10 @@ int pss_capture_handles (struct pss_target *t, struct pss_store *s) {
   dirs.fdinfo = openat(t->dirfd, "fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   rc = dirs.fdinfo < 0 ? -errno : pss_list_numbers(dirs.fd, &fds, &n);
   for (i = 0; rc >= 0 && i < n; i++) rc = capture_fd(t, s, &dirs, fds[i]);
+  if (rc >= 0) rc = describe_sockets(t, s, dirs.fd);
   free(fds);
   close(dirs.fd);
   if (dirs.fdinfo >= 0) close(dirs.fdinfo);
-  if (rc < 0) return rc;
-  return describe_sockets(t, s);
+  return rc < 0 ? rc : 0;
 }
 /* }====================================================================== */
