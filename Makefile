@@ -34,8 +34,18 @@ LIB_HDRS = src/pss.h $(wildcard src/linux/*.h)
 TEST_SRCS = $(wildcard spec/c/*.c)
 TEST_HDRS = $(wildcard spec/c/*.h)
 
-.PHONY: all lib check asan valgrind test deps demo clean
-all: lib $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo
+LUA_MODULE = $(BUILD)/lua/pss/core.so
+
+.PHONY: all lib lua check busted asan valgrind test deps demo install clean
+all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo
+
+lua: $(LUA_MODULE)
+
+# The module does not link liblua: the interpreter provides its symbols.
+$(LUA_MODULE): src/lpss.c $(LIB_HDRS) $(BUILD)/libpss.a
+	@mkdir -p $(dir $@)
+	$(CC) $(PSS_CFLAGS) -I$(LUA_INCDIR) $(CFLAGS) $(LIBFLAG) src/lpss.c $(BUILD)/libpss.a \
+	  -o $@ $(LDFLAGS)
 
 lib: $(BUILD)/libpss.a
 
@@ -96,6 +106,11 @@ test: deps
 
 demo: $(BUILD)/pss-demo $(BUILD)/pss-target
 	@sh examples/demo.sh $(BUILD)
+
+install: $(LUA_MODULE)
+	install -d $(DESTDIR)$(INST_LIBDIR)/pss $(DESTDIR)$(INST_LUADIR)
+	install -m 755 $(LUA_MODULE) $(DESTDIR)$(INST_LIBDIR)/pss/core.so
+	install -m 644 lua/pss.lua $(DESTDIR)$(INST_LUADIR)/pss.lua
 
 clean:
 	rm -rf build

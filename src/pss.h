@@ -542,7 +542,7 @@ typedef struct {
   DWORD Policy;
   DWORD RealtimePriority;
   LONG Processor;             /* CPU it last ran on */
-  DWORD Reserved1;
+  LONG SyscallNumber;         /* full number (x32 bit kept), -1 if in none or unknown */
   UINT64 LastSyscallArguments[6];
   UINT64 LastSyscallStackPointer;
   UINT64 LastSyscallProgramCounter;
@@ -550,8 +550,10 @@ typedef struct {
   char const *Name;           /* comm, exact bytes; valid until the marker is freed */
 } PSS_LINUX_THREAD_ENTRY;
 
+/* LastSyscallNumber when the thread is in no system call */
 #define PSS_LINUX_SYSCALL_NONE    0xFFFFu  /* blocked, not in a syscall */
 #define PSS_LINUX_SYSCALL_RUNNING 0xFFFEu  /* running on a CPU */
+#define PSS_LINUX_SYSCALL_UNKNOWN 0xFFFDu  /* syscall file unreadable (no ptrace attach right) */
 
 typedef enum {
   PSS_LINUX_FD_UNKNOWN = 0,
@@ -576,6 +578,9 @@ typedef enum {
 typedef struct {
   PSS_HANDLE_ENTRY Handle;
   DWORD Kind;                 /* PSS_LINUX_FD_KIND */
+  /* OpenFlags, Position, MountId, Count and (for kinds other than files,
+     pipes and sockets) Inode come from fdinfo: they are filled only with
+     _HANDLE_BASIC_ or _HANDLE_TYPE_SPECIFIC_INFORMATION, else 0 */
   DWORD OpenFlags;            /* O_* flags of fdinfo */
   UINT64 Position;            /* pos of fdinfo */
   UINT64 Inode;
@@ -583,7 +588,9 @@ typedef struct {
   LONG SocketFamily;          /* AF_* for sockets, else -1 */
   LONG SocketType;            /* SOCK_* where /proc/net tells, else -1 */
   LONG SocketProtocol;        /* IPPROTO_* where known, else -1 */
-  LONG SocketState;           /* TCP state (1 ESTABLISHED ... 10 LISTEN), else -1 */
+  LONG SocketState;           /* inet: TCP state (1 ESTABLISHED ... 10 LISTEN);
+                                 unix: SS_* (1 unconnected .. 4 disconnecting),
+                                 10 when listening; else -1 */
   DWORD Reserved0;
   UINT64 Count;               /* eventfd counter; timerfd ticks; signalfd mask */
   WORD TargetLength;          /* bytes */

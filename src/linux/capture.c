@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -151,7 +152,7 @@ ULONG_PTR pss_affinity (pid_t tid) {
 ** which every capture needs; a zombie or kernel thread has no exe. */
 static int read_image_name (struct pss_target *t, struct pss_store *s) {
   char path[4096];
-  ssize_t n = readlinkat(t->dirfd, "exe", path, sizeof path);
+  ssize_t n = readlinkat(t->livefd, "exe", path, sizeof path);
   WCHAR *out = s->process.Process.ImageFileName;
   size_t units;
   if (n < 0) return errno == ENOENT ? 0 : -errno;
@@ -163,7 +164,7 @@ static int read_image_name (struct pss_target *t, struct pss_store *s) {
 /* 32-bit ELF on a 64-bit kernel: the nearest thing to WOW64. */
 static int is_32bit_image (struct pss_target *t) {
   unsigned char ident[EI_NIDENT];
-  int fd = openat(t->dirfd, "exe", O_RDONLY | O_CLOEXEC);
+  int fd = openat(t->livefd, "exe", O_RDONLY | O_CLOEXEC);
   ssize_t n;
   if (fd < 0) return 0;
   n = pread(fd, ident, sizeof ident, 0);
@@ -174,7 +175,7 @@ static int is_32bit_image (struct pss_target *t) {
 
 /* AT_ENTRY from auxv (native 64-bit layout only). */
 static uint64_t entry_point (struct pss_target *t, int is32) {
-  ssize_t n = is32 ? -1 : pss_read_at(t, t->dirfd, "auxv");
+  ssize_t n = is32 ? -1 : pss_read_at(t, t->livefd, "auxv");
   const uint64_t *av = (const uint64_t *)(void *)t->scratch;
   size_t i;
   for (i = 0; n > 0 && i + 1 < (size_t)n / 8; i += 2)
@@ -185,12 +186,14 @@ static uint64_t entry_point (struct pss_target *t, int is32) {
 static int store_process_strings (struct pss_target *t, struct pss_store *s,
                                   const struct pss_stat *st) {
   PSS_LINUX_PROCESS_INFORMATION *p = &s->process;
-  ssize_t n = pss_read_at(t, t->dirfd, "cmdline");
+  ssize_t n = pss_read_at(t, t->livefd, "cmdline");
   int64_t cmd, comm;
   if (n < 0) n = 0;           /* a zombie has none */
   if (n > 0xFFFF) n = 0xFFFF;
-  if ((cmd = pss_buf_append(&s->pstrings, t->scratch, (size_t)n + 1, 1)) < 0 ||
-      (comm = pss_buf_append(&s->pstrings, st->comm, st->comm_len + 1, 1)) < 0)
+  if ((cmd = pss_buf_append(&s->pstrings, t->scratch, (size_t)n, 1)) < 0 ||
+      pss_buf_append(&s->pstrings, "", 1, 1) < 0 ||
+      (comm = pss_buf_append(&s->pstrings, st->comm, st->comm_len, 1)) < 0 ||
+      pss_buf_append(&s->pstrings, "", 1, 1) < 0)
     return -ENOMEM;
   p->CommandLineLength = (WORD)n;
   p->CommLength = (WORD)st->comm_len;
@@ -200,9 +203,8 @@ static int store_process_strings (struct pss_target *t, struct pss_store *s,
 }
 
 static void fill_process (struct pss_target *t, PSS_LINUX_PROCESS_INFORMATION *p,
-                          const struct pss_stat *st, const struct pss_status *ss) {
+                          const struct pss_stat *st, const struct pss_status *ss, int zombie) {
   PSS_PROCESS_INFORMATION *w = &p->Process;
-  int zombie = st->state == 'Z' || st->state == 'X';
   w->ExitStatus = zombie ? pss_exit_status(st->exit_code) : STILL_ACTIVE;
   w->PebBaseAddress = (void *)(uintptr_t)st->arg_start;
   w->AffinityMask = pss_affinity(t->pid);
@@ -240,21 +242,51 @@ static void fill_process (struct pss_target *t, PSS_LINUX_PROCESS_INFORMATION *p
 }
 
 static unsigned read_personality (struct pss_target *t) {
-  ssize_t n = pss_read_at(t, t->dirfd, "personality");
+  ssize_t n = pss_read_at(t, t->livefd, "personality");
   return n > 0 ? (unsigned)strtoul(t->scratch, NULL, 16) : 0;
+}
+
+/*
+** When the main thread has exited (pthread_exit) while others run on, its
+** /proc/PID entries for memory, fds and the executable are empty: read
+** those through a live thread instead. Returns 1 if one was found.
+*/
+static int find_live_thread (struct pss_target *t) {
+  char path[48];
+  pid_t *tids = NULL;
+  size_t n = 0, i;
+  int taskfd = openat(t->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC), found = 0;
+  if (taskfd < 0 || pss_list_numbers(taskfd, &tids, &n) < 0) n = 0;
+  for (i = 0; i < n && !found; i++) {
+    struct pss_stat st;
+    ssize_t k;
+    snprintf(path, sizeof path, "%d/stat", (int)tids[i]);
+    if (tids[i] == t->pid || (k = pss_read_at(t, taskfd, path)) < 0 ||
+        pss_parse_stat(t->scratch, (size_t)k, &st) < 0 || st.state == 'Z' || st.state == 'X')
+      continue;
+    snprintf(path, sizeof path, "%d", (int)tids[i]);
+    if ((t->livefd = openat(taskfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) found = 1;
+    else t->livefd = t->dirfd;
+  }
+  free(tids);
+  if (taskfd >= 0) close(taskfd);
+  return found;
 }
 
 int pss_capture_process (struct pss_target *t, struct pss_store *s) {
   struct pss_stat st;
   struct pss_status ss;
   ssize_t n;
-  int rc, is32;
-  if ((rc = read_image_name(t, s)) < 0) return rc;
+  int rc, is32, exited;
   if ((n = pss_read_at(t, t->dirfd, "stat")) < 0) return (int)n;
   if ((rc = pss_parse_stat(t->scratch, (size_t)n, &st)) < 0) return rc;
-  if ((n = pss_read_at(t, t->dirfd, "status")) < 0) return (int)n;
+  /* num_threads still counts a zombie main thread while others run */
+  exited = (st.state == 'Z' || st.state == 'X') &&
+           (st.num_threads <= 1 || !find_live_thread(t));
+  if ((rc = read_image_name(t, s)) < 0) return rc;
+  if ((n = pss_read_at(t, t->livefd, "status")) < 0) return (int)n;
   pss_parse_status(t->scratch, (size_t)n, &ss);
-  fill_process(t, &s->process, &st, &ss);
+  fill_process(t, &s->process, &st, &ss, exited);
   is32 = is_32bit_image(t);
   if (is32) s->process.Process.Flags |= PSS_PROCESS_FLAGS_WOW64;
   s->process.EntryPoint = entry_point(t, is32);

@@ -81,18 +81,44 @@ static DWORD granted_access (unsigned flags) {
 ** Type-specific arms
 ** ======================================================================= */
 
-/* A pidfd is a process object: describe the process it names. */
-static void fill_process_arm (struct pss_target *t, PSS_HANDLE_ENTRY *h, int pid) {
+/* The Windows object an fd kind stands for (PSS_HANDLE_HAVE_TYPE). */
+static PSS_OBJECT_TYPE object_type_of (PSS_LINUX_FD_KIND kind, const struct pss_fdinfo *fi) {
+  switch (kind) {
+    case PSS_LINUX_FD_PIDFD: return PSS_OBJECT_TYPE_PROCESS;
+    case PSS_LINUX_FD_EVENTFD:
+      return fi->semaphore ? PSS_OBJECT_TYPE_SEMAPHORE : PSS_OBJECT_TYPE_EVENT;
+    case PSS_LINUX_FD_MEMFD: return PSS_OBJECT_TYPE_SECTION;
+    default: return PSS_OBJECT_TYPE_UNKNOWN;
+  }
+}
+
+struct fd_dirs { int fd, fdinfo; };
+
+/* The pid that the target's pidfd `name` names now, or -1. */
+static int pidfd_pid_now (struct pss_target *t, const struct fd_dirs *dirs, const char *name) {
+  struct pss_fdinfo fi;
+  ssize_t n = pss_read_at(t, dirs->fdinfo, name);
+  if (n < 0) return -1;
+  pss_parse_fdinfo(t->scratch, (size_t)n, &fi);
+  return fi.has_pid ? fi.pid : -1;
+}
+
+/*
+** A pidfd is a process object: describe the process it names. Its stat is
+** read by pid number, so the pidfd is asked again afterwards: if it still
+** names that pid, the process was alive throughout and the pid not reused.
+*/
+static void fill_process_arm (struct pss_target *t, const struct fd_dirs *dirs,
+                              const char *name, PSS_HANDLE_ENTRY *h, int pid) {
   char path[32];
   struct pss_stat st;
   ssize_t n;
-  h->ObjectType = PSS_OBJECT_TYPE_PROCESS;
   h->Flags |= PSS_HANDLE_HAVE_TYPE_SPECIFIC_INFORMATION;
   if (pid <= 0) return;     /* -1: the process is gone (reaped) */
   h->TypeSpecificInformation.Process.ProcessId = (DWORD)pid;
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
   if ((n = pss_read_at(t, AT_FDCWD, path)) < 0 ||
-      pss_parse_stat(t->scratch, (size_t)n, &st) < 0)
+      pss_parse_stat(t->scratch, (size_t)n, &st) < 0 || pidfd_pid_now(t, dirs, name) != pid)
     return;
   h->TypeSpecificInformation.Process.ExitStatus =
       (st.state == 'Z' || st.state == 'X') ? pss_exit_status(st.exit_code) : STILL_ACTIVE;
@@ -111,13 +137,11 @@ static void fill_process_arm (struct pss_target *t, PSS_HANDLE_ENTRY *h, int pid
 static void fill_eventfd_arm (PSS_HANDLE_ENTRY *h, const struct pss_fdinfo *fi) {
   h->Flags |= PSS_HANDLE_HAVE_TYPE_SPECIFIC_INFORMATION;
   if (fi->semaphore) {
-    h->ObjectType = PSS_OBJECT_TYPE_SEMAPHORE;
     h->TypeSpecificInformation.Semaphore.CurrentCount =
         fi->count > 0x7FFFFFFF ? 0x7FFFFFFF : (LONG)fi->count;
     h->TypeSpecificInformation.Semaphore.MaximumCount = 0x7FFFFFFF;
   }
   else {
-    h->ObjectType = PSS_OBJECT_TYPE_EVENT;
     h->TypeSpecificInformation.Event.ManualReset = FALSE;
     h->TypeSpecificInformation.Event.Signaled = fi->count > 0;
   }
@@ -125,7 +149,6 @@ static void fill_eventfd_arm (PSS_HANDLE_ENTRY *h, const struct pss_fdinfo *fi) 
 
 /* A memfd is anonymous shared memory: a pagefile-backed section. */
 static void fill_section_arm (PSS_HANDLE_ENTRY *h, uint64_t size) {
-  h->ObjectType = PSS_OBJECT_TYPE_SECTION;
   h->Flags |= PSS_HANDLE_HAVE_TYPE_SPECIFIC_INFORMATION;
   h->TypeSpecificInformation.Section.AllocationAttributes = SEC_COMMIT;
   h->TypeSpecificInformation.Section.MaximumSize.QuadPart = (int64_t)size;
@@ -136,7 +159,6 @@ static void fill_section_arm (PSS_HANDLE_ENTRY *h, uint64_t size) {
 /* {======================================================================
 ** One fd
 ** ======================================================================= */
-struct fd_dirs { int fd, fdinfo; };
 
 static int store_names (struct pss_table *tab, PSS_LINUX_HANDLE_ENTRY *e,
                         const char *target, size_t n, int with_name) {
@@ -180,10 +202,13 @@ static void stat_path_fd (const struct fd_dirs *dirs, const char *name,
   *size = (uint64_t)sb.st_size;
 }
 
-static void fill_type_specific (struct pss_target *t, PSS_LINUX_HANDLE_ENTRY *e,
+static void fill_type_specific (struct pss_target *t, const struct fd_dirs *dirs,
+                                const char *name, PSS_LINUX_HANDLE_ENTRY *e,
                                 const struct pss_fdinfo *fi, uint64_t size) {
   switch (e->Kind) {
-    case PSS_LINUX_FD_PIDFD: fill_process_arm(t, &e->Handle, fi->has_pid ? fi->pid : -1); break;
+    case PSS_LINUX_FD_PIDFD:
+      fill_process_arm(t, dirs, name, &e->Handle, fi->has_pid ? fi->pid : -1);
+      break;
     case PSS_LINUX_FD_EVENTFD: fill_eventfd_arm(&e->Handle, fi); break;
     case PSS_LINUX_FD_MEMFD: fill_section_arm(&e->Handle, size); break;
     default: break;
@@ -200,12 +225,15 @@ static int capture_fd (struct pss_target *t, struct pss_store *s,
   PSS_LINUX_HANDLE_ENTRY *e;
   uint64_t size = 0;
   ssize_t n;
+  PSS_LINUX_FD_KIND kind;
   snprintf(name, sizeof name, "%d", fd);
   if ((n = readlinkat(dirs->fd, name, target, sizeof target)) < 0)
     return errno == ENOENT ? 1 : -errno;
+  kind = kind_of_target(target, (size_t)n);
   memset(&fi, 0, sizeof fi);
-  if (flags & (PSS_CAPTURE_HANDLE_BASIC_INFORMATION |
-               PSS_CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION)) {
+  /* an eventfd's object type (event or semaphore) needs its fdinfo too */
+  if ((flags & (PSS_CAPTURE_HANDLE_BASIC_INFORMATION |
+                PSS_CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION)) || kind == PSS_LINUX_FD_EVENTFD) {
     ssize_t k = pss_read_at(t, dirs->fdinfo, name);
     if (k == -ENOENT) return 1;
     if (k < 0) return (int)k;
@@ -214,8 +242,9 @@ static int capture_fd (struct pss_target *t, struct pss_store *s,
   if ((e = pss_table_add_row(tab)) == NULL) return -ENOMEM;
   e->Handle.Handle = (HANDLE)(uintptr_t)fd;
   e->Handle.Flags = PSS_HANDLE_HAVE_TYPE;
+  e->Handle.ObjectType = object_type_of(kind, &fi);
   e->Handle.CaptureTime = pss_filetime(pss_now_filetime());
-  e->Kind = kind_of_target(target, (size_t)n);
+  e->Kind = kind;
   e->SocketFamily = e->SocketType = e->SocketProtocol = e->SocketState = -1;
   if (e->Kind == PSS_LINUX_FD_PIPE || e->Kind == PSS_LINUX_FD_SOCKET)
     e->Inode = bracket_inode(target, (size_t)n);
@@ -223,7 +252,7 @@ static int capture_fd (struct pss_target *t, struct pss_store *s,
     stat_path_fd(dirs, name, e, &size);
   fill_basic(e, &fi, flags);
   if (flags & PSS_CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION)
-    fill_type_specific(t, e, &fi, size);
+    fill_type_specific(t, dirs, name, e, &fi, size);
   return store_names(tab, e, target, (size_t)n,
                      (flags & PSS_CAPTURE_HANDLE_NAME_INFORMATION) != 0);
 }
@@ -305,11 +334,18 @@ int pss_capture_handles (struct pss_target *t, struct pss_store *s) {
   pid_t *fds = NULL;
   size_t n = 0, i;
   int rc;
-  if ((dirs.fd = openat(t->dirfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+  if ((dirs.fd = openat(t->livefd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
     return -errno;
-  dirs.fdinfo = openat(t->dirfd, "fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dirs.fdinfo = openat(t->livefd, "fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   rc = dirs.fdinfo < 0 ? -errno : pss_list_numbers(dirs.fd, &fds, &n);
-  for (i = 0; rc >= 0 && i < n; i++) rc = capture_fd(t, s, &dirs, fds[i]);
+  for (i = 0; rc >= 0 && i < n; i++) {
+    /* capturing ourselves: the directories this capture opened are not
+       the process's own handles */
+    if (t->self && (fds[i] == t->dirfd || fds[i] == t->livefd || fds[i] == dirs.fd ||
+                    fds[i] == dirs.fdinfo))
+      continue;
+    rc = capture_fd(t, s, &dirs, fds[i]);
+  }
   if (rc >= 0) rc = describe_sockets(t, s, dirs.fd);
   free(fds);
   close(dirs.fd);

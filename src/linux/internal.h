@@ -103,6 +103,9 @@ void *pss_registry_remove(uintptr_t handle, enum pss_kind kind);
 struct pss_target {
   pid_t pid;
   int dirfd;               /* /proc/PID, checked to be the handle's process */
+  int livefd;              /* where mm, fds and net are read: dirfd, or the
+                              task dir of a live thread when the main thread
+                              has exited (pthread_exit) and others run on */
   int self;
   uint64_t boot_filetime;  /* the boot instant as a FILETIME value */
   long ticks;              /* sysconf(_SC_CLK_TCK) */

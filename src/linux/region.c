@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -189,7 +190,9 @@ static DWORD file_stamp (struct pss_target *t, const PSS_LINUX_VA_SPACE_ENTRY *e
   memcpy(rooted, "root", 4);
   memcpy(rooted + 4, path, e->PathLength);
   rooted[4 + e->PathLength] = '\0';
-  if (fstatat(t->dirfd, rooted, &sb, 0) < 0 || sb.st_ino != e->Inode) return 0;
+  if (fstatat(t->livefd, rooted, &sb, 0) < 0 || sb.st_ino != e->Inode ||
+      major(sb.st_dev) != e->DeviceMajor || minor(sb.st_dev) != e->DeviceMinor)
+    return 0;
   return (DWORD)sb.st_mtime;
 }
 
@@ -239,7 +242,7 @@ static int name_mapped_files (struct pss_target *t, struct pss_table *tab) {
 
 int pss_capture_regions (struct pss_target *t, struct pss_store *s) {
   struct pss_table *tab = &s->tables[PSS_TABLE_REGIONS];
-  ssize_t n = pss_read_at(t, t->dirfd, "maps");
+  ssize_t n = pss_read_at(t, t->livefd, "maps");
   size_t pos = 0;
   if (n < 0) return (int)n;
   while (pos < (size_t)n) {

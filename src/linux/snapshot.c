@@ -185,13 +185,14 @@ static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t)
   pid_t again;
   int rc;
   memset(t, 0, sizeof *t);
-  t->dirfd = -1;
+  t->dirfd = t->livefd = -1;
   t->self = h == PSS_LINUX_CURRENT_PROCESS;
   if ((rc = handle_pid(h, &t->pid)) < 0) return rc;
   if ((t->dirfd = open_procdir(t->pid)) < 0) return t->dirfd;
   /* the handle's process still has this pid, so the directory is its */
   if (!t->self && (rc = handle_pid(h, &again)) < 0) return rc;
   if (!pss_target_alive(t)) return -ESRCH;
+  t->livefd = t->dirfd;
   t->boot_filetime = boot_filetime();
   t->ticks = sysconf(_SC_CLK_TCK);
   if (t->ticks <= 0) t->ticks = 100;
@@ -201,6 +202,7 @@ static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t)
 
 static void target_close (struct pss_target *t) {
   struct pss_buf b = { t->scratch, 0, t->scratch_cap, t->scratch_vm };
+  if (t->livefd >= 0 && t->livefd != t->dirfd) close(t->livefd);
   if (t->dirfd >= 0) close(t->dirfd);
   pss_buf_free(&b);
 }

@@ -109,7 +109,7 @@ static void describe_inet (struct lookup *lk, const struct inet_table *tb,
 }
 
 static void scan_inet (struct pss_target *t, struct lookup *lk, const struct inet_table *tb) {
-  ssize_t n = pss_read_at(t, t->dirfd, tb->file);
+  ssize_t n = pss_read_at(t, t->livefd, tb->file);
   size_t pos;
   if (n <= 0) return;      /* no such protocol in this kernel or namespace */
   pos = pss_skip_line(t->scratch, (size_t)n);
@@ -135,7 +135,7 @@ static void describe_unix (struct lookup *lk, const struct pss_unix_line *ul,
 }
 
 static void scan_unix (struct pss_target *t, struct lookup *lk) {
-  ssize_t n = pss_read_at(t, t->dirfd, "net/unix");
+  ssize_t n = pss_read_at(t, t->livefd, "net/unix");
   size_t pos;
   if (n <= 0) return;
   pos = pss_skip_line(t->scratch, (size_t)n);
@@ -161,7 +161,7 @@ static const char *netlink_name (int protocol) {
 }
 
 static void scan_netlink (struct pss_target *t, struct lookup *lk) {
-  ssize_t n = pss_read_at(t, t->dirfd, "net/netlink");
+  ssize_t n = pss_read_at(t, t->livefd, "net/netlink");
   size_t pos;
   if (n <= 0) return;
   pos = pss_skip_line(t->scratch, (size_t)n);
@@ -182,7 +182,7 @@ static void scan_netlink (struct pss_target *t, struct lookup *lk) {
 }
 
 static void scan_packet (struct pss_target *t, struct lookup *lk) {
-  ssize_t n = pss_read_at(t, t->dirfd, "net/packet");
+  ssize_t n = pss_read_at(t, t->livefd, "net/packet");
   size_t pos;
   if (n <= 0) return;
   pos = pss_skip_line(t->scratch, (size_t)n);

@@ -134,6 +134,8 @@ int64_t pss_table_utf16 (struct pss_table *t, const char *bytes, size_t n,
   at = pss_buf_append(&t->strings, NULL, 0, 2);
   if (at < 0 || pss_buf_reserve(&t->strings, (units + 1) * 2) < 0)
     return -ENOMEM;
+  /* zeroed first: a cut inside a surrogate pair leaves its unit unwritten */
+  memset(t->strings.data + at, 0, units * 2);
   PssLinuxBytesToUtf16(bytes, n, (WCHAR *)(void *)(t->strings.data + at), units);
   t->strings.len += units * 2;
   if (pss_buf_append(&t->strings, &nul, 2, 2) < 0) return -ENOMEM;

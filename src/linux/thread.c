@@ -13,6 +13,7 @@
 
 static void fill_syscall (PSS_LINUX_THREAD_ENTRY *e, const struct pss_syscall *sc) {
   int i;
+  e->SyscallNumber = sc->state == 1 ? (LONG)sc->nr : -1;
   if (sc->state == 1) {
     e->Thread.LastSyscallNumber = (WORD)sc->nr;
     e->Thread.LastSyscallFirstArgument = (void *)(uintptr_t)sc->args[0];
@@ -80,7 +81,10 @@ static int capture_thread (struct pss_target *t, struct pss_table *tab, int task
   snprintf(path, sizeof path, "%d/syscall", (int)tid);
   n = pss_read_at(t, taskfd, path);
   if (n >= 0 && pss_parse_syscall(t->scratch, (size_t)n, &sc) == 0) fill_syscall(&row->e, &sc);
-  else row->e.Thread.LastSyscallNumber = PSS_LINUX_SYSCALL_NONE;
+  else {
+    row->e.Thread.LastSyscallNumber = PSS_LINUX_SYSCALL_UNKNOWN;
+    row->e.SyscallNumber = -1;
+  }
   return store_names(tab, row, &st);
 }
 

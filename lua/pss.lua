@@ -1,0 +1,98 @@
+--- pss: process snapshots for Lua 5.4.
+-- The Windows Process Snapshotting API over pss.core: capture a live
+-- process, then query it and walk its threads, handles and regions.
+-- See docs/lua-api.md.
+local core = require "pss.core"
+
+local pss = {}
+for name, value in pairs(core) do pss[name] = value end
+
+local HANDLE_DETAILS = core.CAPTURE_HANDLE_NAME_INFORMATION
+  | core.CAPTURE_HANDLE_BASIC_INFORMATION | core.CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION
+
+--- Capture options by name; each stands for the flags it needs.
+pss.options = {
+  threads = core.CAPTURE_THREADS,
+  thread_context = core.CAPTURE_THREADS | core.CAPTURE_THREAD_CONTEXT,
+  thread_context_extended = core.CAPTURE_THREADS | core.CAPTURE_THREAD_CONTEXT
+    | core.CAPTURE_THREAD_CONTEXT_EXTENDED,
+  handles = core.CAPTURE_HANDLES | HANDLE_DETAILS,
+  handle_values = core.CAPTURE_HANDLES,
+  handle_names = core.CAPTURE_HANDLES | core.CAPTURE_HANDLE_NAME_INFORMATION,
+  handle_basic = core.CAPTURE_HANDLES | core.CAPTURE_HANDLE_BASIC_INFORMATION,
+  handle_type_specific = core.CAPTURE_HANDLES | core.CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION,
+  handle_trace = core.CAPTURE_HANDLE_TRACE,
+  va_space = core.CAPTURE_VA_SPACE | core.CAPTURE_VA_SPACE_SECTION_INFORMATION,
+  va_regions = core.CAPTURE_VA_SPACE,
+  va_clone = core.CAPTURE_VA_CLONE,
+  ipt_trace = core.CAPTURE_IPT_TRACE,
+  measure_performance = core.CREATE_MEASURE_PERFORMANCE,
+  use_vm_allocations = core.CREATE_USE_VM_ALLOCATIONS,
+  breakaway = core.CREATE_BREAKAWAY,
+  breakaway_optional = core.CREATE_BREAKAWAY | core.CREATE_BREAKAWAY_OPTIONAL,
+  force_breakaway = core.CREATE_FORCE_BREAKAWAY,
+  release_section = core.CREATE_RELEASE_SECTION,
+}
+
+--- What a capture without options takes: everything a triage needs.
+pss.default_options = { "threads", "handles", "va_space" }
+
+local function option_flags (options, level)
+  local flags = 0
+  for key, value in pairs(options) do
+    if math.type(key) == "integer" then
+      local bits = type(value) == "string" and pss.options[value]
+      if not bits then
+        error(("unknown capture option %s"):format(
+          type(value) == "string" and ("'" .. value .. "'") or tostring(value)), level)
+      end
+      flags = flags | bits
+    elseif key ~= "context_flags" then
+      error(("unknown capture setting '%s'"):format(tostring(key)), level)
+    end
+  end
+  return flags
+end
+
+--- Captures a snapshot of a process.
+-- @param target a pid, or pss.self for the calling process
+-- @param options a list of option names (pss.options), optionally with
+--   context_flags = n; or an integer of pss.CAPTURE_* flags; default
+--   pss.default_options
+-- @return a snapshot, or nil, message, Win32 code
+function pss.capture (target, options)
+  if target ~= pss.self and math.type(target) ~= "integer" then
+    error(("bad argument #1 to 'capture' (pid or pss.self expected, got %s)")
+      :format(math.type(target) or type(target)), 2)
+  end
+  options = options or pss.default_options
+  if math.type(options) == "integer" then return core.capture(target, options) end
+  if type(options) ~= "table" then
+    error(("bad argument #2 to 'capture' (table or integer expected, got %s)")
+      :format(type(options)), 2)
+  end
+  local context = options.context_flags
+  if context ~= nil and math.type(context) ~= "integer" then
+    error("context_flags must be an integer", 2)
+  end
+  return core.capture(target, option_flags(options, 3), context)
+end
+
+--- Short, stable names for the Win32 codes pss returns.
+pss.errnames = {
+  [core.ERROR_ACCESS_DENIED] = "access denied",
+  [core.ERROR_INVALID_HANDLE] = "invalid handle",
+  [core.ERROR_NOT_ENOUGH_MEMORY] = "out of memory",
+  [core.ERROR_GEN_FAILURE] = "system error",
+  [core.ERROR_NOT_SUPPORTED] = "not supported",
+  [core.ERROR_INVALID_PARAMETER] = "no such process",
+  [core.ERROR_PROCESS_ABORTED] = "process exited",
+  [core.ERROR_NOT_FOUND] = "not captured",
+}
+
+--- The short name of a Win32 code returned by pss ("access denied", ...).
+function pss.errname (code)
+  return pss.errnames[code] or ("error " .. tostring(code))
+end
+
+return pss

@@ -1,0 +1,1319 @@
+/*
+** lpss.c -- pss.core: the Process Snapshotting API for Lua 5.4.
+**
+** Snapshots (HPSS) and walk markers (HPSSWALK) are full userdata with one
+** metatable each ("pss.snapshot", "pss.marker"); __gc and __close share one
+** idempotent release. Every marker gets a PSS_ALLOCATOR whose routines call
+** the state's lua_Alloc. A marker keeps its snapshot alive through its user
+** value. Entries become plain tables, filled from static field tables so
+** that code and docs list the same fields (pss.core.fields()).
+**
+** Conventions (as liolib): programming errors raise; runtime failures of the
+** API return fail, message, Win32 code.
+*/
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "pss.h"
+
+#define SNAPSHOT_MT "pss.snapshot"
+#define MARKER_MT "pss.marker"
+
+#if defined(_WIN32)
+#define LPSS_API __declspec(dllexport)
+#else
+#define LPSS_API __attribute__((visibility("default")))
+#endif
+
+
+/* {======================================================================
+** Platform: opening a process by pid (the only OS-specific part)
+** ======================================================================= */
+#if defined(_WIN32)
+#include "windows/lpss_win.h"
+#else
+#define CURRENT_PROCESS PSS_LINUX_CURRENT_PROCESS
+#define HAVE_LINUX_CLASSES 1
+static DWORD process_open (DWORD pid, HANDLE *h) { return PssLinuxOpenProcess(pid, h); }
+static void process_close (HANDLE h) { PssLinuxCloseProcess(h); }
+static int system_errno (void) { return PssLinuxLastErrno(); }
+#include <unistd.h>
+#endif
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Errors
+** ======================================================================= */
+static const char *error_text (DWORD code) {
+  switch (code) {
+    case ERROR_ACCESS_DENIED: return "access denied";
+    case ERROR_INVALID_HANDLE: return "invalid handle";
+    case ERROR_NOT_ENOUGH_MEMORY: return "not enough memory";
+    case ERROR_BAD_LENGTH: return "bad buffer length";
+    case ERROR_NOT_SUPPORTED: return "not supported";
+    case ERROR_INVALID_PARAMETER: return "invalid parameter";
+    case ERROR_MORE_DATA: return "more data";
+    case ERROR_NO_MORE_ITEMS: return "no more items";
+    case ERROR_PROCESS_ABORTED: return "the process has exited";
+    case ERROR_NOT_FOUND: return "not captured";
+    default: return NULL;
+  }
+}
+
+/* fail, "Function: reason (pid N)", code -- as luaL_fileresult does. */
+static int push_failure (lua_State *L, const char *fn, DWORD code, const char *reason,
+                         lua_Integer pid) {
+  const char *text = reason ? reason : error_text(code);
+  int e = system_errno();
+  luaL_pushfail(L);
+  if (text == NULL && e != 0) text = strerror(e);
+  if (text == NULL) lua_pushfstring(L, "%s: error %d", fn, (int)code);
+  else if (pid > 0) lua_pushfstring(L, "%s: %s (pid %I)", fn, text, pid);
+  else lua_pushfstring(L, "%s: %s", fn, text);
+  lua_pushinteger(L, (lua_Integer)code);
+  return 3;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** PSS_ALLOCATOR over lua_Alloc
+**
+** Each block carries its size in a header, so the free can pass lua_Alloc
+** the right osize. The context lives inside the marker userdata, which
+** never moves, so it is valid for the marker's whole life by construction.
+** These bytes bypass Lua's GC accounting: live_blocks/live_bytes count
+** them for the specs.
+** ======================================================================= */
+typedef struct {
+  lua_Alloc f;
+  void *ud;
+} LuaAllocator;
+
+typedef union { size_t size; max_align_t align; } BlockHeader;
+
+static atomic_long live_blocks, live_bytes;
+
+static void *WINAPI lua_alloc_routine (void *context, DWORD size) {
+  LuaAllocator *a = context;
+  BlockHeader *h;
+  h = a->f(a->ud, NULL, 0, sizeof *h + size);
+  if (h == NULL) return NULL;
+  h->size = size;
+  atomic_fetch_add(&live_blocks, 1);
+  atomic_fetch_add(&live_bytes, (long)size);
+  return h + 1;
+}
+
+static void WINAPI lua_free_routine (void *context, void *address) {
+  LuaAllocator *a = context;
+  BlockHeader *h;
+  if (address == NULL) return;
+  h = (BlockHeader *)address - 1;
+  atomic_fetch_sub(&live_blocks, 1);
+  atomic_fetch_sub(&live_bytes, (long)h->size);
+  a->f(a->ud, h, sizeof *h + h->size, 0);
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Fields: one static table per record, name -> how to read it
+** ======================================================================= */
+enum field_type {
+  F_U16, F_U32, F_I32, F_U64, F_PTR,  /* integers (addresses keep all 64 bits) */
+  F_CHAR,           /* one char -> string of 1 */
+  F_TIME,           /* FILETIME since 1601 -> Unix epoch seconds, nil if 0 */
+  F_SECONDS,        /* FILETIME duration -> seconds */
+  F_MICROS,         /* UINT64 microseconds -> seconds */
+  F_WSTR,           /* const WCHAR * at off, WORD byte length at aux */
+  F_WARRAY,         /* WCHAR[aux] at off, NUL terminated */
+  F_BYTES,          /* const char * at off, WORD length at aux */
+  F_BOOL32,         /* BOOL -> boolean */
+  F_ENUM            /* DWORD at off, decoded with names[aux]; raw in name_flags */
+};
+
+typedef struct {
+  const char *name;
+  unsigned char type;
+  unsigned short off, aux;
+} Field;
+
+typedef struct { DWORD value; const char *name; } EnumName;
+
+#define ENUM_OBJECT_TYPE 0
+#define ENUM_STATE 1
+#define ENUM_MEM_TYPE 2
+#define ENUM_PRIORITY_CLASS 3
+#define ENUM_FD_KIND 4
+#define ENUM_PROTECT 5
+
+static const EnumName object_type_names[] = {
+  { PSS_OBJECT_TYPE_UNKNOWN, "unknown" }, { PSS_OBJECT_TYPE_PROCESS, "process" },
+  { PSS_OBJECT_TYPE_THREAD, "thread" }, { PSS_OBJECT_TYPE_MUTANT, "mutant" },
+  { PSS_OBJECT_TYPE_EVENT, "event" }, { PSS_OBJECT_TYPE_SECTION, "section" },
+  { PSS_OBJECT_TYPE_SEMAPHORE, "semaphore" }, { 0, NULL }
+};
+static const EnumName state_names[] = {
+  { MEM_COMMIT, "commit" }, { MEM_RESERVE, "reserve" }, { MEM_FREE, "free" }, { 0, NULL }
+};
+static const EnumName mem_type_names[] = {
+  { MEM_PRIVATE, "private" }, { MEM_MAPPED, "mapped" }, { MEM_IMAGE, "image" }, { 0, NULL }
+};
+static const EnumName priority_class_names[] = {
+  { IDLE_PRIORITY_CLASS, "idle" }, { BELOW_NORMAL_PRIORITY_CLASS, "below_normal" },
+  { NORMAL_PRIORITY_CLASS, "normal" }, { ABOVE_NORMAL_PRIORITY_CLASS, "above_normal" },
+  { HIGH_PRIORITY_CLASS, "high" }, { REALTIME_PRIORITY_CLASS, "realtime" }, { 0, NULL }
+};
+static const EnumName protect_names[] = {
+  { PAGE_NOACCESS, "---" }, { PAGE_READONLY, "r--" }, { PAGE_READWRITE, "rw-" },
+  { PAGE_WRITECOPY, "rw-" }, { PAGE_EXECUTE, "--x" }, { PAGE_EXECUTE_READ, "r-x" },
+  { PAGE_EXECUTE_READWRITE, "rwx" }, { PAGE_EXECUTE_WRITECOPY, "rwx" }, { 0, NULL }
+};
+#if HAVE_LINUX_CLASSES
+static const EnumName fd_kind_names[] = {
+  { PSS_LINUX_FD_UNKNOWN, "unknown" }, { PSS_LINUX_FD_FILE, "file" },
+  { PSS_LINUX_FD_DIRECTORY, "directory" }, { PSS_LINUX_FD_DEVICE, "device" },
+  { PSS_LINUX_FD_PIPE, "pipe" }, { PSS_LINUX_FD_FIFO, "fifo" },
+  { PSS_LINUX_FD_SOCKET, "socket" }, { PSS_LINUX_FD_EVENTFD, "eventfd" },
+  { PSS_LINUX_FD_TIMERFD, "timerfd" }, { PSS_LINUX_FD_SIGNALFD, "signalfd" },
+  { PSS_LINUX_FD_EPOLL, "epoll" }, { PSS_LINUX_FD_INOTIFY, "inotify" },
+  { PSS_LINUX_FD_FANOTIFY, "fanotify" }, { PSS_LINUX_FD_PIDFD, "pidfd" },
+  { PSS_LINUX_FD_MEMFD, "memfd" }, { PSS_LINUX_FD_ANON_INODE, "anon_inode" }, { 0, NULL }
+};
+#else
+static const EnumName fd_kind_names[] = { { 0, NULL } };
+#endif
+static const EnumName *const enum_tables[] = {
+  object_type_names, state_names, mem_type_names, priority_class_names, fd_kind_names,
+  protect_names
+};
+
+#define FLD(name, type, S, member) { name, type, offsetof(S, member), 0 }
+#define STR(name, type, S, member, len) { name, type, offsetof(S, member), offsetof(S, len) }
+#define ENUMF(name, S, member, table) { name, F_ENUM, offsetof(S, member), table }
+
+static const Field process_fields[] = {
+  FLD("exit_status", F_U32, PSS_PROCESS_INFORMATION, ExitStatus),
+  FLD("peb_base_address", F_PTR, PSS_PROCESS_INFORMATION, PebBaseAddress),
+  FLD("affinity_mask", F_U64, PSS_PROCESS_INFORMATION, AffinityMask),
+  FLD("base_priority", F_I32, PSS_PROCESS_INFORMATION, BasePriority),
+  FLD("pid", F_U32, PSS_PROCESS_INFORMATION, ProcessId),
+  FLD("parent_pid", F_U32, PSS_PROCESS_INFORMATION, ParentProcessId),
+  FLD("flags", F_U32, PSS_PROCESS_INFORMATION, Flags),
+  FLD("create_time", F_TIME, PSS_PROCESS_INFORMATION, CreateTime),
+  FLD("exit_time", F_TIME, PSS_PROCESS_INFORMATION, ExitTime),
+  FLD("kernel_time", F_SECONDS, PSS_PROCESS_INFORMATION, KernelTime),
+  FLD("user_time", F_SECONDS, PSS_PROCESS_INFORMATION, UserTime),
+  ENUMF("priority_class", PSS_PROCESS_INFORMATION, PriorityClass, ENUM_PRIORITY_CLASS),
+  FLD("peak_virtual_size", F_U64, PSS_PROCESS_INFORMATION, PeakVirtualSize),
+  FLD("virtual_size", F_U64, PSS_PROCESS_INFORMATION, VirtualSize),
+  FLD("page_fault_count", F_U32, PSS_PROCESS_INFORMATION, PageFaultCount),
+  FLD("peak_working_set_size", F_U64, PSS_PROCESS_INFORMATION, PeakWorkingSetSize),
+  FLD("working_set_size", F_U64, PSS_PROCESS_INFORMATION, WorkingSetSize),
+  FLD("quota_peak_paged_pool_usage", F_U64, PSS_PROCESS_INFORMATION, QuotaPeakPagedPoolUsage),
+  FLD("quota_paged_pool_usage", F_U64, PSS_PROCESS_INFORMATION, QuotaPagedPoolUsage),
+  FLD("quota_peak_non_paged_pool_usage", F_U64, PSS_PROCESS_INFORMATION, QuotaPeakNonPagedPoolUsage),
+  FLD("quota_non_paged_pool_usage", F_U64, PSS_PROCESS_INFORMATION, QuotaNonPagedPoolUsage),
+  FLD("pagefile_usage", F_U64, PSS_PROCESS_INFORMATION, PagefileUsage),
+  FLD("peak_pagefile_usage", F_U64, PSS_PROCESS_INFORMATION, PeakPagefileUsage),
+  FLD("private_usage", F_U64, PSS_PROCESS_INFORMATION, PrivateUsage),
+  FLD("execute_flags", F_U32, PSS_PROCESS_INFORMATION, ExecuteFlags),
+  { "image_file_name", F_WARRAY, offsetof(PSS_PROCESS_INFORMATION, ImageFileName), 260 },
+};
+
+static const Field thread_fields[] = {
+  FLD("exit_status", F_U32, PSS_THREAD_ENTRY, ExitStatus),
+  FLD("teb_base_address", F_PTR, PSS_THREAD_ENTRY, TebBaseAddress),
+  FLD("pid", F_U32, PSS_THREAD_ENTRY, ProcessId),
+  FLD("tid", F_U32, PSS_THREAD_ENTRY, ThreadId),
+  FLD("affinity_mask", F_U64, PSS_THREAD_ENTRY, AffinityMask),
+  FLD("priority", F_I32, PSS_THREAD_ENTRY, Priority),
+  FLD("base_priority", F_I32, PSS_THREAD_ENTRY, BasePriority),
+  FLD("last_syscall_first_argument", F_PTR, PSS_THREAD_ENTRY, LastSyscallFirstArgument),
+  FLD("last_syscall_number", F_U16, PSS_THREAD_ENTRY, LastSyscallNumber),
+  FLD("create_time", F_TIME, PSS_THREAD_ENTRY, CreateTime),
+  FLD("exit_time", F_TIME, PSS_THREAD_ENTRY, ExitTime),
+  FLD("kernel_time", F_SECONDS, PSS_THREAD_ENTRY, KernelTime),
+  FLD("user_time", F_SECONDS, PSS_THREAD_ENTRY, UserTime),
+  FLD("win32_start_address", F_PTR, PSS_THREAD_ENTRY, Win32StartAddress),
+  FLD("capture_time", F_TIME, PSS_THREAD_ENTRY, CaptureTime),
+  FLD("flags", F_U32, PSS_THREAD_ENTRY, Flags),
+  FLD("suspend_count", F_U16, PSS_THREAD_ENTRY, SuspendCount),
+  FLD("size_of_context_record", F_U16, PSS_THREAD_ENTRY, SizeOfContextRecord),
+};
+
+static const Field handle_fields[] = {
+  FLD("handle", F_PTR, PSS_HANDLE_ENTRY, Handle),
+  FLD("flags", F_U32, PSS_HANDLE_ENTRY, Flags),
+  ENUMF("object_type", PSS_HANDLE_ENTRY, ObjectType, ENUM_OBJECT_TYPE),
+  FLD("capture_time", F_TIME, PSS_HANDLE_ENTRY, CaptureTime),
+  STR("type_name", F_WSTR, PSS_HANDLE_ENTRY, TypeName, TypeNameLength),
+  STR("object_name", F_WSTR, PSS_HANDLE_ENTRY, ObjectName, ObjectNameLength),
+};
+
+/* present only with PSS_HANDLE_HAVE_BASIC_INFORMATION */
+static const Field handle_basic_fields[] = {
+  FLD("attributes", F_U32, PSS_HANDLE_ENTRY, Attributes),
+  FLD("granted_access", F_U32, PSS_HANDLE_ENTRY, GrantedAccess),
+  FLD("handle_count", F_U32, PSS_HANDLE_ENTRY, HandleCount),
+  FLD("pointer_count", F_U32, PSS_HANDLE_ENTRY, PointerCount),
+  FLD("paged_pool_charge", F_U32, PSS_HANDLE_ENTRY, PagedPoolCharge),
+  FLD("non_paged_pool_charge", F_U32, PSS_HANDLE_ENTRY, NonPagedPoolCharge),
+  FLD("creation_time", F_TIME, PSS_HANDLE_ENTRY, CreationTime),
+};
+
+#define TSI(arm, m) TypeSpecificInformation.arm.m
+static const Field process_arm_fields[] = {
+  FLD("exit_status", F_U32, PSS_HANDLE_ENTRY, TSI(Process, ExitStatus)),
+  FLD("peb_base_address", F_PTR, PSS_HANDLE_ENTRY, TSI(Process, PebBaseAddress)),
+  FLD("affinity_mask", F_U64, PSS_HANDLE_ENTRY, TSI(Process, AffinityMask)),
+  FLD("base_priority", F_I32, PSS_HANDLE_ENTRY, TSI(Process, BasePriority)),
+  FLD("pid", F_U32, PSS_HANDLE_ENTRY, TSI(Process, ProcessId)),
+  FLD("parent_pid", F_U32, PSS_HANDLE_ENTRY, TSI(Process, ParentProcessId)),
+  FLD("flags", F_U32, PSS_HANDLE_ENTRY, TSI(Process, Flags)),
+};
+static const Field thread_arm_fields[] = {
+  FLD("exit_status", F_U32, PSS_HANDLE_ENTRY, TSI(Thread, ExitStatus)),
+  FLD("teb_base_address", F_PTR, PSS_HANDLE_ENTRY, TSI(Thread, TebBaseAddress)),
+  FLD("pid", F_U32, PSS_HANDLE_ENTRY, TSI(Thread, ProcessId)),
+  FLD("tid", F_U32, PSS_HANDLE_ENTRY, TSI(Thread, ThreadId)),
+  FLD("affinity_mask", F_U64, PSS_HANDLE_ENTRY, TSI(Thread, AffinityMask)),
+  FLD("priority", F_I32, PSS_HANDLE_ENTRY, TSI(Thread, Priority)),
+  FLD("base_priority", F_I32, PSS_HANDLE_ENTRY, TSI(Thread, BasePriority)),
+  FLD("win32_start_address", F_PTR, PSS_HANDLE_ENTRY, TSI(Thread, Win32StartAddress)),
+};
+static const Field mutant_arm_fields[] = {
+  FLD("current_count", F_I32, PSS_HANDLE_ENTRY, TSI(Mutant, CurrentCount)),
+  FLD("abandoned", F_BOOL32, PSS_HANDLE_ENTRY, TSI(Mutant, Abandoned)),
+  FLD("owner_pid", F_U32, PSS_HANDLE_ENTRY, TSI(Mutant, OwnerProcessId)),
+  FLD("owner_tid", F_U32, PSS_HANDLE_ENTRY, TSI(Mutant, OwnerThreadId)),
+};
+static const Field event_arm_fields[] = {
+  FLD("manual_reset", F_BOOL32, PSS_HANDLE_ENTRY, TSI(Event, ManualReset)),
+  FLD("signaled", F_BOOL32, PSS_HANDLE_ENTRY, TSI(Event, Signaled)),
+};
+static const Field section_arm_fields[] = {
+  FLD("base_address", F_PTR, PSS_HANDLE_ENTRY, TSI(Section, BaseAddress)),
+  FLD("allocation_attributes", F_U32, PSS_HANDLE_ENTRY, TSI(Section, AllocationAttributes)),
+  FLD("maximum_size", F_U64, PSS_HANDLE_ENTRY, TSI(Section, MaximumSize)),
+};
+static const Field semaphore_arm_fields[] = {
+  FLD("current_count", F_I32, PSS_HANDLE_ENTRY, TSI(Semaphore, CurrentCount)),
+  FLD("maximum_count", F_I32, PSS_HANDLE_ENTRY, TSI(Semaphore, MaximumCount)),
+};
+
+static const Field region_fields[] = {
+  FLD("base_address", F_PTR, PSS_VA_SPACE_ENTRY, BaseAddress),
+  FLD("allocation_base", F_PTR, PSS_VA_SPACE_ENTRY, AllocationBase),
+  ENUMF("allocation_protect", PSS_VA_SPACE_ENTRY, AllocationProtect, ENUM_PROTECT),
+  FLD("region_size", F_U64, PSS_VA_SPACE_ENTRY, RegionSize),
+  ENUMF("state", PSS_VA_SPACE_ENTRY, State, ENUM_STATE),
+  ENUMF("protect", PSS_VA_SPACE_ENTRY, Protect, ENUM_PROTECT),
+  ENUMF("type", PSS_VA_SPACE_ENTRY, Type, ENUM_MEM_TYPE),
+  FLD("time_date_stamp", F_U32, PSS_VA_SPACE_ENTRY, TimeDateStamp),
+  FLD("size_of_image", F_U32, PSS_VA_SPACE_ENTRY, SizeOfImage),
+  FLD("image_base", F_PTR, PSS_VA_SPACE_ENTRY, ImageBase),
+  FLD("check_sum", F_U32, PSS_VA_SPACE_ENTRY, CheckSum),
+  STR("mapped_file_name", F_WSTR, PSS_VA_SPACE_ENTRY, MappedFileName, MappedFileNameLength),
+};
+
+static const Field thread_name_fields[] = {
+  STR("thread_name", F_WSTR, PSS_THREAD_NAME, ThreadName, ThreadNameSize),
+};
+
+static const Field performance_fields[] = {
+  FLD("total_cycle_count", F_U64, PSS_PERFORMANCE_COUNTERS, TotalCycleCount),
+  FLD("total_wall_clock_period", F_MICROS, PSS_PERFORMANCE_COUNTERS, TotalWallClockPeriod),
+  FLD("va_clone_cycle_count", F_U64, PSS_PERFORMANCE_COUNTERS, VaCloneCycleCount),
+  FLD("va_clone_wall_clock_period", F_MICROS, PSS_PERFORMANCE_COUNTERS, VaCloneWallClockPeriod),
+  FLD("va_space_cycle_count", F_U64, PSS_PERFORMANCE_COUNTERS, VaSpaceCycleCount),
+  FLD("va_space_wall_clock_period", F_MICROS, PSS_PERFORMANCE_COUNTERS, VaSpaceWallClockPeriod),
+  FLD("aux_pages_cycle_count", F_U64, PSS_PERFORMANCE_COUNTERS, AuxPagesCycleCount),
+  FLD("aux_pages_wall_clock_period", F_MICROS, PSS_PERFORMANCE_COUNTERS, AuxPagesWallClockPeriod),
+  FLD("handles_cycle_count", F_U64, PSS_PERFORMANCE_COUNTERS, HandlesCycleCount),
+  FLD("handles_wall_clock_period", F_MICROS, PSS_PERFORMANCE_COUNTERS, HandlesWallClockPeriod),
+  FLD("threads_cycle_count", F_U64, PSS_PERFORMANCE_COUNTERS, ThreadsCycleCount),
+  FLD("threads_wall_clock_period", F_MICROS, PSS_PERFORMANCE_COUNTERS, ThreadsWallClockPeriod),
+};
+
+#if HAVE_LINUX_CLASSES
+static const Field linux_process_fields[] = {
+  FLD("state", F_CHAR, PSS_LINUX_PROCESS_INFORMATION, State),
+  FLD("nice", F_I32, PSS_LINUX_PROCESS_INFORMATION, Nice),
+  FLD("policy", F_U32, PSS_LINUX_PROCESS_INFORMATION, Policy),
+  FLD("realtime_priority", F_U32, PSS_LINUX_PROCESS_INFORMATION, RealtimePriority),
+  FLD("thread_count", F_U32, PSS_LINUX_PROCESS_INFORMATION, ThreadCount),
+  FLD("process_group_id", F_U32, PSS_LINUX_PROCESS_INFORMATION, ProcessGroupId),
+  FLD("session_id", F_U32, PSS_LINUX_PROCESS_INFORMATION, SessionId),
+  FLD("uid", F_U32, PSS_LINUX_PROCESS_INFORMATION, RealUserId),
+  FLD("euid", F_U32, PSS_LINUX_PROCESS_INFORMATION, EffectiveUserId),
+  FLD("gid", F_U32, PSS_LINUX_PROCESS_INFORMATION, RealGroupId),
+  FLD("egid", F_U32, PSS_LINUX_PROCESS_INFORMATION, EffectiveGroupId),
+  FLD("exit_code", F_U32, PSS_LINUX_PROCESS_INFORMATION, ExitCode),
+  FLD("personality", F_U32, PSS_LINUX_PROCESS_INFORMATION, Personality),
+  FLD("start_time_ticks", F_U64, PSS_LINUX_PROCESS_INFORMATION, StartTimeTicks),
+  FLD("minor_faults", F_U64, PSS_LINUX_PROCESS_INFORMATION, MinorFaults),
+  FLD("major_faults", F_U64, PSS_LINUX_PROCESS_INFORMATION, MajorFaults),
+  FLD("resident_anon", F_U64, PSS_LINUX_PROCESS_INFORMATION, ResidentAnon),
+  FLD("resident_file", F_U64, PSS_LINUX_PROCESS_INFORMATION, ResidentFile),
+  FLD("resident_shmem", F_U64, PSS_LINUX_PROCESS_INFORMATION, ResidentShmem),
+  FLD("entry_point", F_U64, PSS_LINUX_PROCESS_INFORMATION, EntryPoint),
+  STR("comm", F_BYTES, PSS_LINUX_PROCESS_INFORMATION, Comm, CommLength),
+};
+
+static const Field linux_thread_fields[] = {
+  FLD("state", F_CHAR, PSS_LINUX_THREAD_ENTRY, State),
+  FLD("nice", F_I32, PSS_LINUX_THREAD_ENTRY, Nice),
+  FLD("policy", F_U32, PSS_LINUX_THREAD_ENTRY, Policy),
+  FLD("realtime_priority", F_U32, PSS_LINUX_THREAD_ENTRY, RealtimePriority),
+  FLD("processor", F_I32, PSS_LINUX_THREAD_ENTRY, Processor),
+  FLD("syscall_number", F_I32, PSS_LINUX_THREAD_ENTRY, SyscallNumber),
+  FLD("last_syscall_stack_pointer", F_U64, PSS_LINUX_THREAD_ENTRY, LastSyscallStackPointer),
+  FLD("last_syscall_program_counter", F_U64, PSS_LINUX_THREAD_ENTRY, LastSyscallProgramCounter),
+  FLD("minor_faults", F_U64, PSS_LINUX_THREAD_ENTRY, MinorFaults),
+  FLD("major_faults", F_U64, PSS_LINUX_THREAD_ENTRY, MajorFaults),
+  STR("name", F_BYTES, PSS_LINUX_THREAD_ENTRY, Name, NameLength),
+};
+
+static const Field linux_handle_fields[] = {
+  ENUMF("kind", PSS_LINUX_HANDLE_ENTRY, Kind, ENUM_FD_KIND),
+  STR("target", F_BYTES, PSS_LINUX_HANDLE_ENTRY, Target, TargetLength),
+};
+
+/* present with PSS_HANDLE_HAVE_BASIC_INFORMATION (they come from fdinfo) */
+static const Field linux_handle_basic_fields[] = {
+  FLD("open_flags", F_U32, PSS_LINUX_HANDLE_ENTRY, OpenFlags),
+  FLD("position", F_U64, PSS_LINUX_HANDLE_ENTRY, Position),
+  FLD("inode", F_U64, PSS_LINUX_HANDLE_ENTRY, Inode),
+  FLD("mount_id", F_U32, PSS_LINUX_HANDLE_ENTRY, MountId),
+  FLD("count", F_U64, PSS_LINUX_HANDLE_ENTRY, Count),
+};
+
+static const Field linux_region_fields[] = {
+  FLD("offset", F_U64, PSS_LINUX_VA_SPACE_ENTRY, Offset),
+  FLD("inode", F_U64, PSS_LINUX_VA_SPACE_ENTRY, Inode),
+  FLD("device_major", F_U32, PSS_LINUX_VA_SPACE_ENTRY, DeviceMajor),
+  FLD("device_minor", F_U32, PSS_LINUX_VA_SPACE_ENTRY, DeviceMinor),
+  STR("path", F_BYTES, PSS_LINUX_VA_SPACE_ENTRY, Path, PathLength),
+};
+#endif
+
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The raw value goes to NAME_flags of the table below; pushes the name. */
+static void push_enum (lua_State *L, const Field *f, DWORD v) {
+  const EnumName *e;
+  char key[64];
+  for (e = enum_tables[f->aux]; e->name != NULL; e++)
+    if (e->value == v) break;
+  snprintf(key, sizeof key, "%s_flags", f->name);
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, key);
+  if (e->name != NULL) lua_pushstring(L, e->name);
+  else lua_pushfstring(L, "0x%x", (unsigned)v);
+}
+
+/* UTF-16 -> the original bytes (see PssLinuxUtf16ToBytes). */
+static void push_wide (lua_State *L, const WCHAR *s, size_t units) {
+  luaL_Buffer b;
+  size_t n = PssLinuxUtf16ToBytes(s, units, NULL, 0);
+  char *out = luaL_buffinitsize(L, &b, n);
+  PssLinuxUtf16ToBytes(s, units, out, n);
+  luaL_pushresultsize(&b, n);
+}
+
+static double filetime_value (const void *p) {
+  FILETIME ft;
+  memcpy(&ft, p, sizeof ft);
+  return (double)((uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime);
+}
+
+/* Pushes the value of one field; returns 0 when it is absent (nil). */
+static int push_field (lua_State *L, const Field *f, const char *base) {
+  const char *p = base + f->off;
+  uint16_t u16; uint32_t u32; int32_t i32; uint64_t u64; uintptr_t ptr;
+  WORD len;
+  switch (f->type) {
+    case F_U16: memcpy(&u16, p, 2); lua_pushinteger(L, u16); return 1;
+    case F_U32: memcpy(&u32, p, 4); lua_pushinteger(L, u32); return 1;
+    case F_I32: memcpy(&i32, p, 4); lua_pushinteger(L, i32); return 1;
+    case F_U64: memcpy(&u64, p, 8); lua_pushinteger(L, (lua_Integer)u64); return 1;
+    case F_PTR: memcpy(&ptr, p, sizeof ptr); lua_pushinteger(L, (lua_Integer)ptr); return 1;
+    case F_CHAR: if (*p == 0) return 0; lua_pushlstring(L, p, 1); return 1;
+    case F_BOOL32: memcpy(&i32, p, 4); lua_pushboolean(L, i32 != 0); return 1;
+    case F_MICROS:
+      memcpy(&u64, p, 8); lua_pushnumber(L, (double)u64 / PSS_PERF_RESOLUTION); return 1;
+    case F_SECONDS: lua_pushnumber(L, filetime_value(p) / 1e7); return 1;
+    case F_TIME: {
+      double ft = filetime_value(p);
+      if (ft == 0) return 0;
+      lua_pushnumber(L, (ft - 116444736000000000.0) / 1e7);
+      return 1;
+    }
+    case F_ENUM: memcpy(&u32, p, 4); push_enum(L, f, u32); return 1;
+    case F_WARRAY: {
+      const WCHAR *w = (const WCHAR *)(const void *)p;
+      size_t n = 0;
+      while (n < f->aux && w[n] != 0) n++;
+      push_wide(L, w, n);
+      return 1;
+    }
+    case F_WSTR: case F_BYTES: {
+      const void *s;
+      memcpy(&s, p, sizeof s);
+      memcpy(&len, base + f->aux, sizeof len);
+      if (s == NULL) return 0;
+      if (f->type == F_WSTR) push_wide(L, s, len / 2);
+      else lua_pushlstring(L, s, len);
+      return 1;
+    }
+    default: return 0;
+  }
+}
+
+/* Sets every field of `fields` into the table on top of the stack. */
+static void set_fields (lua_State *L, const Field *fields, size_t n, const void *record) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (push_field(L, &fields[i], record)) lua_setfield(L, -2, fields[i].name);
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Entries: one table per walked record
+** ======================================================================= */
+typedef union {
+  PSS_THREAD_ENTRY thread;
+  PSS_HANDLE_ENTRY handle;
+  PSS_VA_SPACE_ENTRY region;
+  PSS_THREAD_NAME name;
+#if HAVE_LINUX_CLASSES
+  PSS_LINUX_THREAD_ENTRY lthread;
+  PSS_LINUX_HANDLE_ENTRY lhandle;
+  PSS_LINUX_VA_SPACE_ENTRY lregion;
+#endif
+} Entry;
+
+static const char *const socket_families[] = { "unix", "inet", "inet6", "netlink", "packet" };
+static const int socket_family_values[] = { 1, 2, 10, 16, 17 };   /* AF_* */
+static const char *const socket_types[] = { "", "stream", "dgram", "raw", "", "seqpacket" };
+static const char *const tcp_states[] = { "", "ESTABLISHED", "SYN_SENT", "SYN_RECV",
+  "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN",
+  "CLOSING", "NEW_SYN_RECV" };
+static const char *const unix_states[] = { "FREE", "UNCONNECTED", "CONNECTING",
+  "CONNECTED", "DISCONNECTING" };
+
+static void set_string (lua_State *L, const char *key, const char *value) {
+  lua_pushstring(L, value);
+  lua_setfield(L, -2, key);
+}
+
+static void set_bool (lua_State *L, const char *key, int value) {
+  lua_pushboolean(L, value);
+  lua_setfield(L, -2, key);
+}
+
+#if HAVE_LINUX_CLASSES
+#include <fcntl.h>
+
+static const char *syscall_state (WORD nr) {
+  if (nr == PSS_LINUX_SYSCALL_RUNNING) return "running";
+  if (nr == PSS_LINUX_SYSCALL_NONE) return "blocked";
+  if (nr == PSS_LINUX_SYSCALL_UNKNOWN) return "unknown";
+  return "syscall";
+}
+
+static void linux_thread_extras (lua_State *L, const Entry *e) {
+  const PSS_LINUX_THREAD_ENTRY *t = &e->lthread;
+  int i;
+  set_fields(L, linux_thread_fields, NFIELDS(linux_thread_fields), t);
+  set_string(L, "syscall_state", syscall_state(t->Thread.LastSyscallNumber));
+  lua_createtable(L, 6, 0);
+  for (i = 0; i < 6; i++) {
+    lua_pushinteger(L, (lua_Integer)t->LastSyscallArguments[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "last_syscall_arguments");
+}
+
+static void linux_socket_extras (lua_State *L, const PSS_LINUX_HANDLE_ENTRY *h) {
+  size_t i;
+  for (i = 0; i < sizeof socket_family_values / sizeof socket_family_values[0]; i++)
+    if (socket_family_values[i] == h->SocketFamily) set_string(L, "socket_family", socket_families[i]);
+  if (h->SocketType > 0 && h->SocketType < 6 && socket_types[h->SocketType][0])
+    set_string(L, "socket_type", socket_types[h->SocketType]);
+  if (h->SocketProtocol >= 0) {
+    lua_pushinteger(L, h->SocketProtocol);
+    lua_setfield(L, -2, "socket_protocol");
+  }
+  if (h->SocketState == 10) set_string(L, "socket_state", "LISTEN");
+  else if (h->SocketFamily == 1 && h->SocketState >= 0 && h->SocketState < 5)
+    set_string(L, "socket_state", unix_states[h->SocketState]);
+  else if (h->SocketState > 0 && h->SocketState < 13)
+    set_string(L, "socket_state", tcp_states[h->SocketState]);
+}
+
+static void linux_handle_extras (lua_State *L, const Entry *e) {
+  const PSS_LINUX_HANDLE_ENTRY *h = &e->lhandle;
+  set_fields(L, linux_handle_fields, NFIELDS(linux_handle_fields), h);
+  if (h->Handle.Flags & PSS_HANDLE_HAVE_BASIC_INFORMATION) {
+    unsigned acc = h->OpenFlags & O_ACCMODE;
+    set_fields(L, linux_handle_basic_fields, NFIELDS(linux_handle_basic_fields), h);
+    set_string(L, "access", acc == O_RDONLY ? "r" : acc == O_WRONLY ? "w" : "rw");
+    set_bool(L, "cloexec", (h->OpenFlags & O_CLOEXEC) != 0);
+    set_bool(L, "nonblock", (h->OpenFlags & O_NONBLOCK) != 0);
+    set_bool(L, "append", (h->OpenFlags & O_APPEND) != 0);
+  }
+  if (h->Kind == PSS_LINUX_FD_SOCKET && h->SocketFamily >= 0) linux_socket_extras(L, h);
+}
+
+static void linux_region_extras (lua_State *L, const Entry *e) {
+  const PSS_LINUX_VA_SPACE_ENTRY *r = &e->lregion;
+  set_fields(L, linux_region_fields, NFIELDS(linux_region_fields), r);
+  lua_pushlstring(L, r->Permissions, 4);   /* "rw-p", as /proc/PID/maps */
+  lua_setfield(L, -2, "protect");
+}
+#endif
+
+static void push_arm (lua_State *L, const char *name, const Field *fields, size_t n,
+                      const PSS_HANDLE_ENTRY *h) {
+  lua_createtable(L, 0, (int)n);
+  set_fields(L, fields, n, h);
+  lua_setfield(L, -2, name);
+}
+
+/* The TypeSpecificInformation arm that ObjectType selects. */
+static void push_type_specific (lua_State *L, const PSS_HANDLE_ENTRY *h) {
+  switch (h->ObjectType) {
+    case PSS_OBJECT_TYPE_PROCESS:
+      push_arm(L, "process", process_arm_fields, NFIELDS(process_arm_fields), h); break;
+    case PSS_OBJECT_TYPE_THREAD:
+      push_arm(L, "thread", thread_arm_fields, NFIELDS(thread_arm_fields), h); break;
+    case PSS_OBJECT_TYPE_MUTANT:
+      push_arm(L, "mutant", mutant_arm_fields, NFIELDS(mutant_arm_fields), h); break;
+    case PSS_OBJECT_TYPE_EVENT:
+      push_arm(L, "event", event_arm_fields, NFIELDS(event_arm_fields), h); break;
+    case PSS_OBJECT_TYPE_SECTION:
+      push_arm(L, "section", section_arm_fields, NFIELDS(section_arm_fields), h); break;
+    case PSS_OBJECT_TYPE_SEMAPHORE:
+      push_arm(L, "semaphore", semaphore_arm_fields, NFIELDS(semaphore_arm_fields), h); break;
+    default: break;
+  }
+}
+
+static void push_thread (lua_State *L, const Entry *e) {
+  lua_createtable(L, 0, 32);
+  set_fields(L, thread_fields, NFIELDS(thread_fields), &e->thread);
+  set_bool(L, "terminated", (e->thread.Flags & PSS_THREAD_FLAGS_TERMINATED) != 0);
+#if HAVE_LINUX_CLASSES
+  linux_thread_extras(L, e);
+#endif
+}
+
+static void push_handle (lua_State *L, const Entry *e) {
+  const PSS_HANDLE_ENTRY *h = &e->handle;
+  lua_createtable(L, 0, 24);
+  set_fields(L, handle_fields, NFIELDS(handle_fields), h);
+  if (h->Flags & PSS_HANDLE_HAVE_BASIC_INFORMATION)
+    set_fields(L, handle_basic_fields, NFIELDS(handle_basic_fields), h);
+  if (h->Flags & PSS_HANDLE_HAVE_TYPE_SPECIFIC_INFORMATION) push_type_specific(L, h);
+#if HAVE_LINUX_CLASSES
+  linux_handle_extras(L, e);
+#endif
+}
+
+static void push_region (lua_State *L, const Entry *e) {
+  lua_createtable(L, 0, 24);
+  set_fields(L, region_fields, NFIELDS(region_fields), &e->region);
+#if HAVE_LINUX_CLASSES
+  linux_region_extras(L, e);
+#endif
+}
+
+static void push_thread_name (lua_State *L, const Entry *e) {
+  lua_createtable(L, 0, 1);
+  set_fields(L, thread_name_fields, NFIELDS(thread_name_fields), &e->name);
+}
+
+typedef struct {
+  const char *name;                  /* as Lua says it */
+  PSS_WALK_INFORMATION_CLASS cls;    /* the Windows class */
+  PSS_WALK_INFORMATION_CLASS native; /* what is walked (a Linux superset) */
+  DWORD size;
+  void (*push)(lua_State *L, const Entry *e);
+  const char *option;                /* the capture option that provides it */
+  PSS_QUERY_INFORMATION_CLASS count; /* the query that tells if it was captured */
+} WalkClass;
+
+#if HAVE_LINUX_CLASSES
+#define NATIVE(win, lin, T) lin, sizeof(T)
+#define LINUX_T(w, l) l
+#else
+#define NATIVE(win, lin, T) win, sizeof(T)
+#define LINUX_T(w, l) w
+#endif
+static const WalkClass walk_classes[] = {
+  { "threads", PSS_WALK_THREADS,
+    NATIVE(PSS_WALK_THREADS, PSS_WALK_LINUX_THREADS, LINUX_T(PSS_THREAD_ENTRY, PSS_LINUX_THREAD_ENTRY)),
+    push_thread, "threads", PSS_QUERY_THREAD_INFORMATION },
+  { "handles", PSS_WALK_HANDLES,
+    NATIVE(PSS_WALK_HANDLES, PSS_WALK_LINUX_HANDLES, LINUX_T(PSS_HANDLE_ENTRY, PSS_LINUX_HANDLE_ENTRY)),
+    push_handle, "handles", PSS_QUERY_HANDLE_INFORMATION },
+  { "regions", PSS_WALK_VA_SPACE,
+    NATIVE(PSS_WALK_VA_SPACE, PSS_WALK_LINUX_VA_SPACE, LINUX_T(PSS_VA_SPACE_ENTRY, PSS_LINUX_VA_SPACE_ENTRY)),
+    push_region, "va_space", PSS_QUERY_VA_SPACE_INFORMATION },
+  { "thread_names", PSS_WALK_THREAD_NAME, PSS_WALK_THREAD_NAME, sizeof(PSS_THREAD_NAME),
+    push_thread_name, "threads", PSS_QUERY_THREAD_INFORMATION },
+  { "auxiliary_pages", PSS_WALK_AUXILIARY_PAGES, PSS_WALK_AUXILIARY_PAGES,
+    sizeof(PSS_AUXILIARY_PAGE_ENTRY), NULL, NULL, PSS_QUERY_AUXILIARY_PAGES_INFORMATION },
+};
+#define WALK_THREADS 0
+#define WALK_HANDLES 1
+#define WALK_REGIONS 2
+#define WALK_THREAD_NAMES 3
+
+/* A class by name ("threads", "va_space"...) or PSS_WALK_* value; raises. */
+static int check_walk_class (lua_State *L, int arg) {
+  size_t i;
+  if (lua_type(L, arg) == LUA_TNUMBER) {
+    lua_Integer v = luaL_checkinteger(L, arg);
+    for (i = 0; i < NFIELDS(walk_classes); i++)
+      if ((lua_Integer)walk_classes[i].cls == v) return (int)i;
+    return luaL_argerror(L, arg, lua_pushfstring(L, "unknown walk class %I", v));
+  }
+  else {
+    const char *name = luaL_checkstring(L, arg);
+    if (strcmp(name, "va_space") == 0) return WALK_REGIONS;
+    for (i = 0; i < NFIELDS(walk_classes); i++)
+      if (strcmp(walk_classes[i].name, name) == 0) return (int)i;
+    return luaL_argerror(L, arg, lua_pushfstring(L, "unknown walk class '%s'", name));
+  }
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Userdata
+** ======================================================================= */
+typedef struct {
+  HPSS h;              /* NULL once freed */
+  lua_Integer pid;
+} Snapshot;
+
+typedef struct {
+  HPSSWALK h;          /* NULL once freed */
+  LuaAllocator ctx;    /* PSS_ALLOCATOR.Context points here */
+  PSS_ALLOCATOR alloc;
+} Marker;
+
+static Snapshot *check_snapshot (lua_State *L, int i) {
+  Snapshot *s = luaL_checkudata(L, i, SNAPSHOT_MT);
+  if (s->h == NULL) luaL_error(L, "attempt to use a freed snapshot");
+  return s;
+}
+
+/* The snapshot a marker belongs to (its user value), which must be live. */
+static Marker *check_marker (lua_State *L, int i) {
+  Marker *m = luaL_checkudata(L, i, MARKER_MT);
+  Snapshot *s;
+  if (m->h == NULL) luaL_error(L, "attempt to use a freed marker");
+  lua_getiuservalue(L, i, 1);
+  s = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (s == NULL || s->h == NULL)
+    luaL_error(L, "attempt to use a marker of a freed snapshot");
+  return m;
+}
+
+/* New userdata in the freed state, so a memory error before the Pss call
+** that fills it leaks nothing. */
+static Snapshot *new_snapshot (lua_State *L, lua_Integer pid) {
+  Snapshot *s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->h = NULL;
+  s->pid = pid;
+  luaL_setmetatable(L, SNAPSHOT_MT);
+  return s;
+}
+
+/* A marker for the snapshot at index `snap`, allocating through lua_Alloc. */
+static Marker *new_marker (lua_State *L, int snap, DWORD *rc) {
+  Marker *m = lua_newuserdatauv(L, sizeof *m, 1);
+  m->h = NULL;
+  luaL_setmetatable(L, MARKER_MT);
+  lua_pushvalue(L, snap);
+  lua_setiuservalue(L, -2, 1);     /* keeps the snapshot alive */
+  m->ctx.f = lua_getallocf(L, &m->ctx.ud);
+  m->alloc.Context = &m->ctx;
+  m->alloc.AllocRoutine = lua_alloc_routine;
+  m->alloc.FreeRoutine = lua_free_routine;
+  *rc = PssWalkMarkerCreate(&m->alloc, &m->h);
+  return m;
+}
+
+/* __gc, __close and :free() -- safe to call twice. */
+static int snapshot_release (lua_State *L) {
+  Snapshot *s = luaL_checkudata(L, 1, SNAPSHOT_MT);
+  HPSS h = s->h;
+  s->h = NULL;                     /* first, so nothing can see it twice */
+  if (h != NULL) PssFreeSnapshot(CURRENT_PROCESS, h);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int marker_release (lua_State *L) {
+  Marker *m = luaL_checkudata(L, 1, MARKER_MT);
+  HPSSWALK h = m->h;
+  m->h = NULL;
+  if (h != NULL) PssWalkMarkerFree(h);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Snapshot methods
+** ======================================================================= */
+static DWORD count_of (HPSS h, PSS_QUERY_INFORMATION_CLASS cls) {
+  DWORD counts[2] = { 0, 0 };   /* PSS_THREAD_INFORMATION is the largest */
+  DWORD size = cls == PSS_QUERY_THREAD_INFORMATION ? 8 : 4;
+  return PssQuerySnapshot(h, cls, counts, size) == ERROR_SUCCESS ? counts[0] : (DWORD)-1;
+}
+
+static int snapshot_tostring (lua_State *L) {
+  Snapshot *s = luaL_checkudata(L, 1, SNAPSHOT_MT);
+  static const struct { PSS_QUERY_INFORMATION_CLASS cls; const char *what; } parts[] = {
+    { PSS_QUERY_THREAD_INFORMATION, "threads" }, { PSS_QUERY_HANDLE_INFORMATION, "handles" },
+    { PSS_QUERY_VA_SPACE_INFORMATION, "regions" } };
+  luaL_Buffer b;
+  size_t i;
+  if (s->h == NULL) { lua_pushliteral(L, SNAPSHOT_MT " (freed)"); return 1; }
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, SNAPSHOT_MT " (pid %I", s->pid);
+  luaL_addvalue(&b);
+  for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+    DWORD n = count_of(s->h, parts[i].cls);
+    if (n == (DWORD)-1) continue;
+    lua_pushfstring(L, ", %d %s", (int)n, parts[i].what);
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static int not_captured (lua_State *L, const char *what, const char *option) {
+  if (option == NULL) return luaL_error(L, "%s are never captured on this system", what);
+  return luaL_error(L, "%s were not captured (capture with the \"%s\" option)", what, option);
+}
+
+static int walk_error (lua_State *L, DWORD rc, const WalkClass *wc) {
+  if (rc == ERROR_NOT_FOUND) return not_captured(L, wc->name, wc->option);
+  return luaL_error(L, "PssWalkSnapshot: %s", error_text(rc) ? error_text(rc) : "failed");
+}
+
+/* snap:walk(class, marker) -> entry, or nil at the end */
+static int snapshot_walk (lua_State *L) {
+  Snapshot *s = check_snapshot(L, 1);
+  const WalkClass *wc = &walk_classes[check_walk_class(L, 2)];
+  Marker *m = check_marker(L, 3);
+  Entry e;
+  DWORD rc = PssWalkSnapshot(s->h, wc->native, m->h, &e, wc->size);
+  if (rc == ERROR_NO_MORE_ITEMS) { lua_pushnil(L); return 1; }
+  if (rc != ERROR_SUCCESS) return walk_error(L, rc, wc);
+  wc->push(L, &e);
+  return 1;
+}
+
+/* The generic-for step: upvalues snapshot, marker, class index. */
+static int walk_step (lua_State *L) {
+  Snapshot *s = check_snapshot(L, lua_upvalueindex(1));
+  Marker *m = check_marker(L, lua_upvalueindex(2));
+  const WalkClass *wc = &walk_classes[lua_tointeger(L, lua_upvalueindex(3))];
+  Entry e;
+  DWORD rc = PssWalkSnapshot(s->h, wc->native, m->h, &e, wc->size);
+  if (rc == ERROR_NO_MORE_ITEMS) return 0;
+  if (rc != ERROR_SUCCESS) return walk_error(L, rc, wc);
+  wc->push(L, &e);
+  return 1;
+}
+
+/*
+** for entry in snap:threads() do ... end. Returns step, nil, nil, marker:
+** the marker is the loop's to-be-closed value, freed at once on break or
+** error. A class that was not captured raises here, before the loop.
+*/
+static int walk_iterator (lua_State *L, int cls) {
+  Snapshot *s = check_snapshot(L, 1);
+  const WalkClass *wc = &walk_classes[cls];
+  DWORD rc;
+  if (count_of(s->h, wc->count) == (DWORD)-1) return not_captured(L, wc->name, wc->option);
+  new_marker(L, 1, &rc);                                     /* 2 */
+  if (rc != ERROR_SUCCESS) return luaL_error(L, "PssWalkMarkerCreate: %s", error_text(rc));
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushinteger(L, cls);
+  lua_pushcclosure(L, walk_step, 3);                         /* 3 */
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_pushvalue(L, 2);    /* the marker, to be closed */
+  return 4;
+}
+
+static int snapshot_threads (lua_State *L) { return walk_iterator(L, WALK_THREADS); }
+static int snapshot_handles (lua_State *L) { return walk_iterator(L, WALK_HANDLES); }
+static int snapshot_regions (lua_State *L) { return walk_iterator(L, WALK_REGIONS); }
+static int snapshot_thread_names (lua_State *L) { return walk_iterator(L, WALK_THREAD_NAMES); }
+
+static int snapshot_marker (lua_State *L) {
+  DWORD rc;
+  check_snapshot(L, 1);
+  new_marker(L, 1, &rc);
+  if (rc != ERROR_SUCCESS) return push_failure(L, "PssWalkMarkerCreate", rc, NULL, 0);
+  return 1;
+}
+
+static int snapshot_duplicate (lua_State *L) {
+  Snapshot *s = check_snapshot(L, 1);
+  Snapshot *d = new_snapshot(L, s->pid);
+  DWORD rc = PssDuplicateSnapshot(CURRENT_PROCESS, s->h, CURRENT_PROCESS, &d->h, 0);
+  if (rc != ERROR_SUCCESS) {
+    d->h = NULL;
+    return push_failure(L, "PssDuplicateSnapshot", rc, NULL, s->pid);
+  }
+  return 1;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Query
+** ======================================================================= */
+typedef struct { const char *name; PSS_QUERY_INFORMATION_CLASS cls; const char *option; } QueryClass;
+
+static const QueryClass query_classes[] = {
+  { "process", PSS_QUERY_PROCESS_INFORMATION, NULL },
+  { "va_clone", PSS_QUERY_VA_CLONE_INFORMATION, "va_clone" },
+  { "auxiliary_pages", PSS_QUERY_AUXILIARY_PAGES_INFORMATION, NULL },
+  { "va_space", PSS_QUERY_VA_SPACE_INFORMATION, "va_space" },
+  { "handles", PSS_QUERY_HANDLE_INFORMATION, "handles" },
+  { "threads", PSS_QUERY_THREAD_INFORMATION, "threads" },
+  { "handle_trace", PSS_QUERY_HANDLE_TRACE_INFORMATION, "handle_trace" },
+  { "performance", PSS_QUERY_PERFORMANCE_COUNTERS, "measure_performance" },
+};
+
+static const QueryClass *check_query_class (lua_State *L, int arg) {
+  size_t i;
+  if (lua_type(L, arg) == LUA_TNUMBER) {
+    lua_Integer v = luaL_checkinteger(L, arg);
+    for (i = 0; i < NFIELDS(query_classes); i++)
+      if ((lua_Integer)query_classes[i].cls == v) return &query_classes[i];
+    luaL_argerror(L, arg, lua_pushfstring(L, "unknown query class %I", v));
+  }
+  else {
+    const char *name = luaL_checkstring(L, arg);
+    for (i = 0; i < NFIELDS(query_classes); i++)
+      if (strcmp(query_classes[i].name, name) == 0) return &query_classes[i];
+    luaL_argerror(L, arg, lua_pushfstring(L, "unknown query class '%s'", name));
+  }
+  return NULL;
+}
+
+static void set_integer (lua_State *L, const char *key, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, key);
+}
+
+static void set_process_flags (lua_State *L, DWORD f) {
+  set_bool(L, "protected", (f & PSS_PROCESS_FLAGS_PROTECTED) != 0);
+  set_bool(L, "wow64", (f & PSS_PROCESS_FLAGS_WOW64) != 0);
+  set_bool(L, "frozen", (f & PSS_PROCESS_FLAGS_FROZEN) != 0);
+}
+
+#if HAVE_LINUX_CLASSES
+/* argv: the NUL-separated command line */
+static void set_argv (lua_State *L, const char *cmd, size_t len) {
+  size_t i, start = 0;
+  lua_Integer n = 0;
+  lua_createtable(L, 4, 0);
+  for (i = 0; i <= len; i++)
+    if (i == len ? i > start : cmd[i] == '\0') {
+      lua_pushlstring(L, cmd + start, i - start);
+      lua_rawseti(L, -2, ++n);
+      start = i + 1;
+    }
+  lua_setfield(L, -2, "argv");
+}
+
+static DWORD push_process (lua_State *L, HPSS h) {
+  PSS_LINUX_PROCESS_INFORMATION p;
+  DWORD rc = PssQuerySnapshot(h, PSS_QUERY_LINUX_PROCESS_INFORMATION, &p, sizeof p);
+  if (rc != ERROR_SUCCESS) return rc;
+  lua_createtable(L, 0, 52);
+  set_fields(L, process_fields, NFIELDS(process_fields), &p.Process);
+  set_fields(L, linux_process_fields, NFIELDS(linux_process_fields), &p);
+  set_argv(L, p.CommandLine, p.CommandLineLength);
+  set_process_flags(L, p.Process.Flags);
+  return rc;
+}
+#else
+static DWORD push_process (lua_State *L, HPSS h) {
+  PSS_PROCESS_INFORMATION p;
+  DWORD rc = PssQuerySnapshot(h, PSS_QUERY_PROCESS_INFORMATION, &p, sizeof p);
+  if (rc != ERROR_SUCCESS) return rc;
+  lua_createtable(L, 0, 32);
+  set_fields(L, process_fields, NFIELDS(process_fields), &p);
+  set_process_flags(L, p.Flags);
+  return rc;
+}
+#endif
+
+/* The single-record classes: a table of the record's fields. */
+static void push_query (lua_State *L, HPSS h, const QueryClass *q, DWORD *rc) {
+  union {
+    PSS_VA_CLONE_INFORMATION clone; PSS_AUXILIARY_PAGES_INFORMATION aux;
+    PSS_VA_SPACE_INFORMATION va; PSS_HANDLE_INFORMATION handles;
+    PSS_THREAD_INFORMATION threads; PSS_HANDLE_TRACE_INFORMATION trace;
+    PSS_PERFORMANCE_COUNTERS perf;
+  } u;
+  static const DWORD sizes[] = { 0, sizeof u.clone, sizeof u.aux, sizeof u.va,
+    sizeof u.handles, sizeof u.threads, sizeof u.trace, sizeof u.perf };
+  if (q->cls == PSS_QUERY_PROCESS_INFORMATION) { *rc = push_process(L, h); return; }
+  *rc = PssQuerySnapshot(h, q->cls, &u, sizes[q->cls]);
+  if (*rc != ERROR_SUCCESS) return;
+  lua_newtable(L);
+  switch (q->cls) {
+    case PSS_QUERY_VA_CLONE_INFORMATION:
+      set_integer(L, "va_clone_handle", (lua_Integer)(intptr_t)u.clone.VaCloneHandle); break;
+    case PSS_QUERY_AUXILIARY_PAGES_INFORMATION:
+      set_integer(L, "aux_pages_captured", u.aux.AuxPagesCaptured); break;
+    case PSS_QUERY_VA_SPACE_INFORMATION: set_integer(L, "region_count", u.va.RegionCount); break;
+    case PSS_QUERY_HANDLE_INFORMATION:
+      set_integer(L, "handles_captured", u.handles.HandlesCaptured); break;
+    case PSS_QUERY_THREAD_INFORMATION:
+      set_integer(L, "threads_captured", u.threads.ThreadsCaptured);
+      set_integer(L, "context_length", u.threads.ContextLength);
+      break;
+    case PSS_QUERY_HANDLE_TRACE_INFORMATION:
+      set_integer(L, "section_handle", (lua_Integer)(intptr_t)u.trace.SectionHandle);
+      set_integer(L, "size", u.trace.Size);
+      break;
+    default:
+      set_fields(L, performance_fields, NFIELDS(performance_fields), &u.perf); break;
+  }
+}
+
+/* snap:query(class) -> table; a class that was not captured raises */
+static int snapshot_query (lua_State *L) {
+  Snapshot *s = check_snapshot(L, 1);
+  const QueryClass *q = check_query_class(L, 2);
+  DWORD rc;
+  push_query(L, s->h, q, &rc);
+  if (rc == ERROR_NOT_FOUND) return not_captured(L, q->name, q->option);
+  if (rc != ERROR_SUCCESS) return push_failure(L, "PssQuerySnapshot", rc, NULL, s->pid);
+  return 1;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Marker methods
+** ======================================================================= */
+
+/* The position is opaque: pass it back to m:seek() only. */
+static int marker_position (lua_State *L) {
+  Marker *m = check_marker(L, 1);
+  ULONG_PTR pos;
+  DWORD rc = PssWalkMarkerGetPosition(m->h, &pos);
+  if (rc != ERROR_SUCCESS) return push_failure(L, "PssWalkMarkerGetPosition", rc, NULL, 0);
+  lua_pushinteger(L, (lua_Integer)pos);
+  return 1;
+}
+
+static int marker_seek (lua_State *L) {
+  Marker *m = check_marker(L, 1);
+  lua_Integer pos = luaL_checkinteger(L, 2);
+  DWORD rc = PssWalkMarkerSetPosition(m->h, (ULONG_PTR)pos);
+  if (rc == ERROR_INVALID_PARAMETER)
+    return luaL_argerror(L, 2, "not a position of this marker");
+  if (rc != ERROR_SUCCESS) return push_failure(L, "PssWalkMarkerSetPosition", rc, NULL, 0);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int marker_rewind (lua_State *L) {
+  Marker *m = check_marker(L, 1);
+  DWORD rc = PssWalkMarkerSeekToBeginning(m->h);
+  if (rc != ERROR_SUCCESS) return push_failure(L, "PssWalkMarkerSeekToBeginning", rc, NULL, 0);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int marker_tostring (lua_State *L) {
+  Marker *m = luaL_checkudata(L, 1, MARKER_MT);
+  if (m->h == NULL) lua_pushliteral(L, MARKER_MT " (freed)");
+  else lua_pushfstring(L, MARKER_MT " (%p)", (void *)m);
+  return 1;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Module functions
+** ======================================================================= */
+static const char self_key = 0;   /* pss.self: its address is the sentinel */
+
+/*
+** core.capture(target, flags [, context_flags]) -> snapshot
+**   target: a pid (1 .. 2^31-1) or pss.self; flags: PSS_CAPTURE_* bits.
+** fail, message, code when the process is gone, access is denied, ...
+*/
+static int pss_capture (lua_State *L) {
+  int self = lua_touserdata(L, 1) == (void *)&self_key;
+  lua_Integer pid = self ? 0 : luaL_checkinteger(L, 1);
+  lua_Integer flags = luaL_checkinteger(L, 2);
+  lua_Integer context = luaL_optinteger(L, 3, 0);
+  HANDLE proc = CURRENT_PROCESS;
+  Snapshot *s;
+  DWORD rc;
+  luaL_argcheck(L, self || (pid > 0 && pid <= INT_MAX), 1,
+                "pid must be an integer in 1..2147483647, or pss.self");
+  luaL_argcheck(L, flags >= 0 && flags <= 0xFFFFFFFF, 2, "flags out of range");
+  luaL_argcheck(L, context >= 0 && context <= 0xFFFFFFFF, 3, "context flags out of range");
+  s = new_snapshot(L, self ? (lua_Integer)getpid() : pid);
+  if (!self && (rc = process_open((DWORD)pid, &proc)) != ERROR_SUCCESS)
+    return push_failure(L, "PssCaptureSnapshot",
+                        rc == ERROR_INVALID_PARAMETER ? ERROR_INVALID_PARAMETER : rc,
+                        rc == ERROR_INVALID_PARAMETER ? "no such process" : NULL, pid);
+  rc = PssCaptureSnapshot(proc, (DWORD)flags, (DWORD)context, &s->h);
+  if (!self) process_close(proc);
+  if (rc == ERROR_INVALID_PARAMETER)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "invalid capture flags 0x%x", (unsigned)flags));
+  if (rc != ERROR_SUCCESS) {
+    s->h = NULL;
+    return push_failure(L, "PssCaptureSnapshot", rc, NULL, self ? 0 : pid);
+  }
+  return 1;
+}
+
+/* core.type(x) -> "snapshot" | "freed snapshot" | "marker" | "freed marker" | nil */
+static int pss_type (lua_State *L) {
+  Snapshot *s;
+  Marker *m;
+  luaL_checkany(L, 1);
+  if ((s = luaL_testudata(L, 1, SNAPSHOT_MT)) != NULL)
+    lua_pushstring(L, s->h ? "snapshot" : "freed snapshot");
+  else if ((m = luaL_testudata(L, 1, MARKER_MT)) != NULL)
+    lua_pushstring(L, m->h ? "marker" : "freed marker");
+  else luaL_pushfail(L);
+  return 1;
+}
+
+/* core.allocations() -> blocks, bytes: live PSS_ALLOCATOR memory of all
+** markers of this module (lua_Alloc memory that Lua's GC does not count) */
+static int pss_allocations (lua_State *L) {
+  lua_pushinteger(L, atomic_load(&live_blocks));
+  lua_pushinteger(L, atomic_load(&live_bytes));
+  return 2;
+}
+
+static void add_names (lua_State *L, const Field *f, size_t n, lua_Integer *k) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    lua_pushstring(L, f[i].name);
+    lua_rawseti(L, -2, ++*k);
+    if (f[i].type == F_ENUM) {
+      lua_pushfstring(L, "%s_flags", f[i].name);
+      lua_rawseti(L, -2, ++*k);
+    }
+  }
+}
+
+static void add_extra (lua_State *L, const char *const *names, lua_Integer *k) {
+  for (; *names != NULL; names++) {
+    lua_pushstring(L, *names);
+    lua_rawseti(L, -2, ++*k);
+  }
+}
+
+/*
+** core.fields(record) -> the list of field names a record may have
+** ("process", "thread", "handle", "region", "thread_name", "performance",
+** "process_arm", "event_arm", ...), so specs can check the docs list them.
+*/
+static int pss_fields (lua_State *L) {
+  static const char *const records[] = { "process", "thread", "handle", "region",
+    "thread_name", "performance", "process_arm", "thread_arm", "mutant_arm",
+    "event_arm", "section_arm", "semaphore_arm", NULL };
+  static const char *const process_extra[] = { "protected", "wow64", "frozen",
+#if HAVE_LINUX_CLASSES
+    "argv",
+#endif
+    NULL };
+  static const char *const thread_extra[] = { "terminated",
+#if HAVE_LINUX_CLASSES
+    "syscall_state", "last_syscall_arguments",
+#endif
+    NULL };
+  static const char *const handle_extra[] = { "process", "thread", "mutant", "event",
+    "section", "semaphore",
+#if HAVE_LINUX_CLASSES
+    "access", "cloexec", "nonblock", "append", "socket_family", "socket_type",
+    "socket_protocol", "socket_state",
+#endif
+    NULL };
+  lua_Integer k = 0;
+  int which = luaL_checkoption(L, 1, NULL, records);
+  lua_newtable(L);
+  switch (which) {
+    case 0:
+      add_names(L, process_fields, NFIELDS(process_fields), &k);
+      add_extra(L, process_extra, &k);
+#if HAVE_LINUX_CLASSES
+      add_names(L, linux_process_fields, NFIELDS(linux_process_fields), &k);
+#endif
+      break;
+    case 1:
+      add_names(L, thread_fields, NFIELDS(thread_fields), &k);
+      add_extra(L, thread_extra, &k);
+#if HAVE_LINUX_CLASSES
+      add_names(L, linux_thread_fields, NFIELDS(linux_thread_fields), &k);
+#endif
+      break;
+    case 2:
+      add_names(L, handle_fields, NFIELDS(handle_fields), &k);
+      add_names(L, handle_basic_fields, NFIELDS(handle_basic_fields), &k);
+      add_extra(L, handle_extra, &k);
+#if HAVE_LINUX_CLASSES
+      add_names(L, linux_handle_fields, NFIELDS(linux_handle_fields), &k);
+      add_names(L, linux_handle_basic_fields, NFIELDS(linux_handle_basic_fields), &k);
+#endif
+      break;
+    case 3:
+      add_names(L, region_fields, NFIELDS(region_fields), &k);
+#if HAVE_LINUX_CLASSES
+      add_names(L, linux_region_fields, NFIELDS(linux_region_fields), &k);
+#endif
+      break;
+    case 4: add_names(L, thread_name_fields, NFIELDS(thread_name_fields), &k); break;
+    case 5: add_names(L, performance_fields, NFIELDS(performance_fields), &k); break;
+    case 6: add_names(L, process_arm_fields, NFIELDS(process_arm_fields), &k); break;
+    case 7: add_names(L, thread_arm_fields, NFIELDS(thread_arm_fields), &k); break;
+    case 8: add_names(L, mutant_arm_fields, NFIELDS(mutant_arm_fields), &k); break;
+    case 9: add_names(L, event_arm_fields, NFIELDS(event_arm_fields), &k); break;
+    case 10: add_names(L, section_arm_fields, NFIELDS(section_arm_fields), &k); break;
+    default: add_names(L, semaphore_arm_fields, NFIELDS(semaphore_arm_fields), &k); break;
+  }
+  return 1;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Constants and registration
+** ======================================================================= */
+typedef struct { const char *name; lua_Integer value; } Constant;
+
+#define C(prefix, name) { #name, prefix##name }
+static const Constant constants[] = {
+  C(PSS_, CAPTURE_NONE), C(PSS_, CAPTURE_VA_CLONE), C(PSS_, CAPTURE_RESERVED_00000002),
+  C(PSS_, CAPTURE_HANDLES), C(PSS_, CAPTURE_HANDLE_NAME_INFORMATION),
+  C(PSS_, CAPTURE_HANDLE_BASIC_INFORMATION), C(PSS_, CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION),
+  C(PSS_, CAPTURE_HANDLE_TRACE), C(PSS_, CAPTURE_THREADS), C(PSS_, CAPTURE_THREAD_CONTEXT),
+  C(PSS_, CAPTURE_THREAD_CONTEXT_EXTENDED), C(PSS_, CAPTURE_RESERVED_00000400),
+  C(PSS_, CAPTURE_VA_SPACE), C(PSS_, CAPTURE_VA_SPACE_SECTION_INFORMATION),
+  C(PSS_, CAPTURE_IPT_TRACE), C(PSS_, CAPTURE_RESERVED_00004000),
+  C(PSS_, CREATE_BREAKAWAY_OPTIONAL), C(PSS_, CREATE_BREAKAWAY), C(PSS_, CREATE_FORCE_BREAKAWAY),
+  C(PSS_, CREATE_USE_VM_ALLOCATIONS), C(PSS_, CREATE_MEASURE_PERFORMANCE),
+  C(PSS_, CREATE_RELEASE_SECTION),
+  C(PSS_, QUERY_PROCESS_INFORMATION), C(PSS_, QUERY_VA_CLONE_INFORMATION),
+  C(PSS_, QUERY_AUXILIARY_PAGES_INFORMATION), C(PSS_, QUERY_VA_SPACE_INFORMATION),
+  C(PSS_, QUERY_HANDLE_INFORMATION), C(PSS_, QUERY_THREAD_INFORMATION),
+  C(PSS_, QUERY_HANDLE_TRACE_INFORMATION), C(PSS_, QUERY_PERFORMANCE_COUNTERS),
+  C(PSS_, WALK_AUXILIARY_PAGES), C(PSS_, WALK_VA_SPACE), C(PSS_, WALK_HANDLES),
+  C(PSS_, WALK_THREADS), C(PSS_, WALK_THREAD_NAME),
+  C(PSS_, DUPLICATE_NONE), C(PSS_, DUPLICATE_CLOSE_SOURCE),
+  C(PSS_, PROCESS_FLAGS_NONE), C(PSS_, PROCESS_FLAGS_PROTECTED), C(PSS_, PROCESS_FLAGS_WOW64),
+  C(PSS_, PROCESS_FLAGS_FROZEN), C(PSS_, THREAD_FLAGS_NONE), C(PSS_, THREAD_FLAGS_TERMINATED),
+  C(PSS_, HANDLE_NONE), C(PSS_, HANDLE_HAVE_TYPE), C(PSS_, HANDLE_HAVE_NAME),
+  C(PSS_, HANDLE_HAVE_BASIC_INFORMATION), C(PSS_, HANDLE_HAVE_TYPE_SPECIFIC_INFORMATION),
+  C(PSS_, OBJECT_TYPE_UNKNOWN), C(PSS_, OBJECT_TYPE_PROCESS), C(PSS_, OBJECT_TYPE_THREAD),
+  C(PSS_, OBJECT_TYPE_MUTANT), C(PSS_, OBJECT_TYPE_EVENT), C(PSS_, OBJECT_TYPE_SECTION),
+  C(PSS_, OBJECT_TYPE_SEMAPHORE), C(PSS_, PERF_RESOLUTION),
+  C(, ERROR_SUCCESS), C(, ERROR_ACCESS_DENIED), C(, ERROR_INVALID_HANDLE),
+  C(, ERROR_NOT_ENOUGH_MEMORY), C(, ERROR_BAD_LENGTH), C(, ERROR_GEN_FAILURE),
+  C(, ERROR_NOT_SUPPORTED), C(, ERROR_INVALID_PARAMETER), C(, ERROR_MORE_DATA),
+  C(, ERROR_NO_MORE_ITEMS), C(, ERROR_PARTIAL_COPY), C(, ERROR_PROCESS_ABORTED),
+  C(, ERROR_NOT_FOUND),
+  C(, STILL_ACTIVE), C(, MEM_COMMIT), C(, MEM_RESERVE), C(, MEM_FREE), C(, MEM_PRIVATE),
+  C(, MEM_MAPPED), C(, MEM_IMAGE), C(, PAGE_NOACCESS), C(, PAGE_READONLY), C(, PAGE_READWRITE),
+  C(, PAGE_WRITECOPY), C(, PAGE_EXECUTE), C(, PAGE_EXECUTE_READ), C(, PAGE_EXECUTE_READWRITE),
+  C(, PAGE_EXECUTE_WRITECOPY), C(, PAGE_GUARD),
+};
+#undef C
+
+static const luaL_Reg snapshot_methods[] = {
+  { "query", snapshot_query }, { "walk", snapshot_walk },
+  { "threads", snapshot_threads }, { "handles", snapshot_handles },
+  { "regions", snapshot_regions }, { "thread_names", snapshot_thread_names },
+  { "marker", snapshot_marker }, { "duplicate", snapshot_duplicate },
+  { "free", snapshot_release }, { NULL, NULL }
+};
+
+static const luaL_Reg snapshot_meta[] = {
+  { "__index", NULL }, { "__gc", snapshot_release }, { "__close", snapshot_release },
+  { "__tostring", snapshot_tostring }, { NULL, NULL }
+};
+
+static const luaL_Reg marker_methods[] = {
+  { "position", marker_position }, { "seek", marker_seek }, { "rewind", marker_rewind },
+  { "free", marker_release }, { NULL, NULL }
+};
+
+static const luaL_Reg marker_meta[] = {
+  { "__index", NULL }, { "__gc", marker_release }, { "__close", marker_release },
+  { "__tostring", marker_tostring }, { NULL, NULL }
+};
+
+static const luaL_Reg functions[] = {
+  { "capture", pss_capture }, { "type", pss_type }, { "fields", pss_fields },
+  { "allocations", pss_allocations }, { NULL, NULL }
+};
+
+static void create_meta (lua_State *L, const char *name, const luaL_Reg *meta,
+                         const luaL_Reg *methods) {
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, meta, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
+LPSS_API int luaopen_pss_core (lua_State *L);
+
+LPSS_API int luaopen_pss_core (lua_State *L) {
+  size_t i;
+  luaL_newlib(L, functions);
+  create_meta(L, SNAPSHOT_MT, snapshot_meta, snapshot_methods);
+  create_meta(L, MARKER_MT, marker_meta, marker_methods);
+  for (i = 0; i < NFIELDS(constants); i++) {
+    lua_pushinteger(L, constants[i].value);
+    lua_setfield(L, -2, constants[i].name);
+  }
+  lua_pushlightuserdata(L, (void *)&self_key);
+  lua_setfield(L, -2, "self");
+  return 1;
+}
+/* }====================================================================== */
