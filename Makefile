@@ -36,7 +36,7 @@ TEST_HDRS = $(wildcard spec/c/*.h)
 
 LUA_MODULE = $(BUILD)/lua/pss/core.so
 
-.PHONY: all lib lua check busted asan valgrind test deps demo install clean
+.PHONY: bench all lib lua check busted asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
 all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo
 
 lua: $(LUA_MODULE)
@@ -77,20 +77,51 @@ check: $(BUILD)/test_pss $(BUILD)/pss-target
 	PSS_TARGET=$(abspath $(BUILD)/pss-target) CMOCKA_MESSAGE_OUTPUT=TAP \
 	  $(BUILD)/test_pss > $(TAP)/c.tap; rc=$$?; cat $(TAP)/c.tap; exit $$rc
 
+# The busted suite: specs in spec/lua, the module from $(BUILD)/lua.
+BUSTED = busted --lua=$(LUA) -o TAP
+LUA_ENV = PSS_TARGET=$(abspath $(BUILD)/pss-target) \
+  LUA_PATH="$(abspath lua)/?.lua;$(abspath spec/lua)/?.lua;;" \
+  LUA_CPATH="$(abspath $(BUILD)/lua)/?.so;;"
+busted: lua $(BUILD)/pss-target
+	@mkdir -p $(TAP)
+	$(LUA_ENV) $(BUSTED) spec/lua > $(TAP)/lua.tap; rc=$$?; cat $(TAP)/lua.tap; exit $$rc
+
+# Sanitizers: the C suite built with them; the Lua module built with them
+# and loaded into the stock lua5.4 with the ASan runtime preloaded (leak
+# detection there would report the interpreter's and busted's own
+# allocations, so leaks of the module are left to the valgrind run).
 SAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
 asan:
 	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
-	  $(addprefix build/asan/,test_pss pss-target)
+	  $(addprefix build/asan/,test_pss pss-target lua/pss/core.so)
 	@mkdir -p $(TAP)
 	PSS_TARGET=$(abspath build/asan/pss-target) CMOCKA_MESSAGE_OUTPUT=TAP \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/test_pss > $(TAP)/c-asan.tap; rc=$$?; cat $(TAP)/c-asan.tap; exit $$rc
+
+asan-lua:
+	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
+	  $(addprefix build/asan/,pss-target lua/pss/core.so)
+	@mkdir -p $(TAP)
+	$(MAKE) --no-print-directory BUILD=build/asan lua-env-asan
+
+lua-env-asan:
+	$(LUA_ENV) LD_PRELOAD=$(ASAN_RT) PSS_SANITIZED=1 \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(BUSTED) spec/lua > build/tap/lua-asan.tap; rc=$$?; cat build/tap/lua-asan.tap; exit $$rc
 
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no
 valgrind: $(BUILD)/test_pss $(BUILD)/pss-target
 	@mkdir -p $(TAP)
 	PSS_TARGET=$(abspath $(BUILD)/pss-target) CMOCKA_MESSAGE_OUTPUT=TAP PSS_UNDER_VALGRIND=1 \
 	  $(VALGRIND) $(BUILD)/test_pss > $(TAP)/c-valgrind.tap; rc=$$?; cat $(TAP)/c-valgrind.tap; exit $$rc
+
+# busted under valgrind: the interpreter runs the busted script directly.
+valgrind-lua: lua $(BUILD)/pss-target
+	@mkdir -p $(TAP)
+	$(LUA_ENV) PSS_UNDER_VALGRIND=1 $(VALGRIND) $(LUA) $$(command -v busted) -o TAP spec/lua \
+	  > $(TAP)/lua-valgrind.tap; rc=$$?; cat $(TAP)/lua-valgrind.tap; exit $$rc
 
 deps:
 	@sh spec/support/deps.sh
@@ -103,6 +134,11 @@ test: deps
 	-@$(MAKE) --no-print-directory asan
 	-@$(MAKE) --no-print-directory valgrind
 	@$(LUA) spec/support/tapsum.lua $(TAP)/c.tap $(TAP)/c-asan.tap $(TAP)/c-valgrind.tap
+
+# Benchmarks: pss against psutil and plain /proc reads on fixed targets;
+# writes the figures to stdout (docs/benchmarks.md records a run).
+bench: all
+	@sh bench/run.sh $(BUILD)
 
 demo: $(BUILD)/pss-demo $(BUILD)/pss-target
 	@sh examples/demo.sh $(BUILD)
