@@ -36,8 +36,8 @@ TEST_HDRS = $(wildcard spec/c/*.h)
 
 LUA_MODULE = $(BUILD)/lua/pss/core.so
 
-.PHONY: bench all lib lua check busted asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
-all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo
+.PHONY: bench all lib lua check busted host lint asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
+all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo $(BUILD)/lua-host
 
 lua: $(LUA_MODULE)
 
@@ -65,6 +65,11 @@ $(BUILD)/test_pss: $(TEST_SRCS) $(TEST_HDRS) $(BUILD)/libpss.a
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Ispec/c $(CFLAGS) $(TEST_SRCS) \
 	  $(BUILD)/libpss.a -o $@ -lcmocka -pthread $(LDFLAGS)
 
+# A Lua host with a counting lua_Alloc, for the allocator bridge.
+$(BUILD)/lua-host: spec/support/lua-host.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -I$(LUA_INCDIR) $(CFLAGS) $< -o $@ \
+	  -L$(LUA_LIBDIR) -llua5.4 $(LDFLAGS)
+
 $(BUILD)/pss-demo: examples/demo.c $(BUILD)/libpss.a
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(CFLAGS) $< $(BUILD)/libpss.a -o $@ $(LDFLAGS)
 
@@ -86,6 +91,11 @@ busted: lua $(BUILD)/pss-target
 	@mkdir -p $(TAP)
 	$(LUA_ENV) $(BUSTED) spec/lua > $(TAP)/lua.tap; rc=$$?; cat $(TAP)/lua.tap; exit $$rc
 
+host: lua $(BUILD)/lua-host
+	@mkdir -p $(TAP)
+	$(BUILD)/lua-host $(abspath lua) $(abspath $(BUILD)/lua) > $(TAP)/host.tap; \
+	  rc=$$?; cat $(TAP)/host.tap; exit $$rc
+
 # Sanitizers: the C suite built with them; the Lua module built with them
 # and loaded into the stock lua5.4 with the ASan runtime preloaded (leak
 # detection there would report the interpreter's and busted's own
@@ -102,9 +112,12 @@ asan:
 
 asan-lua:
 	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
-	  $(addprefix build/asan/,pss-target lua/pss/core.so)
+	  $(addprefix build/asan/,pss-target lua/pss/core.so lua-host)
 	@mkdir -p $(TAP)
-	$(MAKE) --no-print-directory BUILD=build/asan lua-env-asan
+	-$(MAKE) --no-print-directory BUILD=build/asan lua-env-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/asan/lua-host $(abspath lua) $(abspath build/asan/lua) > $(TAP)/host-asan.tap; \
+	  rc=$$?; cat $(TAP)/host-asan.tap; exit $$rc
 
 lua-env-asan:
 	$(LUA_ENV) LD_PRELOAD=$(ASAN_RT) PSS_SANITIZED=1 \
@@ -118,22 +131,44 @@ valgrind: $(BUILD)/test_pss $(BUILD)/pss-target
 	  $(VALGRIND) $(BUILD)/test_pss > $(TAP)/c-valgrind.tap; rc=$$?; cat $(TAP)/c-valgrind.tap; exit $$rc
 
 # busted under valgrind: the interpreter runs the busted script directly.
-valgrind-lua: lua $(BUILD)/pss-target
+valgrind-lua: lua $(BUILD)/pss-target $(BUILD)/lua-host
 	@mkdir -p $(TAP)
-	$(LUA_ENV) PSS_UNDER_VALGRIND=1 $(VALGRIND) $(LUA) $$(command -v busted) -o TAP spec/lua \
+	-$(LUA_ENV) PSS_UNDER_VALGRIND=1 $(VALGRIND) $(LUA) $$(command -v busted) -o TAP spec/lua \
 	  > $(TAP)/lua-valgrind.tap; rc=$$?; cat $(TAP)/lua-valgrind.tap; exit $$rc
+	$(VALGRIND) $(BUILD)/lua-host $(abspath lua) $(abspath $(BUILD)/lua) > $(TAP)/host-valgrind.tap; \
+	  rc=$$?; cat $(TAP)/host-valgrind.tap; exit $$rc
 
 deps:
 	@sh spec/support/deps.sh
 
+# Zero warnings, as two counted tests: luacheck, and every C file with -Werror.
+LUA_DIRS = lua spec/lua spec/support bench examples bin
+lint:
+	@mkdir -p $(TAP)
+	@{ echo "1..2"; \
+	  if luacheck -q --std lua54 $$(ls -d $(LUA_DIRS) 2>/dev/null) >$(TAP)/luacheck.log 2>&1; \
+	  then echo "ok 1 - luacheck"; else echo "not ok 1 - luacheck"; sed 's/^/# /' $(TAP)/luacheck.log; fi; \
+	  if $(MAKE) --no-print-directory BUILD=build/lint CFLAGS="-O2 -Werror" \
+	     $(addprefix build/lint/,libpss.a lua/pss/core.so test_pss pss-target pss-demo lua-host) \
+	     >$(TAP)/werror.log 2>&1; \
+	  then echo "ok 2 - C compiles without warnings"; \
+	  else echo "not ok 2 - C compiles without warnings"; sed 's/^/# /' $(TAP)/werror.log; fi; \
+	} > $(TAP)/lint.tap; cat $(TAP)/lint.tap; ! grep -q "^not ok" $(TAP)/lint.tap
+
 # Every suite runs even when one fails; the summary decides the exit code.
+SUITES = c lua host c-asan lua-asan host-asan c-valgrind lua-valgrind host-valgrind
 test: deps
 	@rm -rf $(TAP); mkdir -p $(TAP)
 	@$(MAKE) --no-print-directory all
 	-@$(MAKE) --no-print-directory check
+	-@$(MAKE) --no-print-directory busted
+	-@$(MAKE) --no-print-directory host
 	-@$(MAKE) --no-print-directory asan
+	-@$(MAKE) --no-print-directory asan-lua
 	-@$(MAKE) --no-print-directory valgrind
-	@$(LUA) spec/support/tapsum.lua $(TAP)/c.tap $(TAP)/c-asan.tap $(TAP)/c-valgrind.tap
+	-@$(MAKE) --no-print-directory valgrind-lua
+	-@$(MAKE) --no-print-directory lint
+	@$(LUA) spec/support/tapsum.lua $(SUITES:%=$(TAP)/%.tap) $(TAP)/lint.tap
 
 # Benchmarks: pss against psutil and plain /proc reads on fixed targets;
 # writes the figures to stdout (docs/benchmarks.md records a run).

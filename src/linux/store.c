@@ -157,7 +157,10 @@ struct slot { uint32_t generation; uint32_t kind; void *object; };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct slot *slots;
-static size_t nslots, free_hint;
+static size_t nslots, nlive, free_hint;
+/* Generations survive the slot array: a handle freed before the array was
+** released must not match a slot of the next array. */
+static uint32_t generation_base;
 
 static int find_free_slot (size_t *out) {
   size_t i, n;
@@ -182,8 +185,11 @@ uintptr_t pss_registry_add (enum pss_kind kind, void *object) {
   pthread_mutex_lock(&registry_lock);
   if (find_free_slot(&k) == 0) {
     struct slot *sl = &slots[k];
+    if (sl->generation == 0) sl->generation = generation_base;
     sl->generation = (sl->generation + 1) & 0x7FFFFFFF;
     if (sl->generation == 0) sl->generation = 1;
+    if (sl->generation > generation_base) generation_base = sl->generation;
+    nlive++;
     sl->kind = (uint32_t)kind;
     sl->object = object;
     free_hint = k + 1;
@@ -223,6 +229,13 @@ void *pss_registry_remove (uintptr_t h, enum pss_kind kind) {
     sl->kind = 0;
     sl->object = NULL;
     free_hint = (size_t)(sl - slots);
+    /* no handle left: give the array back, so that a library that is
+       unloaded afterwards (a Lua state closing pss.core) leaves nothing */
+    if (--nlive == 0) {
+      free(slots);
+      slots = NULL;
+      nslots = free_hint = 0;
+    }
   }
   pthread_mutex_unlock(&registry_lock);
   return obj;
