@@ -9,11 +9,16 @@
 #ifndef PSS_LINUX_INTERNAL_H
 #define PSS_LINUX_INTERNAL_H
 
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "pss.h"
+
+/* Internal: hidden from the shared objects that link libpss, whatever
+** the build flags (LuaRocks builds without -fvisibility=hidden). */
+#pragma GCC visibility push(hidden)
 
 #define PSS_EXPORT __attribute__((visibility("default")))
 #define PSS_MUST_CHECK __attribute__((warn_unused_result))
@@ -157,5 +162,7 @@ DWORD pss_win32_error(int neg_errno);
 /* Records a Win32 failure that has no errno behind it. */
 DWORD pss_fail(DWORD code);
 /* }====================================================================== */
+
+#pragma GCC visibility pop
 
 #endif

@@ -5,6 +5,10 @@
 #ifndef PSS_LINUX_PROCFS_H
 #define PSS_LINUX_PROCFS_H
 
+/* Internal: hidden from the shared objects that link libpss, whatever
+** the build flags (LuaRocks builds without -fvisibility=hidden). */
+#pragma GCC visibility push(hidden)
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,5 +101,7 @@ long pss_parse_packet_line(const char *text, size_t len, uint64_t *inode,
 
 /* Skips one line; returns bytes consumed (0 at the end). */
 size_t pss_skip_line(const char *text, size_t len);
+
+#pragma GCC visibility pop
 
 #endif

@@ -1,0 +1,38 @@
+-- pss: Process Snapshotting for Lua 5.4 (the Windows Process Snapshotting
+-- API, natively on Linux). `luarocks --lua-version=5.4 make` builds pss.core
+-- from the C sources and installs lua/pss.lua.
+rockspec_format = "3.0"
+package = "pss"
+version = "scm-1"
+source = {
+   url = "git+file://.",
+}
+description = {
+   summary = "Capture and walk snapshots of live processes (PssCaptureSnapshot for Lua)",
+   detailed = [[
+      pss captures a snapshot of a live process -- process record, threads,
+      handles (file descriptors), memory regions -- and lets Lua query it and
+      walk its entries, through the Windows Process Snapshotting API with its
+      names and semantics, implemented natively on Linux from /proc.
+   ]],
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.4, < 5.5",
+}
+build = {
+   type = "builtin",
+   modules = {
+      pss = "lua/pss.lua",
+      ["pss.core"] = {
+         sources = {
+            "src/lpss.c", "src/text.c",
+            "src/linux/capture.c", "src/linux/handle.c", "src/linux/procfs.c",
+            "src/linux/region.c", "src/linux/snapshot.c", "src/linux/socket.c",
+            "src/linux/store.c", "src/linux/thread.c", "src/linux/walk.c",
+         },
+         defines = { "_GNU_SOURCE" },
+         incdirs = { "src" },
+      },
+   },
+}
