@@ -175,8 +175,8 @@ test: deps
 bench: all
 	@sh bench/run.sh $(BUILD)
 
-demo: $(BUILD)/pss-demo $(BUILD)/pss-target
-	@sh examples/demo.sh $(BUILD)
+demo: deps lua $(BUILD)/pss-target
+	@LUA=$(LUA) sh examples/demo.sh $(BUILD)
 
 install: $(LUA_MODULE)
 	install -d $(DESTDIR)$(INST_LIBDIR)/pss $(DESTDIR)$(INST_LUADIR)

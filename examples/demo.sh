@@ -1,6 +1,6 @@
 #!/bin/sh
 # make demo: start the test target (threads, fds, mappings of every kind),
-# triage it while it runs, then stop it.
+# triage it with the Lua API while it runs, then stop it.
 set -eu
 build=${1:-build}
 fifo=$(mktemp -u "${TMPDIR:-/tmp}/pss-demo.XXXXXX")
@@ -9,7 +9,8 @@ mkfifo "$fifo"
 target=$!
 exec 3>"$fifo"            # keeps the target's stdin open until we are done
 while ! grep -q '^ready' "$fifo.out" 2>/dev/null; do sleep 0.05; done
-"$build/pss-demo" "$target"
+LUA_PATH="$(pwd)/lua/?.lua;;" LUA_CPATH="$(pwd)/$build/lua/?.so;;" \
+  ${LUA:-lua5.4} examples/triage.lua "$target"
 exec 3>&-                 # EOF on stdin: the target exits
 wait "$target" || true
 rm -f "$fifo" "$fifo.out"
