@@ -1098,11 +1098,16 @@ static int pss_capture (lua_State *L) {
                         rc == ERROR_INVALID_PARAMETER ? "no such process" : NULL, pid);
   rc = PssCaptureSnapshot(proc, (DWORD)flags, (DWORD)context, &s->h);
   if (!self) process_close(proc);
-  if (rc == ERROR_INVALID_PARAMETER)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "invalid capture flags 0x%x", (unsigned)flags));
+  /* the library's own argument checks leave no errno behind; a failure
+     of the system (EINVAL from the kernel, say) is a runtime failure */
+  if (rc == ERROR_INVALID_PARAMETER && system_errno() == 0) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "invalid capture flags 0x%lx", (unsigned long)flags);
+    return luaL_argerror(L, 2, msg);
+  }
   if (rc != ERROR_SUCCESS) {
     s->h = NULL;
-    return push_failure(L, "PssCaptureSnapshot", rc, NULL, self ? 0 : pid);
+    return push_failure(L, "PssCaptureSnapshot", rc, NULL, s->pid);
   }
   return 1;
 }
