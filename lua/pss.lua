@@ -54,6 +54,17 @@ local function option_flags (options, level)
   return flags
 end
 
+-- core.capture, with its argument errors reported at the caller of
+-- pss.capture (a C function called from here would blame this file).
+local function capture (target, flags, context)
+  local ok, snap, msg, code = pcall(core.capture, target, flags, context)
+  if not ok then
+    local where = tostring(snap):gsub("^[^:\n]*:%d+: ", "")
+    error((where:gsub("'pss%.core%.capture'", "'capture'")), 3)
+  end
+  return snap, msg, code
+end
+
 --- Captures a snapshot of a process.
 -- @param target a pid, or pss.self for the calling process
 -- @param options a list of option names (pss.options), optionally with
@@ -66,7 +77,7 @@ function pss.capture (target, options)
       :format(math.type(target) or type(target)), 2)
   end
   options = options or pss.default_options
-  if math.type(options) == "integer" then return core.capture(target, options) end
+  if math.type(options) == "integer" then return capture(target, options) end
   if type(options) ~= "table" then
     error(("bad argument #2 to 'capture' (table or integer expected, got %s)")
       :format(type(options)), 2)
@@ -75,7 +86,7 @@ function pss.capture (target, options)
   if context ~= nil and math.type(context) ~= "integer" then
     error("context_flags must be an integer", 2)
   end
-  return core.capture(target, option_flags(options, 3), context)
+  return capture(target, option_flags(options, 3), context)
 end
 
 --- Short, stable names for the Win32 codes pss returns.
