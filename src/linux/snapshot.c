@@ -45,6 +45,8 @@ static int procdir_pid (int fd, pid_t *pid) {
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   if ((n = readlink(path, link, sizeof link - 1)) < 0) return -EBADF;
   link[n] = '\0';
+  /* once the process is reaped the link reads "/proc/PID (deleted)" */
+  if (n > 10 && strcmp(link + n - 10, " (deleted)") == 0) link[n -= 10] = '\0';
   if (strncmp(link, "/proc/", 6) != 0 || strspn(link + 6, "0123456789") != (size_t)n - 6 ||
       n == 6)
     return -EBADF;

@@ -1,0 +1,34 @@
+/*
+** main.c -- the libpss C suite: every group, against real processes.
+**
+** Run through `make check` (PSS_TARGET names build/pss-target). Set
+** PSS_TEST_FILTER to a cmocka pattern ("*marker*") to run some tests only.
+** The exit code is the number of failed tests (nonzero if any failed).
+*/
+#include <signal.h>
+#include <stdlib.h>
+
+#include "expect.h"
+#include "suites.h"
+
+int main (void) {
+  char const *filter = getenv("PSS_TEST_FILTER");
+  int failed = 0;
+  /* a target that died must not kill the suite when it writes to it */
+  signal(SIGPIPE, SIG_IGN);
+  if (filter != NULL && *filter != '\0')
+    cmocka_set_test_filter(filter);
+  failed += run_capture_suite();
+  failed += run_thread_suite();
+  failed += run_handle_suite();
+  failed += run_region_suite();
+  failed += run_name_suite();
+  failed += run_lifecycle_suite();
+  failed += run_error_suite();
+  failed += run_marker_suite();
+  failed += run_allocator_suite();
+  failed += run_duplicate_suite();
+  failed += run_create_flag_suite();
+  failed += run_self_suite();
+  return failed > 0 ? (failed < 125 ? failed : 125) : 0;
+}

@@ -1,0 +1,21 @@
+/*
+** suites.h -- one cmocka group per test file; main runs them all.
+** Each returns the number of tests that failed.
+*/
+#ifndef SPEC_SUITES_H
+#define SPEC_SUITES_H
+
+int run_capture_suite (void);
+int run_thread_suite (void);
+int run_handle_suite (void);
+int run_region_suite (void);
+int run_name_suite (void);
+int run_lifecycle_suite (void);
+int run_error_suite (void);
+int run_marker_suite (void);
+int run_allocator_suite (void);
+int run_duplicate_suite (void);
+int run_create_flag_suite (void);
+int run_self_suite (void);
+
+#endif
