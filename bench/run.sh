@@ -1,0 +1,105 @@
+#!/bin/sh
+# bench/run.sh BUILD -- pss against psutil and against the floor (the bare
+# /proc reads a capture needs), on two fixed targets; prints Markdown.
+#
+#   fat    64 threads,  1,024 fds,  4,096 mappings, 256 MiB resident
+#   large  256 threads, 8,192 fds, 32,768 mappings, 256 MiB resident
+#
+# Each target is a pss-target started for the run. Its fd and mapping
+# totals are reached with --extra-fds / --extra-maps after a first start
+# that counts what the standard set holds; the real counts from /proc are
+# printed. On the same target, in turn: bench/floor.c, bench/pss_bench.lua
+# (lua5.4) and bench/psutil_bench.py (Debian's python3 with psutil).
+# Needs BUILD/pss-target and BUILD/lua/pss/core.so (make bench builds them).
+#
+# Environment: REPS (default 100) rounds per tool on "fat", REPS/4 (at
+# least 5) on "large"; psutil does half as many (at least 5).
+set -eu
+
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+REPS=${REPS:-100}
+LUA=lua5.4
+PYTHON=/usr/bin/python3
+LUA_PATH="$ROOT/lua/?.lua;;"
+LUA_CPATH="$BUILD/lua/?.so;;"
+export LUA_PATH LUA_CPATH
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pss-bench.XXXXXX")
+TARGET=
+
+stop_target () {
+  if [ -n "$TARGET" ]; then
+    kill -TERM "$TARGET" 2>/dev/null || :
+    wait "$TARGET" 2>/dev/null || :
+    TARGET=
+  fi
+}
+cleanup () { stop_target; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# start_target THREADS EXTRA_FDS EXTRA_MAPS RESIDENT_MB: sets TARGET (pid)
+start_target () {
+  : > "$WORK/target.out"
+  "$BUILD/pss-target" --threads "$1" --extra-fds "$2" --extra-maps "$3" \
+    --resident "$4" --exit-after 300000 </dev/null >"$WORK/target.out" 2>"$WORK/target.err" &
+  TARGET=$!
+  waited=0
+  until grep -qx ready "$WORK/target.out"; do
+    if ! kill -0 "$TARGET" 2>/dev/null || [ "$waited" -ge 600 ]; then
+      echo "run.sh: pss-target did not get ready:" >&2
+      cat "$WORK/target.err" >&2
+      exit 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+}
+
+count_fds () { ls "/proc/$TARGET/fd" | wc -l; }
+count_maps () { wc -l < "/proc/$TARGET/maps"; }
+count_threads () { ls "/proc/$TARGET/task" | wc -l; }
+rss_mib () { awk '/^VmRSS:/ { printf "%d", $2 / 1024 }' "/proc/$TARGET/status"; }
+
+# bench NAME THREADS FDS MAPS RESIDENT_MB REPS: one target, all three tools.
+# THREADS counts the main thread; pss-target's --threads counts workers.
+bench () {
+  name=$1 workers=$(($2 - 1)) want_fds=$3 want_maps=$4 resident=$5 reps=$6
+  preps=$((reps / 2)); [ "$preps" -ge 5 ] || preps=5
+  start_target "$workers" 0 0 "$resident"
+  extra_fds=$((want_fds - $(count_fds))) extra_maps=$((want_maps - $(count_maps)))
+  stop_target
+  start_target "$workers" "$extra_fds" "$extra_maps" "$resident"
+  # the extra mappings sit between guard pages, which may merge with their
+  # neighbours: correct once for what the kernel made of them
+  if [ "$(count_maps)" -ne "$want_maps" ]; then
+    extra_maps=$((extra_maps + want_maps - $(count_maps)))
+    stop_target
+    start_target "$workers" "$extra_fds" "$extra_maps" "$resident"
+  fi
+  echo "run.sh: $name: pid $TARGET, $(count_threads) threads, $(count_fds) fds," \
+       "$(count_maps) mappings, $(rss_mib) MiB resident; $reps rounds" >&2
+  {
+    echo "$name target threads $(count_threads)"
+    echo "$name target fds $(count_fds)"
+    echo "$name target regions $(count_maps)"
+    echo "$name target resident $(rss_mib)"
+    echo "$name target reps $reps"
+    echo "$name target psutil_reps $preps"
+    "$BUILD/bench-floor" "$TARGET" "$reps" | sed "s/^/$name floor /"
+    $LUA "$ROOT/bench/pss_bench.lua" "$TARGET" "$reps" | sed "s/^/$name pss /"
+    $PYTHON "$ROOT/bench/psutil_bench.py" "$TARGET" "$preps" | sed "s/^/$name psutil /"
+  } >> "$WORK/results"
+  stop_target
+}
+
+cc -std=c11 -O2 -Wall -Wextra "$ROOT/bench/floor.c" -o "$BUILD/bench-floor"
+: > "$WORK/results"
+large_reps=$((REPS / 4)); [ "$large_reps" -ge 5 ] || large_reps=5
+bench fat 64 1024 4096 256 "$REPS"
+bench large 256 8192 32768 256 "$large_reps"
+$LUA "$ROOT/bench/report.lua" "$WORK/results"
