@@ -76,7 +76,7 @@ function pss.capture (target, options)
     error(("bad argument #1 to 'capture' (pid or pss.self expected, got %s)")
       :format(math.type(target) or type(target)), 2)
   end
-  options = options or pss.default_options
+  if options == nil then options = pss.default_options end
   if math.type(options) == "integer" then return capture(target, options) end
   if type(options) ~= "table" then
     error(("bad argument #2 to 'capture' (table or integer expected, got %s)")
@@ -103,7 +103,11 @@ pss.errnames = {
 
 --- The short name of a Win32 code returned by pss ("access denied", ...).
 function pss.errname (code)
-  return pss.errnames[code] or ("error " .. tostring(code))
+  if math.type(code) ~= "integer" then
+    error(("bad argument #1 to 'errname' (integer expected, got %s)")
+      :format(math.type(code) or type(code)), 2)
+  end
+  return pss.errnames[code] or ("error " .. code)
 end
 
 return pss

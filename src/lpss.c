@@ -410,17 +410,154 @@ static const Field linux_region_fields[] = {
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The raw value goes to NAME_flags of the table below; pushes the name. */
-static void push_enum (lua_State *L, const Field *f, DWORD v) {
+/*
+** Keys. Every field name -- and NAME_flags for each enumeration -- is
+** interned once per state in an array in the registry, at fixed positions
+** known at compile time, so filling an entry is rawgeti + rawset and never
+** hashes or compares a C string (which took a quarter of a walk).
+*/
+enum extra_key {
+  K_NONE, K_TERMINATED, K_SYSCALL_STATE, K_LAST_SYSCALL_ARGUMENTS, K_ACCESS, K_CLOEXEC,
+  K_NONBLOCK, K_APPEND, K_SOCKET_FAMILY, K_SOCKET_TYPE, K_SOCKET_PROTOCOL, K_SOCKET_STATE,
+  K_PROTECT, K_PROTECTED, K_WOW64, K_FROZEN, K_ARGV, K_ARM_PROCESS, K_ARM_THREAD,
+  K_ARM_MUTANT, K_ARM_EVENT, K_ARM_SECTION, K_ARM_SEMAPHORE, K_EXTRAS
+};
+static const char *const extra_names[K_EXTRAS] = {
+  "", "terminated", "syscall_state", "last_syscall_arguments", "access", "cloexec",
+  "nonblock", "append", "socket_family", "socket_type", "socket_protocol", "socket_state",
+  "protect", "protected", "wow64", "frozen", "argv", "process", "thread", "mutant", "event",
+  "section", "semaphore"
+};
+
+/* A record's fields; key of field i at base + 2i, of its NAME_flags at +1. */
+typedef struct {
+  const char *record;        /* as pss.fields() names it */
+  const Field *fields;
+  unsigned short n, base;
+} FieldSet;
+
+#define AFTER(prev, arr) ((prev) + 2 * NFIELDS(arr))
+#define B_PROCESS K_EXTRAS
+#define B_THREAD AFTER(B_PROCESS, process_fields)
+#define B_HANDLE AFTER(B_THREAD, thread_fields)
+#define B_HANDLE_BASIC AFTER(B_HANDLE, handle_fields)
+#define B_PROCESS_ARM AFTER(B_HANDLE_BASIC, handle_basic_fields)
+#define B_THREAD_ARM AFTER(B_PROCESS_ARM, process_arm_fields)
+#define B_MUTANT_ARM AFTER(B_THREAD_ARM, thread_arm_fields)
+#define B_EVENT_ARM AFTER(B_MUTANT_ARM, mutant_arm_fields)
+#define B_SECTION_ARM AFTER(B_EVENT_ARM, event_arm_fields)
+#define B_SEMAPHORE_ARM AFTER(B_SECTION_ARM, section_arm_fields)
+#define B_REGION AFTER(B_SEMAPHORE_ARM, semaphore_arm_fields)
+#define B_THREAD_NAME AFTER(B_REGION, region_fields)
+#define B_PERFORMANCE AFTER(B_THREAD_NAME, thread_name_fields)
+#define B_COMMON_END AFTER(B_PERFORMANCE, performance_fields)
+/* then the names of every enumeration's values, table after table */
+#if HAVE_LINUX_CLASSES
+#define B_LINUX_PROCESS B_COMMON_END
+#define B_LINUX_THREAD AFTER(B_LINUX_PROCESS, linux_process_fields)
+#define B_LINUX_HANDLE AFTER(B_LINUX_THREAD, linux_thread_fields)
+#define B_LINUX_HANDLE_BASIC AFTER(B_LINUX_HANDLE, linux_handle_fields)
+#define B_LINUX_REGION AFTER(B_LINUX_HANDLE_BASIC, linux_handle_basic_fields)
+#define B_END AFTER(B_LINUX_REGION, linux_region_fields)
+#else
+#define B_END B_COMMON_END
+#endif
+#define E_OBJECT_TYPE B_END
+#define E_STATE (E_OBJECT_TYPE + NFIELDS(object_type_names))
+#define E_MEM_TYPE (E_STATE + NFIELDS(state_names))
+#define E_PRIORITY_CLASS (E_MEM_TYPE + NFIELDS(mem_type_names))
+#define E_FD_KIND (E_PRIORITY_CLASS + NFIELDS(priority_class_names))
+#define E_PROTECT (E_FD_KIND + NFIELDS(fd_kind_names))
+#define KEYS_END (E_PROTECT + NFIELDS(protect_names))
+/* in the order of enum_tables */
+static const int enum_bases[] = { E_OBJECT_TYPE, E_STATE, E_MEM_TYPE, E_PRIORITY_CLASS,
+                                  E_FD_KIND, E_PROTECT };
+
+#define SET(record, arr, base) { record, arr, (unsigned short)NFIELDS(arr), (unsigned short)(base) }
+static const FieldSet fs_process = SET("process", process_fields, B_PROCESS);
+static const FieldSet fs_thread = SET("thread", thread_fields, B_THREAD);
+static const FieldSet fs_handle = SET("handle", handle_fields, B_HANDLE);
+static const FieldSet fs_handle_basic = SET("handle", handle_basic_fields, B_HANDLE_BASIC);
+static const FieldSet fs_process_arm = SET("process_arm", process_arm_fields, B_PROCESS_ARM);
+static const FieldSet fs_thread_arm = SET("thread_arm", thread_arm_fields, B_THREAD_ARM);
+static const FieldSet fs_mutant_arm = SET("mutant_arm", mutant_arm_fields, B_MUTANT_ARM);
+static const FieldSet fs_event_arm = SET("event_arm", event_arm_fields, B_EVENT_ARM);
+static const FieldSet fs_section_arm = SET("section_arm", section_arm_fields, B_SECTION_ARM);
+static const FieldSet fs_semaphore_arm = SET("semaphore_arm", semaphore_arm_fields, B_SEMAPHORE_ARM);
+static const FieldSet fs_region = SET("region", region_fields, B_REGION);
+static const FieldSet fs_thread_name = SET("thread_name", thread_name_fields, B_THREAD_NAME);
+static const FieldSet fs_performance = SET("performance", performance_fields, B_PERFORMANCE);
+#if HAVE_LINUX_CLASSES
+static const FieldSet fs_linux_process = SET("process", linux_process_fields, B_LINUX_PROCESS);
+static const FieldSet fs_linux_thread = SET("thread", linux_thread_fields, B_LINUX_THREAD);
+static const FieldSet fs_linux_handle = SET("handle", linux_handle_fields, B_LINUX_HANDLE);
+static const FieldSet fs_linux_handle_basic =
+  SET("handle", linux_handle_basic_fields, B_LINUX_HANDLE_BASIC);
+static const FieldSet fs_linux_region = SET("region", linux_region_fields, B_LINUX_REGION);
+#endif
+
+static const FieldSet *const field_sets[] = {
+  &fs_process, &fs_thread, &fs_handle, &fs_handle_basic, &fs_process_arm, &fs_thread_arm,
+  &fs_mutant_arm, &fs_event_arm, &fs_section_arm, &fs_semaphore_arm, &fs_region,
+  &fs_thread_name, &fs_performance,
+#if HAVE_LINUX_CLASSES
+  &fs_linux_process, &fs_linux_thread, &fs_linux_handle, &fs_linux_handle_basic,
+  &fs_linux_region,
+#endif
+  NULL
+};
+
+static const char keys_key = 0;   /* the registry slot of the key array */
+
+static void build_keys (lua_State *L) {
+  const FieldSet *const *fs;
   const EnumName *e;
-  char key[64];
-  for (e = enum_tables[f->aux]; e->name != NULL; e++)
-    if (e->value == v) break;
-  snprintf(key, sizeof key, "%s_flags", f->name);
+  size_t k;
+  int i;
+  lua_createtable(L, KEYS_END, 0);
+  for (i = 1; i < K_EXTRAS; i++) {
+    lua_pushstring(L, extra_names[i]);
+    lua_rawseti(L, -2, i);
+  }
+  for (fs = field_sets; *fs != NULL; fs++)
+    for (i = 0; i < (*fs)->n; i++) {
+      lua_pushstring(L, (*fs)->fields[i].name);
+      lua_rawseti(L, -2, (*fs)->base + 2 * i);
+      lua_pushfstring(L, "%s_flags", (*fs)->fields[i].name);
+      lua_rawseti(L, -2, (*fs)->base + 2 * i + 1);
+    }
+  for (k = 0; k < NFIELDS(enum_tables); k++)
+    for (e = enum_tables[k], i = 0; e[i].name != NULL; i++) {
+      lua_pushstring(L, e[i].name);
+      lua_rawseti(L, -2, enum_bases[k] + i);
+    }
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_key);
+}
+
+/* Pushes the key array; returns its index. */
+static int push_keys (lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &keys_key);
+  return lua_gettop(L);
+}
+
+/* t[keys[k]] = the value on top of the stack (which is popped) */
+static void set_key (lua_State *L, int keys, int t, int k) {
+  lua_rawgeti(L, keys, k);
+  lua_insert(L, -2);
+  lua_rawset(L, t);
+}
+
+/* Sets t.NAME_flags to the raw value; pushes the decoded name. */
+static void push_enum (lua_State *L, int keys, int t, int flags_key, const Field *f, DWORD v) {
+  const EnumName *e = enum_tables[f->aux];
+  int i;
+  for (i = 0; e[i].name != NULL; i++)
+    if (e[i].value == v) break;
+  lua_rawgeti(L, keys, flags_key);
   lua_pushinteger(L, v);
-  lua_setfield(L, -2, key);
-  if (e->name != NULL) lua_pushstring(L, e->name);
-  else lua_pushfstring(L, "0x%x", (unsigned)v);
+  lua_rawset(L, t);
+  if (e[i].name != NULL) lua_rawgeti(L, keys, enum_bases[f->aux] + i);
+  else lua_pushfstring(L, "0x%p", (void *)(uintptr_t)v);
 }
 
 /* UTF-16 -> the original bytes (see PssLinuxUtf16ToBytes). */
@@ -439,7 +576,8 @@ static double filetime_value (const void *p) {
 }
 
 /* Pushes the value of one field; returns 0 when it is absent (nil). */
-static int push_field (lua_State *L, const Field *f, const char *base) {
+static int push_field (lua_State *L, int keys, int t, int flags_key, const Field *f,
+                       const char *base) {
   const char *p = base + f->off;
   uint16_t u16; uint32_t u32; int32_t i32; uint64_t u64; uintptr_t ptr;
   WORD len;
@@ -460,7 +598,7 @@ static int push_field (lua_State *L, const Field *f, const char *base) {
       lua_pushnumber(L, (ft - 116444736000000000.0) / 1e7);
       return 1;
     }
-    case F_ENUM: memcpy(&u32, p, 4); push_enum(L, f, u32); return 1;
+    case F_ENUM: memcpy(&u32, p, 4); push_enum(L, keys, t, flags_key, f, u32); return 1;
     case F_WARRAY: {
       const WCHAR *w = (const WCHAR *)(const void *)p;
       size_t n = 0;
@@ -481,11 +619,14 @@ static int push_field (lua_State *L, const Field *f, const char *base) {
   }
 }
 
-/* Sets every field of `fields` into the table on top of the stack. */
-static void set_fields (lua_State *L, const Field *fields, size_t n, const void *record) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (push_field(L, &fields[i], record)) lua_setfield(L, -2, fields[i].name);
+/* Sets every field of the set into table t. */
+static void set_fields (lua_State *L, int keys, int t, const FieldSet *fs, const void *record) {
+  int i;
+  for (i = 0; i < fs->n; i++) {
+    lua_rawgeti(L, keys, fs->base + 2 * i);
+    if (push_field(L, keys, t, fs->base + 2 * i + 1, &fs->fields[i], record)) lua_rawset(L, t);
+    else lua_pop(L, 1);
+  }
 }
 /* }====================================================================== */
 
@@ -514,14 +655,14 @@ static const char *const tcp_states[] = { "", "ESTABLISHED", "SYN_SENT", "SYN_RE
 static const char *const unix_states[] = { "FREE", "UNCONNECTED", "CONNECTING",
   "CONNECTED", "DISCONNECTING" };
 
-static void set_string (lua_State *L, const char *key, const char *value) {
+static void set_string (lua_State *L, int keys, int t, int k, const char *value) {
   lua_pushstring(L, value);
-  lua_setfield(L, -2, key);
+  set_key(L, keys, t, k);
 }
 
-static void set_bool (lua_State *L, const char *key, int value) {
+static void set_bool (lua_State *L, int keys, int t, int k, int value) {
   lua_pushboolean(L, value);
-  lua_setfield(L, -2, key);
+  set_key(L, keys, t, k);
 }
 
 #if HAVE_LINUX_CLASSES
@@ -534,116 +675,109 @@ static const char *syscall_state (WORD nr) {
   return "syscall";
 }
 
-static void linux_thread_extras (lua_State *L, const Entry *e) {
-  const PSS_LINUX_THREAD_ENTRY *t = &e->lthread;
+static void linux_thread_extras (lua_State *L, int keys, int t, const Entry *e) {
+  const PSS_LINUX_THREAD_ENTRY *th = &e->lthread;
   int i;
-  set_fields(L, linux_thread_fields, NFIELDS(linux_thread_fields), t);
-  set_string(L, "syscall_state", syscall_state(t->Thread.LastSyscallNumber));
+  set_fields(L, keys, t, &fs_linux_thread, th);
+  set_string(L, keys, t, K_SYSCALL_STATE, syscall_state(th->Thread.LastSyscallNumber));
   lua_createtable(L, 6, 0);
   for (i = 0; i < 6; i++) {
-    lua_pushinteger(L, (lua_Integer)t->LastSyscallArguments[i]);
+    lua_pushinteger(L, (lua_Integer)th->LastSyscallArguments[i]);
     lua_rawseti(L, -2, i + 1);
   }
-  lua_setfield(L, -2, "last_syscall_arguments");
+  set_key(L, keys, t, K_LAST_SYSCALL_ARGUMENTS);
 }
 
-static void linux_socket_extras (lua_State *L, const PSS_LINUX_HANDLE_ENTRY *h) {
+static void linux_socket_extras (lua_State *L, int keys, int t, const PSS_LINUX_HANDLE_ENTRY *h) {
   size_t i;
   for (i = 0; i < sizeof socket_family_values / sizeof socket_family_values[0]; i++)
-    if (socket_family_values[i] == h->SocketFamily) set_string(L, "socket_family", socket_families[i]);
+    if (socket_family_values[i] == h->SocketFamily)
+      set_string(L, keys, t, K_SOCKET_FAMILY, socket_families[i]);
   if (h->SocketType > 0 && h->SocketType < 6 && socket_types[h->SocketType][0])
-    set_string(L, "socket_type", socket_types[h->SocketType]);
+    set_string(L, keys, t, K_SOCKET_TYPE, socket_types[h->SocketType]);
   if (h->SocketProtocol >= 0) {
     lua_pushinteger(L, h->SocketProtocol);
-    lua_setfield(L, -2, "socket_protocol");
+    set_key(L, keys, t, K_SOCKET_PROTOCOL);
   }
-  if (h->SocketState == 10) set_string(L, "socket_state", "LISTEN");
+  if (h->SocketState == 10) set_string(L, keys, t, K_SOCKET_STATE, "LISTEN");
   else if (h->SocketFamily == 1 && h->SocketState >= 0 && h->SocketState < 5)
-    set_string(L, "socket_state", unix_states[h->SocketState]);
+    set_string(L, keys, t, K_SOCKET_STATE, unix_states[h->SocketState]);
   else if (h->SocketState > 0 && h->SocketState < 13)
-    set_string(L, "socket_state", tcp_states[h->SocketState]);
+    set_string(L, keys, t, K_SOCKET_STATE, tcp_states[h->SocketState]);
 }
 
-static void linux_handle_extras (lua_State *L, const Entry *e) {
+static void linux_handle_extras (lua_State *L, int keys, int t, const Entry *e) {
   const PSS_LINUX_HANDLE_ENTRY *h = &e->lhandle;
-  set_fields(L, linux_handle_fields, NFIELDS(linux_handle_fields), h);
+  set_fields(L, keys, t, &fs_linux_handle, h);
   if (h->Handle.Flags & PSS_HANDLE_HAVE_BASIC_INFORMATION) {
     unsigned acc = h->OpenFlags & O_ACCMODE;
-    set_fields(L, linux_handle_basic_fields, NFIELDS(linux_handle_basic_fields), h);
-    set_string(L, "access", acc == O_RDONLY ? "r" : acc == O_WRONLY ? "w" : "rw");
-    set_bool(L, "cloexec", (h->OpenFlags & O_CLOEXEC) != 0);
-    set_bool(L, "nonblock", (h->OpenFlags & O_NONBLOCK) != 0);
-    set_bool(L, "append", (h->OpenFlags & O_APPEND) != 0);
+    set_fields(L, keys, t, &fs_linux_handle_basic, h);
+    set_string(L, keys, t, K_ACCESS, acc == O_RDONLY ? "r" : acc == O_WRONLY ? "w" : "rw");
+    set_bool(L, keys, t, K_CLOEXEC, (h->OpenFlags & O_CLOEXEC) != 0);
+    set_bool(L, keys, t, K_NONBLOCK, (h->OpenFlags & O_NONBLOCK) != 0);
+    set_bool(L, keys, t, K_APPEND, (h->OpenFlags & O_APPEND) != 0);
   }
-  if (h->Kind == PSS_LINUX_FD_SOCKET && h->SocketFamily >= 0) linux_socket_extras(L, h);
+  if (h->Kind == PSS_LINUX_FD_SOCKET && h->SocketFamily >= 0) linux_socket_extras(L, keys, t, h);
 }
 
-static void linux_region_extras (lua_State *L, const Entry *e) {
+/* protect is "rw-p" as in /proc/PID/maps (set after the Windows fields) */
+static void linux_region_extras (lua_State *L, int keys, int t, const Entry *e) {
   const PSS_LINUX_VA_SPACE_ENTRY *r = &e->lregion;
-  set_fields(L, linux_region_fields, NFIELDS(linux_region_fields), r);
-  lua_pushlstring(L, r->Permissions, 4);   /* "rw-p", as /proc/PID/maps */
-  lua_setfield(L, -2, "protect");
+  set_fields(L, keys, t, &fs_linux_region, r);
+  lua_pushlstring(L, r->Permissions, 4);
+  set_key(L, keys, t, K_PROTECT);
 }
 #endif
 
-static void push_arm (lua_State *L, const char *name, const Field *fields, size_t n,
-                      const PSS_HANDLE_ENTRY *h) {
-  lua_createtable(L, 0, (int)n);
-  set_fields(L, fields, n, h);
-  lua_setfield(L, -2, name);
+/* The TypeSpecificInformation arm that ObjectType selects, as a subtable. */
+static void push_type_specific (lua_State *L, int keys, int t, const PSS_HANDLE_ENTRY *h) {
+  static const struct { int key; const FieldSet *fs; } arms[] = {
+    { 0, NULL }, { K_ARM_PROCESS, &fs_process_arm }, { K_ARM_THREAD, &fs_thread_arm },
+    { K_ARM_MUTANT, &fs_mutant_arm }, { K_ARM_EVENT, &fs_event_arm },
+    { K_ARM_SECTION, &fs_section_arm }, { K_ARM_SEMAPHORE, &fs_semaphore_arm } };
+  if (h->ObjectType == 0 || h->ObjectType >= sizeof arms / sizeof arms[0]) return;
+  lua_createtable(L, 0, arms[h->ObjectType].fs->n);
+  set_fields(L, keys, lua_gettop(L), arms[h->ObjectType].fs, h);
+  set_key(L, keys, t, arms[h->ObjectType].key);
 }
 
-/* The TypeSpecificInformation arm that ObjectType selects. */
-static void push_type_specific (lua_State *L, const PSS_HANDLE_ENTRY *h) {
-  switch (h->ObjectType) {
-    case PSS_OBJECT_TYPE_PROCESS:
-      push_arm(L, "process", process_arm_fields, NFIELDS(process_arm_fields), h); break;
-    case PSS_OBJECT_TYPE_THREAD:
-      push_arm(L, "thread", thread_arm_fields, NFIELDS(thread_arm_fields), h); break;
-    case PSS_OBJECT_TYPE_MUTANT:
-      push_arm(L, "mutant", mutant_arm_fields, NFIELDS(mutant_arm_fields), h); break;
-    case PSS_OBJECT_TYPE_EVENT:
-      push_arm(L, "event", event_arm_fields, NFIELDS(event_arm_fields), h); break;
-    case PSS_OBJECT_TYPE_SECTION:
-      push_arm(L, "section", section_arm_fields, NFIELDS(section_arm_fields), h); break;
-    case PSS_OBJECT_TYPE_SEMAPHORE:
-      push_arm(L, "semaphore", semaphore_arm_fields, NFIELDS(semaphore_arm_fields), h); break;
-    default: break;
-  }
-}
-
-static void push_thread (lua_State *L, const Entry *e) {
+static void push_thread (lua_State *L, int keys, const Entry *e) {
+  int t;
   lua_createtable(L, 0, 32);
-  set_fields(L, thread_fields, NFIELDS(thread_fields), &e->thread);
-  set_bool(L, "terminated", (e->thread.Flags & PSS_THREAD_FLAGS_TERMINATED) != 0);
+  t = lua_gettop(L);
+  set_fields(L, keys, t, &fs_thread, &e->thread);
+  set_bool(L, keys, t, K_TERMINATED, (e->thread.Flags & PSS_THREAD_FLAGS_TERMINATED) != 0);
 #if HAVE_LINUX_CLASSES
-  linux_thread_extras(L, e);
+  linux_thread_extras(L, keys, t, e);
 #endif
 }
 
-static void push_handle (lua_State *L, const Entry *e) {
+static void push_handle (lua_State *L, int keys, const Entry *e) {
   const PSS_HANDLE_ENTRY *h = &e->handle;
+  int t;
   lua_createtable(L, 0, 24);
-  set_fields(L, handle_fields, NFIELDS(handle_fields), h);
-  if (h->Flags & PSS_HANDLE_HAVE_BASIC_INFORMATION)
-    set_fields(L, handle_basic_fields, NFIELDS(handle_basic_fields), h);
-  if (h->Flags & PSS_HANDLE_HAVE_TYPE_SPECIFIC_INFORMATION) push_type_specific(L, h);
+  t = lua_gettop(L);
+  set_fields(L, keys, t, &fs_handle, h);
+  if (h->Flags & PSS_HANDLE_HAVE_BASIC_INFORMATION) set_fields(L, keys, t, &fs_handle_basic, h);
+  if (h->Flags & PSS_HANDLE_HAVE_TYPE_SPECIFIC_INFORMATION) push_type_specific(L, keys, t, h);
 #if HAVE_LINUX_CLASSES
-  linux_handle_extras(L, e);
+  linux_handle_extras(L, keys, t, e);
 #endif
 }
 
-static void push_region (lua_State *L, const Entry *e) {
+static void push_region (lua_State *L, int keys, const Entry *e) {
+  int t;
   lua_createtable(L, 0, 24);
-  set_fields(L, region_fields, NFIELDS(region_fields), &e->region);
+  t = lua_gettop(L);
+  set_fields(L, keys, t, &fs_region, &e->region);
 #if HAVE_LINUX_CLASSES
-  linux_region_extras(L, e);
+  linux_region_extras(L, keys, t, e);
 #endif
 }
 
-static void push_thread_name (lua_State *L, const Entry *e) {
+static void push_thread_name (lua_State *L, int keys, const Entry *e) {
   lua_createtable(L, 0, 1);
-  set_fields(L, thread_name_fields, NFIELDS(thread_name_fields), &e->name);
+  set_fields(L, keys, lua_gettop(L), &fs_thread_name, &e->name);
 }
 
 typedef struct {
@@ -651,7 +785,7 @@ typedef struct {
   PSS_WALK_INFORMATION_CLASS cls;    /* the Windows class */
   PSS_WALK_INFORMATION_CLASS native; /* what is walked (a Linux superset) */
   DWORD size;
-  void (*push)(lua_State *L, const Entry *e);
+  void (*push)(lua_State *L, int keys, const Entry *e);
   const char *option;                /* the capture option that provides it */
   PSS_QUERY_INFORMATION_CLASS count; /* the query that tells if it was captured */
 } WalkClass;
@@ -832,20 +966,24 @@ static int snapshot_walk (lua_State *L) {
   DWORD rc = PssWalkSnapshot(s->h, wc->native, m->h, &e, wc->size);
   if (rc == ERROR_NO_MORE_ITEMS) { lua_pushnil(L); return 1; }
   if (rc != ERROR_SUCCESS) return walk_error(L, rc, wc);
-  wc->push(L, &e);
+  wc->push(L, push_keys(L), &e);
   return 1;
 }
 
-/* The generic-for step: upvalues snapshot, marker, class index. */
+/* The generic-for step: upvalues snapshot, marker, class index. They were
+** put there by walk_iterator, so their types need no check. */
 static int walk_step (lua_State *L) {
-  Snapshot *s = check_snapshot(L, lua_upvalueindex(1));
-  Marker *m = check_marker(L, lua_upvalueindex(2));
+  Snapshot *s = lua_touserdata(L, lua_upvalueindex(1));
+  Marker *m = lua_touserdata(L, lua_upvalueindex(2));
   const WalkClass *wc = &walk_classes[lua_tointeger(L, lua_upvalueindex(3))];
   Entry e;
-  DWORD rc = PssWalkSnapshot(s->h, wc->native, m->h, &e, wc->size);
+  DWORD rc;
+  if (s->h == NULL) return luaL_error(L, "attempt to use a freed snapshot");
+  if (m->h == NULL) return luaL_error(L, "attempt to use a freed marker");
+  rc = PssWalkSnapshot(s->h, wc->native, m->h, &e, wc->size);
   if (rc == ERROR_NO_MORE_ITEMS) return 0;
   if (rc != ERROR_SUCCESS) return walk_error(L, rc, wc);
-  wc->push(L, &e);
+  wc->push(L, push_keys(L), &e);
   return 1;
 }
 
@@ -935,15 +1073,15 @@ static void set_integer (lua_State *L, const char *key, lua_Integer v) {
   lua_setfield(L, -2, key);
 }
 
-static void set_process_flags (lua_State *L, DWORD f) {
-  set_bool(L, "protected", (f & PSS_PROCESS_FLAGS_PROTECTED) != 0);
-  set_bool(L, "wow64", (f & PSS_PROCESS_FLAGS_WOW64) != 0);
-  set_bool(L, "frozen", (f & PSS_PROCESS_FLAGS_FROZEN) != 0);
+static void set_process_flags (lua_State *L, int keys, int t, DWORD f) {
+  set_bool(L, keys, t, K_PROTECTED, (f & PSS_PROCESS_FLAGS_PROTECTED) != 0);
+  set_bool(L, keys, t, K_WOW64, (f & PSS_PROCESS_FLAGS_WOW64) != 0);
+  set_bool(L, keys, t, K_FROZEN, (f & PSS_PROCESS_FLAGS_FROZEN) != 0);
 }
 
 #if HAVE_LINUX_CLASSES
 /* argv: the NUL-separated command line */
-static void set_argv (lua_State *L, const char *cmd, size_t len) {
+static void set_argv (lua_State *L, int keys, int t, const char *cmd, size_t len) {
   size_t i, start = 0;
   lua_Integer n = 0;
   lua_createtable(L, 4, 0);
@@ -953,28 +1091,32 @@ static void set_argv (lua_State *L, const char *cmd, size_t len) {
       lua_rawseti(L, -2, ++n);
       start = i + 1;
     }
-  lua_setfield(L, -2, "argv");
+  set_key(L, keys, t, K_ARGV);
 }
 
-static DWORD push_process (lua_State *L, HPSS h) {
+static DWORD push_process (lua_State *L, int keys, HPSS h) {
   PSS_LINUX_PROCESS_INFORMATION p;
   DWORD rc = PssQuerySnapshot(h, PSS_QUERY_LINUX_PROCESS_INFORMATION, &p, sizeof p);
+  int t;
   if (rc != ERROR_SUCCESS) return rc;
   lua_createtable(L, 0, 52);
-  set_fields(L, process_fields, NFIELDS(process_fields), &p.Process);
-  set_fields(L, linux_process_fields, NFIELDS(linux_process_fields), &p);
-  set_argv(L, p.CommandLine, p.CommandLineLength);
-  set_process_flags(L, p.Process.Flags);
+  t = lua_gettop(L);
+  set_fields(L, keys, t, &fs_process, &p.Process);
+  set_fields(L, keys, t, &fs_linux_process, &p);
+  set_argv(L, keys, t, p.CommandLine, p.CommandLineLength);
+  set_process_flags(L, keys, t, p.Process.Flags);
   return rc;
 }
 #else
-static DWORD push_process (lua_State *L, HPSS h) {
+static DWORD push_process (lua_State *L, int keys, HPSS h) {
   PSS_PROCESS_INFORMATION p;
   DWORD rc = PssQuerySnapshot(h, PSS_QUERY_PROCESS_INFORMATION, &p, sizeof p);
+  int t;
   if (rc != ERROR_SUCCESS) return rc;
   lua_createtable(L, 0, 32);
-  set_fields(L, process_fields, NFIELDS(process_fields), &p);
-  set_process_flags(L, p.Flags);
+  t = lua_gettop(L);
+  set_fields(L, keys, t, &fs_process, &p);
+  set_process_flags(L, keys, t, p.Flags);
   return rc;
 }
 #endif
@@ -989,7 +1131,7 @@ static void push_query (lua_State *L, HPSS h, const QueryClass *q, DWORD *rc) {
   } u;
   static const DWORD sizes[] = { 0, sizeof u.clone, sizeof u.aux, sizeof u.va,
     sizeof u.handles, sizeof u.threads, sizeof u.trace, sizeof u.perf };
-  if (q->cls == PSS_QUERY_PROCESS_INFORMATION) { *rc = push_process(L, h); return; }
+  if (q->cls == PSS_QUERY_PROCESS_INFORMATION) { *rc = push_process(L, push_keys(L), h); return; }
   *rc = PssQuerySnapshot(h, q->cls, &u, sizes[q->cls]);
   if (*rc != ERROR_SUCCESS) return;
   lua_newtable(L);
@@ -1009,8 +1151,12 @@ static void push_query (lua_State *L, HPSS h, const QueryClass *q, DWORD *rc) {
       set_integer(L, "section_handle", (lua_Integer)(intptr_t)u.trace.SectionHandle);
       set_integer(L, "size", u.trace.Size);
       break;
-    default:
-      set_fields(L, performance_fields, NFIELDS(performance_fields), &u.perf); break;
+    default: {
+      int t = lua_gettop(L), keys = push_keys(L);
+      set_fields(L, keys, t, &fs_performance, &u.perf);
+      lua_pop(L, 1);
+      break;
+    }
   }
 }
 
@@ -1133,94 +1279,44 @@ static int pss_allocations (lua_State *L) {
   return 2;
 }
 
-static void add_names (lua_State *L, const Field *f, size_t n, lua_Integer *k) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    lua_pushstring(L, f[i].name);
-    lua_rawseti(L, -2, ++*k);
-    if (f[i].type == F_ENUM) {
-      lua_pushfstring(L, "%s_flags", f[i].name);
-      lua_rawseti(L, -2, ++*k);
-    }
-  }
-}
-
-static void add_extra (lua_State *L, const char *const *names, lua_Integer *k) {
-  for (; *names != NULL; names++) {
-    lua_pushstring(L, *names);
-    lua_rawseti(L, -2, ++*k);
-  }
-}
-
 /*
 ** core.fields(record) -> the list of field names a record may have
 ** ("process", "thread", "handle", "region", "thread_name", "performance",
-** "process_arm", "event_arm", ...), so specs can check the docs list them.
+** "process_arm", "event_arm", ...), straight from the tables that fill
+** them, so specs can check that the docs list every one.
 */
 static int pss_fields (lua_State *L) {
-  static const char *const records[] = { "process", "thread", "handle", "region",
-    "thread_name", "performance", "process_arm", "thread_arm", "mutant_arm",
-    "event_arm", "section_arm", "semaphore_arm", NULL };
-  static const char *const process_extra[] = { "protected", "wow64", "frozen",
+  static const struct { const char *record; int from, to; } extras[] = {
+    { "process", K_PROTECTED, K_FROZEN }, { "thread", K_TERMINATED, K_TERMINATED },
+    { "handle", K_ARM_PROCESS, K_ARM_SEMAPHORE },
 #if HAVE_LINUX_CLASSES
-    "argv",
+    { "process", K_ARGV, K_ARGV }, { "thread", K_SYSCALL_STATE, K_LAST_SYSCALL_ARGUMENTS },
+    { "handle", K_ACCESS, K_SOCKET_STATE },
 #endif
-    NULL };
-  static const char *const thread_extra[] = { "terminated",
-#if HAVE_LINUX_CLASSES
-    "syscall_state", "last_syscall_arguments",
-#endif
-    NULL };
-  static const char *const handle_extra[] = { "process", "thread", "mutant", "event",
-    "section", "semaphore",
-#if HAVE_LINUX_CLASSES
-    "access", "cloexec", "nonblock", "append", "socket_family", "socket_type",
-    "socket_protocol", "socket_state",
-#endif
-    NULL };
+  };
+  const char *record = luaL_checkstring(L, 1);
+  const FieldSet *const *fs;
   lua_Integer k = 0;
-  int which = luaL_checkoption(L, 1, NULL, records);
+  size_t i;
+  int j;
   lua_newtable(L);
-  switch (which) {
-    case 0:
-      add_names(L, process_fields, NFIELDS(process_fields), &k);
-      add_extra(L, process_extra, &k);
-#if HAVE_LINUX_CLASSES
-      add_names(L, linux_process_fields, NFIELDS(linux_process_fields), &k);
-#endif
-      break;
-    case 1:
-      add_names(L, thread_fields, NFIELDS(thread_fields), &k);
-      add_extra(L, thread_extra, &k);
-#if HAVE_LINUX_CLASSES
-      add_names(L, linux_thread_fields, NFIELDS(linux_thread_fields), &k);
-#endif
-      break;
-    case 2:
-      add_names(L, handle_fields, NFIELDS(handle_fields), &k);
-      add_names(L, handle_basic_fields, NFIELDS(handle_basic_fields), &k);
-      add_extra(L, handle_extra, &k);
-#if HAVE_LINUX_CLASSES
-      add_names(L, linux_handle_fields, NFIELDS(linux_handle_fields), &k);
-      add_names(L, linux_handle_basic_fields, NFIELDS(linux_handle_basic_fields), &k);
-#endif
-      break;
-    case 3:
-      add_names(L, region_fields, NFIELDS(region_fields), &k);
-#if HAVE_LINUX_CLASSES
-      add_names(L, linux_region_fields, NFIELDS(linux_region_fields), &k);
-#endif
-      break;
-    case 4: add_names(L, thread_name_fields, NFIELDS(thread_name_fields), &k); break;
-    case 5: add_names(L, performance_fields, NFIELDS(performance_fields), &k); break;
-    case 6: add_names(L, process_arm_fields, NFIELDS(process_arm_fields), &k); break;
-    case 7: add_names(L, thread_arm_fields, NFIELDS(thread_arm_fields), &k); break;
-    case 8: add_names(L, mutant_arm_fields, NFIELDS(mutant_arm_fields), &k); break;
-    case 9: add_names(L, event_arm_fields, NFIELDS(event_arm_fields), &k); break;
-    case 10: add_names(L, section_arm_fields, NFIELDS(section_arm_fields), &k); break;
-    default: add_names(L, semaphore_arm_fields, NFIELDS(semaphore_arm_fields), &k); break;
+  for (fs = field_sets; *fs != NULL; fs++) {
+    if (strcmp((*fs)->record, record) != 0) continue;
+    for (j = 0; j < (*fs)->n; j++) {
+      lua_pushstring(L, (*fs)->fields[j].name);
+      lua_rawseti(L, -2, ++k);
+      if ((*fs)->fields[j].type != F_ENUM) continue;
+      lua_pushfstring(L, "%s_flags", (*fs)->fields[j].name);
+      lua_rawseti(L, -2, ++k);
+    }
   }
-  return 1;
+  for (i = 0; i < sizeof extras / sizeof extras[0]; i++)
+    if (strcmp(extras[i].record, record) == 0)
+      for (j = extras[i].from; j <= extras[i].to; j++) {
+        lua_pushstring(L, extra_names[j]);
+        lua_rawseti(L, -2, ++k);
+      }
+  return k > 0 ? 1 : luaL_argerror(L, 1, lua_pushfstring(L, "unknown record '%s'", record));
 }
 /* }====================================================================== */
 
@@ -1310,6 +1406,7 @@ LPSS_API int luaopen_pss_core (lua_State *L);
 
 LPSS_API int luaopen_pss_core (lua_State *L) {
   size_t i;
+  build_keys(L);
   luaL_newlib(L, functions);
   create_meta(L, SNAPSHOT_MT, snapshot_meta, snapshot_methods);
   create_meta(L, MARKER_MT, marker_meta, marker_methods);

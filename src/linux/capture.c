@@ -23,8 +23,12 @@
 /*
 ** Reads the whole file into t->scratch. /proc files are generated on
 ** read, so their size is unknown in advance: grow until a read hits EOF.
+** A one-record file (stat, status, fdinfo, syscall: seq_file single_open)
+** hands over all of its text in the first read when it fits, so a short
+** first read is its end and the read that would return 0 is skipped --
+** a tenth of the cost of such a file, paid per fd and per thread.
 */
-ssize_t pss_read_at (struct pss_target *t, int dirfd, const char *name) {
+static ssize_t read_file (struct pss_target *t, int dirfd, const char *name, int one_record) {
   struct pss_buf b = { t->scratch, 0, t->scratch_cap, t->scratch_vm };
   int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
   ssize_t n;
@@ -38,6 +42,7 @@ ssize_t pss_read_at (struct pss_target *t, int dirfd, const char *name) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) { if (n < 0) n = -errno; break; }
     b.len += (size_t)n;
+    if (one_record && b.len < b.cap - 1 - 4096) { n = 0; break; }
   }
   close(fd);
   t->scratch = b.data;
@@ -45,6 +50,14 @@ ssize_t pss_read_at (struct pss_target *t, int dirfd, const char *name) {
   if (n < 0) return n;
   b.data[b.len] = '\0';
   return (ssize_t)b.len;
+}
+
+ssize_t pss_read_at (struct pss_target *t, int dirfd, const char *name) {
+  return read_file(t, dirfd, name, 0);
+}
+
+ssize_t pss_read_record (struct pss_target *t, int dirfd, const char *name) {
+  return read_file(t, dirfd, name, 1);
 }
 
 /*
@@ -261,7 +274,7 @@ static int find_live_thread (struct pss_target *t) {
     struct pss_stat st;
     ssize_t k;
     snprintf(path, sizeof path, "%d/stat", (int)tids[i]);
-    if (tids[i] == t->pid || (k = pss_read_at(t, taskfd, path)) < 0 ||
+    if (tids[i] == t->pid || (k = pss_read_record(t, taskfd, path)) < 0 ||
         pss_parse_stat(t->scratch, (size_t)k, &st) < 0 || st.state == 'Z' || st.state == 'X')
       continue;
     snprintf(path, sizeof path, "%d", (int)tids[i]);
@@ -278,13 +291,13 @@ int pss_capture_process (struct pss_target *t, struct pss_store *s) {
   struct pss_status ss;
   ssize_t n;
   int rc, is32, exited;
-  if ((n = pss_read_at(t, t->dirfd, "stat")) < 0) return (int)n;
+  if ((n = pss_read_record(t, t->dirfd, "stat")) < 0) return (int)n;
   if ((rc = pss_parse_stat(t->scratch, (size_t)n, &st)) < 0) return rc;
   /* num_threads still counts a zombie main thread while others run */
   exited = (st.state == 'Z' || st.state == 'X') &&
            (st.num_threads <= 1 || !find_live_thread(t));
   if ((rc = read_image_name(t, s)) < 0) return rc;
-  if ((n = pss_read_at(t, t->livefd, "status")) < 0) return (int)n;
+  if ((n = pss_read_record(t, t->livefd, "status")) < 0) return (int)n;
   pss_parse_status(t->scratch, (size_t)n, &ss);
   fill_process(t, &s->process, &st, &ss, exited);
   is32 = is_32bit_image(t);

@@ -97,7 +97,7 @@ struct fd_dirs { int fd, fdinfo; };
 /* The pid that the target's pidfd `name` names now, or -1. */
 static int pidfd_pid_now (struct pss_target *t, const struct fd_dirs *dirs, const char *name) {
   struct pss_fdinfo fi;
-  ssize_t n = pss_read_at(t, dirs->fdinfo, name);
+  ssize_t n = pss_read_record(t, dirs->fdinfo, name);
   if (n < 0) return -1;
   pss_parse_fdinfo(t->scratch, (size_t)n, &fi);
   return fi.has_pid ? fi.pid : -1;
@@ -234,7 +234,7 @@ static int capture_fd (struct pss_target *t, struct pss_store *s,
   /* an eventfd's object type (event or semaphore) needs its fdinfo too */
   if ((flags & (PSS_CAPTURE_HANDLE_BASIC_INFORMATION |
                 PSS_CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION)) || kind == PSS_LINUX_FD_EVENTFD) {
-    ssize_t k = pss_read_at(t, dirs->fdinfo, name);
+    ssize_t k = pss_read_record(t, dirs->fdinfo, name);
     if (k == -ENOENT) return 1;
     if (k < 0) return (int)k;
     pss_parse_fdinfo(t->scratch, (size_t)k, &fi);

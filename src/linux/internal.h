@@ -122,6 +122,9 @@ struct pss_target {
 /* Reads a whole /proc file relative to dirfd into t->scratch (NUL
 ** terminated); returns its length or -errno. */
 ssize_t pss_read_at(struct pss_target *t, int dirfd, const char *name);
+/* The same for one-record files (stat, status, fdinfo, syscall): no read
+** just to see the end. */
+ssize_t pss_read_record(struct pss_target *t, int dirfd, const char *name);
 int pss_target_alive(const struct pss_target *t) PSS_MUST_CHECK;
 /* The numeric entries of a directory (tasks, fds), sorted; free() them. */
 int pss_list_numbers(int dirfd, pid_t **out, size_t *n) PSS_MUST_CHECK;

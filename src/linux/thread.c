@@ -72,14 +72,14 @@ static int capture_thread (struct pss_target *t, struct pss_table *tab, int task
   struct pss_thread_row *row;
   ssize_t n;
   snprintf(path, sizeof path, "%d/stat", (int)tid);
-  if ((n = pss_read_at(t, taskfd, path)) < 0)
+  if ((n = pss_read_record(t, taskfd, path)) < 0)
     return (n == -ENOENT || n == -ESRCH) ? 1 : (int)n;
   if (pss_parse_stat(t->scratch, (size_t)n, &st) < 0) return -EINVAL;
   if ((row = pss_table_add_row(tab)) == NULL) return -ENOMEM;
   fill_thread(t, &row->e, tid, &st);
   /* syscall needs ptrace attach rights; without them the field says so */
   snprintf(path, sizeof path, "%d/syscall", (int)tid);
-  n = pss_read_at(t, taskfd, path);
+  n = pss_read_record(t, taskfd, path);
   if (n >= 0 && pss_parse_syscall(t->scratch, (size_t)n, &sc) == 0) fill_syscall(&row->e, &sc);
   else {
     row->e.Thread.LastSyscallNumber = PSS_LINUX_SYSCALL_UNKNOWN;
