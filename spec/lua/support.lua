@@ -56,8 +56,9 @@ end
 --- fdinfo of one fd as a table of key -> string value.
 function support.fdinfo (pid, fd)
   local info = {}
-  for k, v in (support.read(("/proc/%d/fdinfo/%d"):format(pid, fd)) or ""):gmatch("([%w_-]+):%s*([^\n]*)") do
-    info[k] = v
+  -- by line: a timerfd's "settime flags:" line must not pass for "flags:"
+  for k, v in (support.read(("/proc/%d/fdinfo/%d"):format(pid, fd)) or ""):gmatch("([^\n:]+):%s*([^\n]*)") do
+    info[k] = info[k] or v
   end
   return info
 end
@@ -71,6 +72,154 @@ function support.stat (path)
   local i = 3
   for word in rest:gmatch("%S+") do f[i] = word; i = i + 1 end
   return f
+end
+
+--- key -> value of /proc/PID/status (the first column of each line).
+function support.status (pid)
+  local s = {}
+  local dir = tostring(pid):sub(1, 1) == "/" and pid or "/proc/" .. pid
+  for k, v in (support.read(dir .. "/status") or ""):gmatch("([%w_]+):%s*([^\n]*)") do
+    s[k] = v
+  end
+  return s
+end
+
+--- A kB line of status in bytes.
+function support.kb (status, key)
+  return tonumber(status[key]:match("%d+")) * 1024
+end
+
+--- The low 64 bits of a "Cpus_allowed" mask, as pss returns them.
+function support.cpumask (hex)
+  return tonumber(hex:gsub(",", ""):sub(-16), 16)
+end
+
+--- The NUL-separated strings of a /proc file (cmdline) as a list.
+function support.split0 (text)
+  local list = {}
+  for s in text:gmatch("([^%z]*)%z") do list[#list + 1] = s end
+  return list
+end
+
+--- AT_ENTRY of /proc/PID/auxv.
+function support.at_entry (pid)
+  local auxv = support.read("/proc/" .. pid .. "/auxv")
+  for i = 1, #auxv - 15, 16 do
+    local key, value = string.unpack("<I8I8", auxv, i)
+    if key == 9 then return value end
+  end
+end
+
+local sysconf = {}
+local function getconf (name)
+  sysconf[name] = sysconf[name] or tonumber(io.popen("getconf " .. name):read("l"))
+  return sysconf[name]
+end
+
+--- Clock ticks of /proc stat fields as seconds.
+function support.ticks (n) return tonumber(n) / getconf("CLK_TCK") end
+
+--- Epoch seconds of a stat(22) start time (to about a second: btime is whole).
+function support.start_epoch (ticks)
+  local btime = tonumber(support.read("/proc/stat"):match("btime (%d+)"))
+  return btime + support.ticks(ticks)
+end
+
+--- This process's pid (from /proc/self/stat, read in this process).
+function support.my_pid ()
+  return tonumber(support.read("/proc/self/stat"):match("^%d+"))
+end
+
+--- "PID/." for this process: /proc/PID/./FILE is what the kernel says, even
+-- under valgrind, which fakes /proc/self/FILE and /proc/PID/FILE (exe,
+-- cmdline, auxv) for the program it runs.
+function support.self () return support.my_pid() .. "/." end
+
+--- A pid with no process: the first one below 4194000 not in /proc.
+function support.missing_pid ()
+  for pid = 4194000, 1, -1 do
+    if not lfs.attributes("/proc/" .. pid) then return pid end
+  end
+end
+
+--- Open fds of this process (the directory fd of the count included).
+function support.fd_count ()
+  return #support.numbers("/proc/self/fd")
+end
+
+--- Waits (at most ~10 s) until /proc/PID/stat says state (and, for "Z",
+-- that no other thread is still exiting); true if it did.
+function support.wait_state (pid, state)
+  for _ = 1, 1000 do
+    local st = support.stat("/proc/" .. pid .. "/stat")
+    if st and st[3] == state and (state ~= "Z" or st[20] == "1") then return true end
+    os.execute("sleep 0.01")
+  end
+  return false
+end
+
+--- Waits (at most ~10 s) until every thread of the target sleeps (or is in
+-- `state`), so that what a capture saw is still what /proc says; true if
+-- they do.
+function support.settle (t, state)
+  for _ = 1, 1000 do
+    local all = true
+    for _, tid in ipairs(support.numbers("/proc/" .. t.pid .. "/task")) do
+      local st = support.stat(("/proc/%d/task/%d/stat"):format(t.pid, tid))
+      all = all and st ~= nil and st[3] == (state or "S")
+    end
+    if all then return true end
+    os.execute("sleep 0.01")
+  end
+  return false
+end
+
+--- Every entry of an iterator method ("threads", "handles", ...) as a list.
+function support.entries (snap, method)
+  local list = {}
+  for e in snap[method](snap) do list[#list + 1] = e end
+  return list
+end
+
+--- Full collection, twice (finalizers first, then what they released).
+function support.collect ()
+  collectgarbage("collect")
+  collectgarbage("collect")
+end
+
+--- n, or small under valgrind.
+function support.scale (n, small)
+  return support.under_valgrind and small or n
+end
+
+--- An ELF file's entry, PT_LOAD span (page-rounded) and first build-id word
+-- (0 unless the note lies in the first page), read from the file itself.
+function support.elf (path)
+  local f = assert(support.read(path))
+  local etype, entry, phoff = string.unpack("<I2", f, 17), string.unpack("<I8", f, 25),
+    string.unpack("<I8", f, 33)
+  local phsize, phnum = string.unpack("<I2I2", f, 55)
+  local lo, hi, build = math.maxinteger, 0, 0
+  for i = 0, phnum - 1 do
+    local ptype, _, off, vaddr, _, filesz, memsz = string.unpack("<I4I4I8I8I8I8I8", f, phoff + 1 + i * phsize)
+    if ptype == 1 then
+      lo, hi = math.min(lo, vaddr & ~4095), math.max(hi, (vaddr + memsz + 4095) & ~4095)
+    elseif ptype == 4 and off + filesz <= 4096 then
+      local at = off + 1
+      while at + 12 <= off + 1 + filesz do
+        local namesz, descsz, ntype = string.unpack("<I4I4I4", f, at)
+        local desc = at + 12 + ((namesz + 3) & ~3)
+        if ntype == 3 and f:sub(at + 12, at + 14) == "GNU" then build = string.unpack("<I4", f, desc) end
+        at = desc + ((descsz + 3) & ~3)
+      end
+    end
+  end
+  return { pie = etype == 3, entry = entry, span = hi - lo, build_id_word = build }
+end
+
+--- Environment for a child lua5.4 that loads the same pss as this process.
+function support.lua_env ()
+  return ("LUA_PATH='%s' LUA_CPATH='%s'"):format(package.path, package.cpath)
 end
 --- }======================================================================
 
