@@ -320,11 +320,15 @@ static const Field region_fields[] = {
   ENUMF("state", PSS_VA_SPACE_ENTRY, State, ENUM_STATE),
   ENUMF("protect", PSS_VA_SPACE_ENTRY, Protect, ENUM_PROTECT),
   ENUMF("type", PSS_VA_SPACE_ENTRY, Type, ENUM_MEM_TYPE),
+  STR("mapped_file_name", F_WSTR, PSS_VA_SPACE_ENTRY, MappedFileName, MappedFileNameLength),
+};
+
+/* the PE header fields: defined for MEM_IMAGE regions only */
+static const Field region_image_fields[] = {
   FLD("time_date_stamp", F_U32, PSS_VA_SPACE_ENTRY, TimeDateStamp),
   FLD("size_of_image", F_U32, PSS_VA_SPACE_ENTRY, SizeOfImage),
   FLD("image_base", F_PTR, PSS_VA_SPACE_ENTRY, ImageBase),
   FLD("check_sum", F_U32, PSS_VA_SPACE_ENTRY, CheckSum),
-  STR("mapped_file_name", F_WSTR, PSS_VA_SPACE_ENTRY, MappedFileName, MappedFileNameLength),
 };
 
 static const Field thread_name_fields[] = {
@@ -448,7 +452,8 @@ typedef struct {
 #define B_SECTION_ARM AFTER(B_EVENT_ARM, event_arm_fields)
 #define B_SEMAPHORE_ARM AFTER(B_SECTION_ARM, section_arm_fields)
 #define B_REGION AFTER(B_SEMAPHORE_ARM, semaphore_arm_fields)
-#define B_THREAD_NAME AFTER(B_REGION, region_fields)
+#define B_REGION_IMAGE AFTER(B_REGION, region_fields)
+#define B_THREAD_NAME AFTER(B_REGION_IMAGE, region_image_fields)
 #define B_PERFORMANCE AFTER(B_THREAD_NAME, thread_name_fields)
 #define B_COMMON_END AFTER(B_PERFORMANCE, performance_fields)
 /* then the names of every enumeration's values, table after table */
@@ -485,6 +490,7 @@ static const FieldSet fs_event_arm = SET("event_arm", event_arm_fields, B_EVENT_
 static const FieldSet fs_section_arm = SET("section_arm", section_arm_fields, B_SECTION_ARM);
 static const FieldSet fs_semaphore_arm = SET("semaphore_arm", semaphore_arm_fields, B_SEMAPHORE_ARM);
 static const FieldSet fs_region = SET("region", region_fields, B_REGION);
+static const FieldSet fs_region_image = SET("region", region_image_fields, B_REGION_IMAGE);
 static const FieldSet fs_thread_name = SET("thread_name", thread_name_fields, B_THREAD_NAME);
 static const FieldSet fs_performance = SET("performance", performance_fields, B_PERFORMANCE);
 #if HAVE_LINUX_CLASSES
@@ -499,7 +505,7 @@ static const FieldSet fs_linux_region = SET("region", linux_region_fields, B_LIN
 static const FieldSet *const field_sets[] = {
   &fs_process, &fs_thread, &fs_handle, &fs_handle_basic, &fs_process_arm, &fs_thread_arm,
   &fs_mutant_arm, &fs_event_arm, &fs_section_arm, &fs_semaphore_arm, &fs_region,
-  &fs_thread_name, &fs_performance,
+  &fs_region_image, &fs_thread_name, &fs_performance,
 #if HAVE_LINUX_CLASSES
   &fs_linux_process, &fs_linux_thread, &fs_linux_handle, &fs_linux_handle_basic,
   &fs_linux_region,
@@ -767,9 +773,10 @@ static void push_handle (lua_State *L, int keys, const Entry *e) {
 
 static void push_region (lua_State *L, int keys, const Entry *e) {
   int t;
-  lua_createtable(L, 0, 24);
+  lua_createtable(L, 0, e->region.Type == MEM_IMAGE ? 21 : 17);
   t = lua_gettop(L);
   set_fields(L, keys, t, &fs_region, &e->region);
+  if (e->region.Type == MEM_IMAGE) set_fields(L, keys, t, &fs_region_image, &e->region);
 #if HAVE_LINUX_CLASSES
   linux_region_extras(L, keys, t, e);
 #endif
