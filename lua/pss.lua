@@ -86,7 +86,12 @@ function pss.capture (target, options)
   if context ~= nil and math.type(context) ~= "integer" then
     error("context_flags must be an integer", 2)
   end
-  return capture(target, option_flags(options, 3), context)
+  local flags = option_flags(options, 3)
+  -- contexts without context_flags: every register set there is
+  if context == nil and flags & core.CAPTURE_THREAD_CONTEXT ~= 0 then
+    context = core.CONTEXT_ALL
+  end
+  return capture(target, flags, context)
 end
 
 --- Short, stable names for the Win32 codes pss returns.
@@ -99,6 +104,7 @@ pss.errnames = {
   [core.ERROR_INVALID_PARAMETER] = "no such process",
   [core.ERROR_PROCESS_ABORTED] = "process exited",
   [core.ERROR_NOT_FOUND] = "not captured",
+  [core.ERROR_BUSY] = "traced by another process",
 }
 
 --- The short name of a Win32 code returned by pss ("access denied", ...).

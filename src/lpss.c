@@ -65,6 +65,7 @@ static const char *error_text (DWORD code) {
     case ERROR_NO_MORE_ITEMS: return "no more items";
     case ERROR_PROCESS_ABORTED: return "the process has exited";
     case ERROR_NOT_FOUND: return "not captured";
+    case ERROR_BUSY: return "another tracer holds the process";
     default: return NULL;
   }
 }
@@ -412,6 +413,39 @@ static const Field linux_region_fields[] = {
 };
 #endif
 
+#if defined(__x86_64__)
+/* CONTEXT registers, named as the Linux/x86-64 registers are */
+static const Field context_fields[] = {
+  FLD("context_flags", F_U32, CONTEXT, ContextFlags),
+  FLD("mxcsr", F_U32, CONTEXT, MxCsr),
+  FLD("cs", F_U16, CONTEXT, SegCs), FLD("ds", F_U16, CONTEXT, SegDs),
+  FLD("es", F_U16, CONTEXT, SegEs), FLD("fs", F_U16, CONTEXT, SegFs),
+  FLD("gs", F_U16, CONTEXT, SegGs), FLD("ss", F_U16, CONTEXT, SegSs),
+  FLD("eflags", F_U32, CONTEXT, EFlags),
+  FLD("dr0", F_U64, CONTEXT, Dr0), FLD("dr1", F_U64, CONTEXT, Dr1),
+  FLD("dr2", F_U64, CONTEXT, Dr2), FLD("dr3", F_U64, CONTEXT, Dr3),
+  FLD("dr6", F_U64, CONTEXT, Dr6), FLD("dr7", F_U64, CONTEXT, Dr7),
+  FLD("rax", F_U64, CONTEXT, Rax), FLD("rcx", F_U64, CONTEXT, Rcx),
+  FLD("rdx", F_U64, CONTEXT, Rdx), FLD("rbx", F_U64, CONTEXT, Rbx),
+  FLD("rsp", F_U64, CONTEXT, Rsp), FLD("rbp", F_U64, CONTEXT, Rbp),
+  FLD("rsi", F_U64, CONTEXT, Rsi), FLD("rdi", F_U64, CONTEXT, Rdi),
+  FLD("r8", F_U64, CONTEXT, R8), FLD("r9", F_U64, CONTEXT, R9),
+  FLD("r10", F_U64, CONTEXT, R10), FLD("r11", F_U64, CONTEXT, R11),
+  FLD("r12", F_U64, CONTEXT, R12), FLD("r13", F_U64, CONTEXT, R13),
+  FLD("r14", F_U64, CONTEXT, R14), FLD("r15", F_U64, CONTEXT, R15),
+  FLD("rip", F_U64, CONTEXT, Rip),
+};
+#endif
+
+#if HAVE_LINUX_CLASSES
+/* how long the target was stopped (PSS_QUERY_LINUX_PERFORMANCE_COUNTERS) */
+static const Field freeze_fields[] = {
+  FLD("freeze_cycle_count", F_U64, PSS_LINUX_PERFORMANCE_COUNTERS, FreezeCycleCount),
+  FLD("freeze_wall_clock_period", F_MICROS, PSS_LINUX_PERFORMANCE_COUNTERS, FreezeWallClockPeriod),
+  FLD("threads_frozen", F_U32, PSS_LINUX_PERFORMANCE_COUNTERS, ThreadsFrozen),
+};
+#endif
+
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
@@ -424,13 +458,14 @@ enum extra_key {
   K_NONE, K_TERMINATED, K_SYSCALL_STATE, K_LAST_SYSCALL_ARGUMENTS, K_ACCESS, K_CLOEXEC,
   K_NONBLOCK, K_APPEND, K_SOCKET_FAMILY, K_SOCKET_TYPE, K_SOCKET_PROTOCOL, K_SOCKET_STATE,
   K_PROTECT, K_PROTECTED, K_WOW64, K_FROZEN, K_ARGV, K_ARM_PROCESS, K_ARM_THREAD,
-  K_ARM_MUTANT, K_ARM_EVENT, K_ARM_SECTION, K_ARM_SEMAPHORE, K_EXTRAS
+  K_ARM_MUTANT, K_ARM_EVENT, K_ARM_SECTION, K_ARM_SEMAPHORE, K_CONTEXT, K_FS_BASE, K_FLTSAVE,
+  K_XSTATE, K_EXTRAS
 };
 static const char *const extra_names[K_EXTRAS] = {
   "", "terminated", "syscall_state", "last_syscall_arguments", "access", "cloexec",
   "nonblock", "append", "socket_family", "socket_type", "socket_protocol", "socket_state",
   "protect", "protected", "wow64", "frozen", "argv", "process", "thread", "mutant", "event",
-  "section", "semaphore"
+  "section", "semaphore", "context", "fs_base", "fltsave", "xstate"
 };
 
 /* A record's fields; key of field i at base + 2i, of its NAME_flags at +1. */
@@ -457,15 +492,22 @@ typedef struct {
 #define B_PERFORMANCE AFTER(B_THREAD_NAME, thread_name_fields)
 #define B_COMMON_END AFTER(B_PERFORMANCE, performance_fields)
 /* then the names of every enumeration's values, table after table */
+#if defined(__x86_64__)
+#define B_CONTEXT B_COMMON_END
+#define B_CONTEXT_END AFTER(B_CONTEXT, context_fields)
+#else
+#define B_CONTEXT_END B_COMMON_END
+#endif
 #if HAVE_LINUX_CLASSES
-#define B_LINUX_PROCESS B_COMMON_END
+#define B_LINUX_PROCESS B_CONTEXT_END
 #define B_LINUX_THREAD AFTER(B_LINUX_PROCESS, linux_process_fields)
 #define B_LINUX_HANDLE AFTER(B_LINUX_THREAD, linux_thread_fields)
 #define B_LINUX_HANDLE_BASIC AFTER(B_LINUX_HANDLE, linux_handle_fields)
 #define B_LINUX_REGION AFTER(B_LINUX_HANDLE_BASIC, linux_handle_basic_fields)
-#define B_END AFTER(B_LINUX_REGION, linux_region_fields)
+#define B_FREEZE AFTER(B_LINUX_REGION, linux_region_fields)
+#define B_END AFTER(B_FREEZE, freeze_fields)
 #else
-#define B_END B_COMMON_END
+#define B_END B_CONTEXT_END
 #endif
 #define E_OBJECT_TYPE B_END
 #define E_STATE (E_OBJECT_TYPE + NFIELDS(object_type_names))
@@ -493,6 +535,9 @@ static const FieldSet fs_region = SET("region", region_fields, B_REGION);
 static const FieldSet fs_region_image = SET("region", region_image_fields, B_REGION_IMAGE);
 static const FieldSet fs_thread_name = SET("thread_name", thread_name_fields, B_THREAD_NAME);
 static const FieldSet fs_performance = SET("performance", performance_fields, B_PERFORMANCE);
+#if defined(__x86_64__)
+static const FieldSet fs_context = SET("context", context_fields, B_CONTEXT);
+#endif
 #if HAVE_LINUX_CLASSES
 static const FieldSet fs_linux_process = SET("process", linux_process_fields, B_LINUX_PROCESS);
 static const FieldSet fs_linux_thread = SET("thread", linux_thread_fields, B_LINUX_THREAD);
@@ -500,15 +545,19 @@ static const FieldSet fs_linux_handle = SET("handle", linux_handle_fields, B_LIN
 static const FieldSet fs_linux_handle_basic =
   SET("handle", linux_handle_basic_fields, B_LINUX_HANDLE_BASIC);
 static const FieldSet fs_linux_region = SET("region", linux_region_fields, B_LINUX_REGION);
+static const FieldSet fs_freeze = SET("performance", freeze_fields, B_FREEZE);
 #endif
 
 static const FieldSet *const field_sets[] = {
   &fs_process, &fs_thread, &fs_handle, &fs_handle_basic, &fs_process_arm, &fs_thread_arm,
   &fs_mutant_arm, &fs_event_arm, &fs_section_arm, &fs_semaphore_arm, &fs_region,
   &fs_region_image, &fs_thread_name, &fs_performance,
+#if defined(__x86_64__)
+  &fs_context,
+#endif
 #if HAVE_LINUX_CLASSES
   &fs_linux_process, &fs_linux_thread, &fs_linux_handle, &fs_linux_handle_basic,
-  &fs_linux_region,
+  &fs_linux_region, &fs_freeze,
 #endif
   NULL
 };
@@ -747,12 +796,43 @@ static void push_type_specific (lua_State *L, int keys, int t, const PSS_HANDLE_
   set_key(L, keys, t, arms[h->ObjectType].key);
 }
 
+/*
+** t.context: the registers of the CONTEXT record as integers, fs_base (the
+** TebBaseAddress), the FXSAVE image as `fltsave` and the XSAVE area that
+** follows the record as `xstate` (byte strings), when they were captured.
+*/
+static void push_context (lua_State *L, int keys, int t, const PSS_THREAD_ENTRY *th) {
+#if defined(__x86_64__)
+  CONTEXT c;
+  int ct;
+  if (th->ContextRecord == NULL || th->SizeOfContextRecord < sizeof c) return;
+  memcpy(&c, th->ContextRecord, sizeof c);
+  lua_createtable(L, 0, 40);
+  ct = lua_gettop(L);
+  set_fields(L, keys, ct, &fs_context, &c);
+  lua_pushinteger(L, (lua_Integer)(uintptr_t)th->TebBaseAddress);
+  set_key(L, keys, ct, K_FS_BASE);
+  if ((c.ContextFlags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT) {
+    lua_pushlstring(L, (const char *)&c.FltSave, sizeof c.FltSave);
+    set_key(L, keys, ct, K_FLTSAVE);
+  }
+  if ((c.ContextFlags & CONTEXT_XSTATE) == CONTEXT_XSTATE && th->SizeOfContextRecord > sizeof c) {
+    lua_pushlstring(L, (const char *)th->ContextRecord + sizeof c, th->SizeOfContextRecord - sizeof c);
+    set_key(L, keys, ct, K_XSTATE);
+  }
+  set_key(L, keys, t, K_CONTEXT);
+#else
+  (void)L; (void)keys; (void)t; (void)th;
+#endif
+}
+
 static void push_thread (lua_State *L, int keys, const Entry *e) {
   int t;
   lua_createtable(L, 0, 32);
   t = lua_gettop(L);
   set_fields(L, keys, t, &fs_thread, &e->thread);
   set_bool(L, keys, t, K_TERMINATED, (e->thread.Flags & PSS_THREAD_FLAGS_TERMINATED) != 0);
+  push_context(L, keys, t, &e->thread);
 #if HAVE_LINUX_CLASSES
   linux_thread_extras(L, keys, t, e);
 #endif
@@ -1138,6 +1218,21 @@ static void push_query (lua_State *L, HPSS h, const QueryClass *q, DWORD *rc) {
   } u;
   static const DWORD sizes[] = { 0, sizeof u.clone, sizeof u.aux, sizeof u.va,
     sizeof u.handles, sizeof u.threads, sizeof u.trace, sizeof u.perf };
+#if HAVE_LINUX_CLASSES
+  if (q->cls == PSS_QUERY_PERFORMANCE_COUNTERS) {
+    PSS_LINUX_PERFORMANCE_COUNTERS lp;
+    int t, keys;
+    *rc = PssQuerySnapshot(h, PSS_QUERY_LINUX_PERFORMANCE_COUNTERS, &lp, sizeof lp);
+    if (*rc != ERROR_SUCCESS) return;
+    lua_createtable(L, 0, 16);
+    t = lua_gettop(L);
+    keys = push_keys(L);
+    set_fields(L, keys, t, &fs_performance, &lp.Counters);
+    set_fields(L, keys, t, &fs_freeze, &lp);
+    lua_pop(L, 1);
+    return;
+  }
+#endif
   if (q->cls == PSS_QUERY_PROCESS_INFORMATION) { *rc = push_process(L, push_keys(L), h); return; }
   *rc = PssQuerySnapshot(h, q->cls, &u, sizes[q->cls]);
   if (*rc != ERROR_SUCCESS) return;
@@ -1295,6 +1390,7 @@ static int pss_allocations (lua_State *L) {
 static int pss_fields (lua_State *L) {
   static const struct { const char *record; int from, to; } extras[] = {
     { "process", K_PROTECTED, K_FROZEN }, { "thread", K_TERMINATED, K_TERMINATED },
+    { "thread", K_CONTEXT, K_CONTEXT }, { "context", K_FS_BASE, K_XSTATE },
     { "handle", K_ARM_PROCESS, K_ARM_SEMAPHORE },
 #if HAVE_LINUX_CLASSES
     { "process", K_ARGV, K_ARGV }, { "thread", K_SYSCALL_STATE, K_LAST_SYSCALL_ARGUMENTS },
@@ -1367,7 +1463,10 @@ static const Constant constants[] = {
   C(, STILL_ACTIVE), C(, MEM_COMMIT), C(, MEM_RESERVE), C(, MEM_FREE), C(, MEM_PRIVATE),
   C(, MEM_MAPPED), C(, MEM_IMAGE), C(, PAGE_NOACCESS), C(, PAGE_READONLY), C(, PAGE_READWRITE),
   C(, PAGE_WRITECOPY), C(, PAGE_EXECUTE), C(, PAGE_EXECUTE_READ), C(, PAGE_EXECUTE_READWRITE),
-  C(, PAGE_EXECUTE_WRITECOPY), C(, PAGE_GUARD),
+  C(, PAGE_EXECUTE_WRITECOPY), C(, PAGE_GUARD), C(, ERROR_BUSY),
+  C(, CONTEXT_AMD64), C(, CONTEXT_CONTROL), C(, CONTEXT_INTEGER), C(, CONTEXT_SEGMENTS),
+  C(, CONTEXT_FLOATING_POINT), C(, CONTEXT_DEBUG_REGISTERS), C(, CONTEXT_FULL),
+  C(, CONTEXT_ALL), C(, CONTEXT_XSTATE),
 };
 #undef C
 

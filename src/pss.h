@@ -70,8 +70,68 @@ typedef struct _MEMORY_BASIC_INFORMATION {
   DWORD Type;
 } MEMORY_BASIC_INFORMATION;
 
-/* Thread register context: filled only with PSS_CAPTURE_THREAD_CONTEXT. */
+/*
+** Thread register context: filled only with PSS_CAPTURE_THREAD_CONTEXT.
+** On x86-64 it is the Windows x64 CONTEXT (1232 bytes, 16-aligned);
+** elsewhere it is left incomplete and contexts are not captured.
+*/
 typedef struct _CONTEXT CONTEXT, *PCONTEXT;
+#if defined(__x86_64__)
+typedef struct _M128A {
+  _Alignas(16) UINT64 Low;
+  int64_t High;
+} M128A;
+
+/* The FXSAVE image: the same 512 bytes as Linux's user_fpregs_struct */
+typedef struct _XMM_SAVE_AREA32 {
+  WORD ControlWord;
+  WORD StatusWord;
+  uint8_t TagWord;
+  uint8_t Reserved1;
+  WORD ErrorOpcode;
+  DWORD ErrorOffset;
+  WORD ErrorSelector;
+  WORD Reserved2;
+  DWORD DataOffset;
+  WORD DataSelector;
+  WORD Reserved3;
+  DWORD MxCsr;
+  DWORD MxCsr_Mask;
+  M128A FloatRegisters[8];
+  M128A XmmRegisters[16];
+  uint8_t Reserved4[96];
+} XMM_SAVE_AREA32;
+
+struct _CONTEXT {
+  UINT64 P1Home, P2Home, P3Home, P4Home, P5Home, P6Home;
+  DWORD ContextFlags;
+  DWORD MxCsr;
+  WORD SegCs, SegDs, SegEs, SegFs, SegGs, SegSs;
+  DWORD EFlags;
+  UINT64 Dr0, Dr1, Dr2, Dr3, Dr6, Dr7;
+  UINT64 Rax, Rcx, Rdx, Rbx, Rsp, Rbp, Rsi, Rdi;
+  UINT64 R8, R9, R10, R11, R12, R13, R14, R15;
+  UINT64 Rip;
+  XMM_SAVE_AREA32 FltSave;
+  M128A VectorRegister[26];
+  UINT64 VectorControl;
+  UINT64 DebugControl;
+  UINT64 LastBranchToRip, LastBranchFromRip;
+  UINT64 LastExceptionToRip, LastExceptionFromRip;
+};
+#endif
+
+/* CONTEXT_* flags of x64 Windows (ThreadContextFlags, ContextFlags) */
+#define CONTEXT_AMD64            0x00100000u
+#define CONTEXT_CONTROL          (CONTEXT_AMD64 | 0x01u)  /* SegSs, Rsp, SegCs, Rip, EFlags */
+#define CONTEXT_INTEGER          (CONTEXT_AMD64 | 0x02u)  /* Rax .. R15 except Rsp */
+#define CONTEXT_SEGMENTS         (CONTEXT_AMD64 | 0x04u)  /* SegDs, SegEs, SegFs, SegGs */
+#define CONTEXT_FLOATING_POINT   (CONTEXT_AMD64 | 0x08u)  /* FltSave, MxCsr */
+#define CONTEXT_DEBUG_REGISTERS  (CONTEXT_AMD64 | 0x10u)  /* Dr0 .. Dr3, Dr6, Dr7 */
+#define CONTEXT_FULL             (CONTEXT_CONTROL | CONTEXT_INTEGER | CONTEXT_FLOATING_POINT)
+#define CONTEXT_ALL              (CONTEXT_CONTROL | CONTEXT_INTEGER | CONTEXT_SEGMENTS | \
+                                  CONTEXT_FLOATING_POINT | CONTEXT_DEBUG_REGISTERS)
+#define CONTEXT_XSTATE           (CONTEXT_AMD64 | 0x40u)  /* the XSAVE area, after the CONTEXT */
 
 #define STILL_ACTIVE 259
 
@@ -84,6 +144,7 @@ typedef struct _CONTEXT CONTEXT, *PCONTEXT;
 #define ERROR_BAD_LENGTH          24
 #define ERROR_GEN_FAILURE         31
 #define ERROR_NOT_SUPPORTED       50
+#define ERROR_BUSY                170
 #define ERROR_INVALID_PARAMETER   87
 #define ERROR_BUFFER_OVERFLOW     111
 #define ERROR_MORE_DATA           234
@@ -166,8 +227,10 @@ typedef enum {
   PSS_QUERY_THREAD_INFORMATION = 5,
   PSS_QUERY_HANDLE_TRACE_INFORMATION = 6,
   PSS_QUERY_PERFORMANCE_COUNTERS = 7,
-  /* Linux extension: PSS_LINUX_PROCESS_INFORMATION */
-  PSS_QUERY_LINUX_PROCESS_INFORMATION = 0x100
+  /* Linux extensions: PSS_LINUX_PROCESS_INFORMATION,
+     PSS_LINUX_PERFORMANCE_COUNTERS */
+  PSS_QUERY_LINUX_PROCESS_INFORMATION = 0x100,
+  PSS_QUERY_LINUX_PERFORMANCE_COUNTERS = 0x101
 } PSS_QUERY_INFORMATION_CLASS;
 
 typedef enum {
@@ -471,6 +534,17 @@ PSS_LAYOUT_(offsetof(PSS_THREAD_ENTRY, SizeOfContextRecord) == 110, "Thread.Size
 PSS_LAYOUT_(offsetof(PSS_THREAD_ENTRY, ContextRecord) == 112, "Thread.ContextRecord");
 PSS_LAYOUT_(sizeof(PSS_THREAD_NAME) == 16, "PSS_THREAD_NAME");
 #endif
+#if defined(__x86_64__)
+PSS_LAYOUT_(sizeof(XMM_SAVE_AREA32) == 512, "XMM_SAVE_AREA32");
+PSS_LAYOUT_(sizeof(CONTEXT) == 1232 && _Alignof(CONTEXT) == 16, "CONTEXT");
+PSS_LAYOUT_(offsetof(CONTEXT, ContextFlags) == 0x30, "CONTEXT.ContextFlags");
+PSS_LAYOUT_(offsetof(CONTEXT, EFlags) == 0x44, "CONTEXT.EFlags");
+PSS_LAYOUT_(offsetof(CONTEXT, Rax) == 0x78, "CONTEXT.Rax");
+PSS_LAYOUT_(offsetof(CONTEXT, Rip) == 0xF8, "CONTEXT.Rip");
+PSS_LAYOUT_(offsetof(CONTEXT, FltSave) == 0x100, "CONTEXT.FltSave");
+PSS_LAYOUT_(offsetof(CONTEXT, VectorRegister) == 0x300, "CONTEXT.VectorRegister");
+PSS_LAYOUT_(offsetof(CONTEXT, LastExceptionFromRip) == 0x4C8, "CONTEXT.LastExceptionFromRip");
+#endif
 /* }====================================================================== */
 
 /* {======================================================================
@@ -507,6 +581,15 @@ size_t PssLinuxUtf16ToBytes(WCHAR const *Text, size_t Units,
                             char *Out, size_t Capacity);
 size_t PssLinuxBytesToUtf16(char const *Bytes, size_t Length,
                             WCHAR *Out, size_t Capacity);
+
+/* The Windows counters plus how long the target's threads were stopped. */
+typedef struct {
+  PSS_PERFORMANCE_COUNTERS Counters;
+  UINT64 FreezeCycleCount;
+  UINT64 FreezeWallClockPeriod;   /* microseconds, as PSS_PERF_RESOLUTION */
+  DWORD ThreadsFrozen;
+  DWORD Reserved0;
+} PSS_LINUX_PERFORMANCE_COUNTERS;
 
 /* Thread state letters of /proc/PID/task/TID/stat */
 typedef struct {

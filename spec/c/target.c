@@ -278,12 +278,16 @@ int target_send (struct target *t, char const *line) {
   return 0;
 }
 
+/* The target's exit. A capture traces the target, and the tracer is also
+** this parent: a wait here can see its ptrace stops, which are no exit. */
+static int exited (int status) { return WIFEXITED(status) || WIFSIGNALED(status); }
+
 static int wait_exit (struct target *t, long timeout_ms) {
   long waited;
   for (waited = 0; waited <= timeout_ms; waited += 5) {
     int st;
     pid_t r = waitpid(t->pid, &st, WNOHANG);
-    if (r == t->pid) {
+    if (r == t->pid && exited(st)) {
       t->reaped = 1;
       t->wait_status = st;
       return 0;
@@ -305,7 +309,7 @@ int target_stop (struct target *t) {
   }
   if (!t->reaped && t->pid > 0 && wait_exit(t, STOP_TIMEOUT_MS) != 0) {
     kill(t->pid, SIGKILL);
-    while (waitpid(t->pid, &t->wait_status, 0) < 0 && errno == EINTR) {}
+    target_reap(t);
     t->reaped = 1;
   }
   if (t->output >= 0) {
@@ -368,9 +372,9 @@ int target_wait_quiet (struct target *t) {
 }
 
 int target_reap (struct target *t) {
-  if (!t->reaped) {
-    while (waitpid(t->pid, &t->wait_status, 0) < 0 && errno == EINTR) {}
-    t->reaped = 1;
+  while (!t->reaped) {
+    pid_t r = waitpid(t->pid, &t->wait_status, 0);
+    if ((r == t->pid && exited(t->wait_status)) || (r < 0 && errno != EINTR)) t->reaped = 1;
   }
   return t->wait_status;
 }

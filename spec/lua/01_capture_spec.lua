@@ -5,8 +5,7 @@ local pss = require "pss"
 local support = require "support"
 
 --- The options Linux cannot capture (docs: nil, message, ERROR_NOT_SUPPORTED).
-local UNSUPPORTED = { va_clone = true, thread_context = true,
-  thread_context_extended = true, ipt_trace = true }
+local UNSUPPORTED = { va_clone = true, ipt_trace = true }
 
 --- Which query classes a snapshot answers (the others raise "not captured").
 local function captured (snap)
@@ -83,7 +82,8 @@ describe("pss.capture", function ()
       threads = "threads", handles = "handles", handle_values = "handles",
       handle_names = "handles", handle_basic = "handles", handle_type_specific = "handles",
       va_space = "va_space", va_regions = "va_space", handle_trace = "handle_trace",
-      measure_performance = "performance",
+      measure_performance = "performance", thread_context = "threads",
+      thread_context_extended = "threads",
     }
     for name in pairs(pss.options) do
       local snap, msg, code = pss.capture(t.pid, { name })
@@ -288,6 +288,7 @@ describe("pss.errname and pss.errnames", function ()
       [pss.ERROR_INVALID_HANDLE] = "invalid handle",
       [pss.ERROR_NOT_FOUND] = "not captured",
       [pss.ERROR_GEN_FAILURE] = "system error",
+      [pss.ERROR_BUSY] = "traced by another process",
     }
     assert.same(names, pss.errnames)
     for code, name in pairs(names) do assert.equal(name, pss.errname(code)) end
@@ -381,7 +382,11 @@ describe("constants", function ()
     ERROR_NOT_ENOUGH_MEMORY = 8, ERROR_BAD_LENGTH = 24, ERROR_GEN_FAILURE = 31,
     ERROR_NOT_SUPPORTED = 50, ERROR_INVALID_PARAMETER = 87, ERROR_MORE_DATA = 234,
     ERROR_NO_MORE_ITEMS = 259, ERROR_PARTIAL_COPY = 299, ERROR_PROCESS_ABORTED = 1067,
-    ERROR_NOT_FOUND = 1168,
+    ERROR_NOT_FOUND = 1168, ERROR_BUSY = 170,
+    CONTEXT_AMD64 = 0x100000, CONTEXT_CONTROL = 0x100001, CONTEXT_INTEGER = 0x100002,
+    CONTEXT_SEGMENTS = 0x100004, CONTEXT_FLOATING_POINT = 0x100008,
+    CONTEXT_DEBUG_REGISTERS = 0x100010, CONTEXT_FULL = 0x10000b, CONTEXT_ALL = 0x10001f,
+    CONTEXT_XSTATE = 0x100040,
     STILL_ACTIVE = 259,
     MEM_COMMIT = 0x1000, MEM_RESERVE = 0x2000, MEM_FREE = 0x10000, MEM_PRIVATE = 0x20000,
     MEM_MAPPED = 0x40000, MEM_IMAGE = 0x1000000,
@@ -399,7 +404,7 @@ describe("constants", function ()
 
   it("has no constant of those families with a value not checked here", function ()
     local families = { "CAPTURE_", "CREATE_", "QUERY_", "WALK_", "DUPLICATE_", "PROCESS_FLAGS_",
-      "THREAD_FLAGS_", "HANDLE_", "OBJECT_TYPE_", "ERROR_", "MEM_", "PAGE_" }
+      "THREAD_FLAGS_", "HANDLE_", "OBJECT_TYPE_", "ERROR_", "MEM_", "PAGE_", "CONTEXT_" }
     for name, value in pairs(pss) do
       for _, prefix in ipairs(families) do
         if name:sub(1, #prefix) == prefix then

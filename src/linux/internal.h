@@ -73,6 +73,9 @@ struct pss_store {
   PSS_LINUX_PROCESS_INFORMATION process; /* pointers absolute into pstrings */
   struct pss_buf pstrings;
   PSS_PERFORMANCE_COUNTERS perf;
+  UINT64 freeze_cycles, freeze_us;  /* how long the target was stopped */
+  DWORD threads_frozen;
+  DWORD context_length;             /* bytes of each ContextRecord, 0 without */
   struct pss_table tables[PSS_TABLE_COUNT];
 };
 
@@ -103,6 +106,39 @@ void *pss_registry_remove(uintptr_t handle, enum pss_kind kind);
 
 
 /* {======================================================================
+** Freeze: every thread of another process stopped for the capture
+** ======================================================================= */
+struct frozen_thread;
+struct pss_freeze {
+  struct frozen_thread *threads;   /* sorted by tid while frozen */
+  size_t n, cap;
+  size_t count;                    /* threads that were frozen (set by thaw) */
+  uint64_t started_us, frozen_us;  /* when the freeze began; how long it held */
+};
+struct pss_target;
+int pss_freeze(struct pss_target *t, struct pss_freeze *fz) PSS_MUST_CHECK;
+void pss_thaw(struct pss_freeze *fz);              /* NULL-safe, once */
+int pss_frozen(const struct pss_freeze *fz, pid_t tid);
+/* A thread's state letter as found before the freeze; 0 if not frozen. */
+char pss_state_before(const struct pss_freeze *fz, pid_t tid);
+
+/* A thread's registers as the kernel gives them (x86-64 layouts). */
+struct pss_registers {
+  _Alignas(16) unsigned char gp[27 * 8];   /* NT_PRSTATUS: user_regs_struct */
+  unsigned char fp[512];                    /* NT_PRFPREG: the FXSAVE image */
+  int have_fp;
+  size_t xstate_len;
+  _Alignas(64) unsigned char xstate[16384]; /* NT_X86_XSTATE: the XSAVE area */
+};
+int pss_thread_registers(pid_t tid, struct pss_registers *r, int want_fp, int want_xstate);
+uint64_t pss_registers_fs_base(const struct pss_registers *r);
+#if defined(__x86_64__)
+void pss_fill_context(CONTEXT *c, const struct pss_registers *r, pid_t tid, DWORD flags);
+#endif
+/* }====================================================================== */
+
+
+/* {======================================================================
 ** Capture: one /proc/PID directory, read relative to its fd.
 ** ======================================================================= */
 struct pss_target {
@@ -117,6 +153,9 @@ struct pss_target {
   char *scratch;           /* grows to the largest /proc file read */
   size_t scratch_cap;
   int scratch_vm;          /* PSS_CREATE_USE_VM_ALLOCATIONS: mmap it */
+  struct pss_freeze *freeze;      /* the target's threads, stopped; NULL for self */
+  struct pss_registers *regs;     /* room to read one thread's registers */
+  DWORD context_flags;            /* CONTEXT_* to capture, 0 for none */
 };
 
 /* Reads a whole /proc file relative to dirfd into t->scratch (NUL

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,14 +22,14 @@
                                 PSS_CAPTURE_HANDLE_BASIC_INFORMATION |            \
                                 PSS_CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION)
 #define CAPTURE_SUPPORTED (PSS_CAPTURE_HANDLES | CAPTURE_HANDLE_DETAILS |         \
+                           CAPTURE_CONTEXTS |                                     \
                            PSS_CAPTURE_HANDLE_TRACE | PSS_CAPTURE_THREADS |       \
                            PSS_CAPTURE_VA_SPACE |                                 \
                            PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION)
+#define CAPTURE_CONTEXTS (PSS_CAPTURE_THREAD_CONTEXT | PSS_CAPTURE_THREAD_CONTEXT_EXTENDED)
 /* Meaningful on Linux but not captured yet, or never (Intel PT): refused
 ** rather than answered with an empty result. */
-#define CAPTURE_UNSUPPORTED (PSS_CAPTURE_VA_CLONE | PSS_CAPTURE_THREAD_CONTEXT |  \
-                             PSS_CAPTURE_THREAD_CONTEXT_EXTENDED |                \
-                             PSS_CAPTURE_IPT_TRACE)
+#define CAPTURE_UNSUPPORTED (PSS_CAPTURE_VA_CLONE | PSS_CAPTURE_IPT_TRACE)
 #define CREATE_OPTIONS (PSS_CREATE_BREAKAWAY_OPTIONAL | PSS_CREATE_BREAKAWAY |    \
                         PSS_CREATE_FORCE_BREAKAWAY | PSS_CREATE_USE_VM_ALLOCATIONS | \
                         PSS_CREATE_MEASURE_PERFORMANCE | PSS_CREATE_RELEASE_SECTION)
@@ -204,6 +205,7 @@ static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t)
 
 static void target_close (struct pss_target *t) {
   struct pss_buf b = { t->scratch, 0, t->scratch_cap, t->scratch_vm };
+  if (t->regs != NULL) munmap(t->regs, sizeof *t->regs);
   if (t->livefd >= 0 && t->livefd != t->dirfd) close(t->livefd);
   if (t->dirfd >= 0) close(t->dirfd);
   pss_buf_free(&b);
@@ -221,9 +223,8 @@ static int timed (capture_part part, struct pss_target *t, struct pss_store *s,
   return rc;
 }
 
-static int capture_into (struct pss_target *t, struct pss_store *s) {
+static int capture_parts (struct pss_target *t, struct pss_store *s) {
   PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
-  uint64_t c0 = cycles(), w0 = micros();
   int rc = pss_capture_process(t, s);
   if (rc == 0 && (s->flags & PSS_CAPTURE_THREADS))
     rc = timed(pss_capture_threads, t, s, &pc->ThreadsCycleCount, &pc->ThreadsWallClockPeriod);
@@ -231,6 +232,36 @@ static int capture_into (struct pss_target *t, struct pss_store *s) {
     rc = timed(pss_capture_handles, t, s, &pc->HandlesCycleCount, &pc->HandlesWallClockPeriod);
   if (rc == 0 && (s->flags & PSS_CAPTURE_VA_SPACE))
     rc = timed(pss_capture_regions, t, s, &pc->VaSpaceCycleCount, &pc->VaSpaceWallClockPeriod);
+  return rc;
+}
+
+/*
+** Another process is frozen for the whole capture, so the snapshot is one
+** instant; the thaw runs on every path out.
+*/
+static int capture_frozen (struct pss_target *t, struct pss_store *s) {
+  struct pss_freeze fz;
+  uint64_t c0 = cycles();
+  int rc;
+  if (t->self) return capture_parts(t, s);
+  /* mmap, not malloc: PSS_CREATE_USE_VM_ALLOCATIONS means no heap at all */
+  t->regs = mmap(NULL, sizeof *t->regs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (t->regs == MAP_FAILED) { t->regs = NULL; return -ENOMEM; }
+  if ((rc = pss_freeze(t, &fz)) < 0) return rc;
+  t->freeze = &fz;
+  rc = capture_parts(t, s);
+  pss_thaw(&fz);
+  t->freeze = NULL;
+  s->freeze_cycles = cycles() - c0;
+  s->freeze_us = fz.frozen_us;
+  s->threads_frozen = (DWORD)fz.count;
+  return rc;
+}
+
+static int capture_into (struct pss_target *t, struct pss_store *s) {
+  PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
+  uint64_t c0 = cycles(), w0 = micros();
+  int rc = capture_frozen(t, s);
   pc->TotalCycleCount = cycles() - c0;
   pc->TotalWallClockPeriod = micros() - w0;
   /* a file that vanished because the process did means: it exited */
@@ -238,14 +269,30 @@ static int capture_into (struct pss_target *t, struct pss_store *s) {
   return rc;
 }
 
-static DWORD check_capture_flags (PSS_CAPTURE_FLAGS f) {
+
+static DWORD check_capture_flags (PSS_CAPTURE_FLAGS f, int self) {
   if (f & ~(CAPTURE_SUPPORTED | CAPTURE_UNSUPPORTED | CREATE_OPTIONS))
     return ERROR_INVALID_PARAMETER;      /* reserved or undefined bits */
   if (((f & CAPTURE_HANDLE_DETAILS) && !(f & PSS_CAPTURE_HANDLES)) ||
-      ((f & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION) && !(f & PSS_CAPTURE_VA_SPACE)))
+      ((f & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION) && !(f & PSS_CAPTURE_VA_SPACE)) ||
+      ((f & CAPTURE_CONTEXTS) && !(f & PSS_CAPTURE_THREADS)))
     return ERROR_INVALID_PARAMETER;
   if (f & CAPTURE_UNSUPPORTED) return ERROR_NOT_SUPPORTED;
+#if !defined(__x86_64__)
+  if (f & CAPTURE_CONTEXTS) return ERROR_NOT_SUPPORTED;   /* x86-64 layouts only */
+#endif
+  /* the calling process cannot ptrace its own threads */
+  if ((f & CAPTURE_CONTEXTS) && self) return ERROR_NOT_SUPPORTED;
   return ERROR_SUCCESS;
+}
+
+/* The CONTEXT_* parts to capture; flags without CONTEXT_AMD64 are taken
+** as meant for it. EXTENDED adds the XSAVE area. */
+static DWORD context_flags (PSS_CAPTURE_FLAGS f, DWORD requested) {
+  if (!(f & CAPTURE_CONTEXTS)) return 0;
+  requested |= CONTEXT_AMD64;
+  if (f & PSS_CAPTURE_THREAD_CONTEXT_EXTENDED) requested |= CONTEXT_XSTATE;
+  return requested;
 }
 
 PSS_EXPORT DWORD WINAPI PssCaptureSnapshot (HANDLE ProcessHandle,
@@ -257,10 +304,11 @@ PSS_EXPORT DWORD WINAPI PssCaptureSnapshot (HANDLE ProcessHandle,
   uintptr_t h;
   DWORD code;
   int rc;
-  (void)ThreadContextFlags;   /* used once thread contexts are captured */
   if (SnapshotHandle == NULL) return pss_fail(ERROR_INVALID_PARAMETER);
-  if ((code = check_capture_flags(CaptureFlags)) != ERROR_SUCCESS) return pss_fail(code);
+  code = check_capture_flags(CaptureFlags, ProcessHandle == PSS_LINUX_CURRENT_PROCESS);
+  if (code != ERROR_SUCCESS) return pss_fail(code);
   if ((rc = target_open(ProcessHandle, CaptureFlags, &t)) < 0) goto fail;
+  t.context_flags = context_flags(CaptureFlags, ThreadContextFlags);
   if ((s = pss_store_new(CaptureFlags)) == NULL) { rc = -ENOMEM; goto fail; }
   if ((rc = capture_into(&t, s)) < 0) goto fail;
   if ((h = pss_registry_add(PSS_KIND_SNAPSHOT, s)) == 0) { rc = -ENOMEM; goto fail; }

@@ -257,6 +257,7 @@ DWORD pss_win32_error (int neg_errno) {
     case ENOMEM: return ERROR_NOT_ENOUGH_MEMORY;
     case ESRCH: return ERROR_PROCESS_ABORTED;
     case EBADF: return ERROR_INVALID_HANDLE;
+    case EBUSY: return ERROR_BUSY;
     case EINVAL: return ERROR_INVALID_PARAMETER;
     case ENOSYS: case EOPNOTSUPP: return ERROR_NOT_SUPPORTED;
     default: return ERROR_GEN_FAILURE;

@@ -63,9 +63,42 @@ static int store_names (struct pss_table *tab, struct pss_thread_row *row,
   return 0;
 }
 
+/*
+** A frozen thread's registers: TebBaseAddress is its fs_base (the TLS block,
+** as the TEB is on Windows); with thread contexts, a CONTEXT record in the
+** table's pool (16-aligned), followed by the XSAVE area with CONTEXT_XSTATE.
+*/
+static int capture_registers (struct pss_target *t, struct pss_store *s,
+                              struct pss_thread_row *row, pid_t tid) {
+  struct pss_table *tab = &s->tables[PSS_TABLE_THREADS];
+  DWORD want = t->context_flags;
+  int rc = pss_thread_registers(tid, t->regs, (want & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT,
+                                (want & CONTEXT_XSTATE) == CONTEXT_XSTATE);
+  if (rc == -ESRCH) return 0;        /* killed while frozen */
+  if (rc < 0) return rc;
+  row->e.Thread.TebBaseAddress = (void *)(uintptr_t)pss_registers_fs_base(t->regs);
+#if defined(__x86_64__)
+  if (want != 0) {
+    CONTEXT c;
+    size_t xs = (want & CONTEXT_XSTATE) == CONTEXT_XSTATE ? t->regs->xstate_len : 0;
+    int64_t off;
+    pss_fill_context(&c, t->regs, tid, want);
+    if ((off = pss_buf_append(&tab->strings, &c, sizeof c, 16)) < 0 ||
+        pss_buf_append(&tab->strings, t->regs->xstate, xs, 1) < 0)
+      return -ENOMEM;
+    row = pss_table_row(tab, tab->count - 1);
+    row->e.Thread.ContextRecord = (PCONTEXT)(uintptr_t)(off + 1);
+    row->e.Thread.SizeOfContextRecord = (WORD)(sizeof c + xs);
+    if (s->context_length < sizeof c + xs) s->context_length = (DWORD)(sizeof c + xs);
+  }
+#endif
+  return 0;
+}
+
 /* One thread; returns 1 if it vanished (skipped), 0, or -errno. */
-static int capture_thread (struct pss_target *t, struct pss_table *tab, int taskfd,
+static int capture_thread (struct pss_target *t, struct pss_store *s, int taskfd,
                            pid_t tid) {
+  struct pss_table *tab = &s->tables[PSS_TABLE_THREADS];
   char path[64];
   struct pss_stat st;
   struct pss_syscall sc;
@@ -75,6 +108,8 @@ static int capture_thread (struct pss_target *t, struct pss_table *tab, int task
   if ((n = pss_read_record(t, taskfd, path)) < 0)
     return (n == -ENOENT || n == -ESRCH) ? 1 : (int)n;
   if (pss_parse_stat(t->scratch, (size_t)n, &st) < 0) return -EINVAL;
+  /* frozen, it reads 't': report what it was doing when found */
+  if (pss_state_before(t->freeze, tid) != 0) st.state = pss_state_before(t->freeze, tid);
   if ((row = pss_table_add_row(tab)) == NULL) return -ENOMEM;
   fill_thread(t, &row->e, tid, &st);
   /* syscall needs ptrace attach rights; without them the field says so */
@@ -84,6 +119,11 @@ static int capture_thread (struct pss_target *t, struct pss_table *tab, int task
   else {
     row->e.Thread.LastSyscallNumber = PSS_LINUX_SYSCALL_UNKNOWN;
     row->e.SyscallNumber = -1;
+  }
+  if (t->freeze != NULL && pss_frozen(t->freeze, tid)) {
+    int rc = capture_registers(t, s, row, tid);
+    if (rc < 0) return rc;
+    row = pss_table_row(tab, tab->count - 1);
   }
   return store_names(tab, row, &st);
 }
@@ -97,7 +137,7 @@ int pss_capture_threads (struct pss_target *t, struct pss_store *s) {
   if (taskfd < 0) return -errno;
   rc = pss_list_numbers(taskfd, &tids, &n);
   for (i = 0; rc >= 0 && i < n; i++) {
-    rc = capture_thread(t, tab, taskfd, tids[i]);
+    rc = capture_thread(t, s, taskfd, tids[i]);
     /* the main thread starts at the program's entry point */
     if (rc == 0 && tids[i] == t->pid) {
       struct pss_thread_row *row = pss_table_row(tab, tab->count - 1);

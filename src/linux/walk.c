@@ -18,7 +18,7 @@ struct pool_copy {
   struct pool_copy *next;
   uint64_t serial;         /* of the store it came from */
   int table;
-  char data[];
+  char *data;              /* 16-aligned (CONTEXT records), inside this block */
 };
 
 struct marker {
@@ -160,11 +160,13 @@ static int pool_for (struct marker *m, const struct pss_store *s, int table,
   if (strings->len == 0) { *base = NULL; return 0; }
   for (c = m->copies; c != NULL; c = c->next)
     if (c->serial == s->serial && c->table == table) { *base = c->data; return 0; }
-  if (strings->len > 0xFFFFFFFFu - sizeof *c) return -ENOMEM;
-  c = m->alloc.AllocRoutine(m->alloc.Context, (DWORD)(sizeof *c + strings->len));
+  /* 15 spare bytes: the pool's 16-byte alignment whatever the allocator's */
+  if (strings->len > 0xFFFFFFFFu - sizeof *c - 15) return -ENOMEM;
+  c = m->alloc.AllocRoutine(m->alloc.Context, (DWORD)(sizeof *c + 15 + strings->len));
   if (c == NULL) return -ENOMEM;
   c->serial = s->serial;
   c->table = table;
+  c->data = (char *)(((uintptr_t)(c + 1) + 15) & ~(uintptr_t)15);
   memcpy(c->data, strings->data, strings->len);
   c->next = m->copies;
   m->copies = c;
@@ -269,6 +271,7 @@ static DWORD query_size (PSS_QUERY_INFORMATION_CLASS cls) {
     case PSS_QUERY_HANDLE_TRACE_INFORMATION: return sizeof(PSS_HANDLE_TRACE_INFORMATION);
     case PSS_QUERY_PERFORMANCE_COUNTERS: return sizeof(PSS_PERFORMANCE_COUNTERS);
     case PSS_QUERY_LINUX_PROCESS_INFORMATION: return sizeof(PSS_LINUX_PROCESS_INFORMATION);
+    case PSS_QUERY_LINUX_PERFORMANCE_COUNTERS: return sizeof(PSS_LINUX_PERFORMANCE_COUNTERS);
     default: return 0;
   }
 }
@@ -283,6 +286,7 @@ static int query_present (const struct pss_store *s, PSS_QUERY_INFORMATION_CLASS
     case PSS_QUERY_THREAD_INFORMATION: return (s->flags & PSS_CAPTURE_THREADS) != 0;
     case PSS_QUERY_HANDLE_TRACE_INFORMATION: return (s->flags & PSS_CAPTURE_HANDLE_TRACE) != 0;
     case PSS_QUERY_PERFORMANCE_COUNTERS:
+    case PSS_QUERY_LINUX_PERFORMANCE_COUNTERS:
       return (s->flags & PSS_CREATE_MEASURE_PERFORMANCE) != 0;
     default: return 0;   /* VA clone, auxiliary pages */
   }
@@ -298,10 +302,20 @@ static void query_fill (const struct pss_store *s, PSS_QUERY_INFORMATION_CLASS c
       memcpy(buf, &s->process, sizeof s->process); return;
     case PSS_QUERY_PERFORMANCE_COUNTERS:
       memcpy(buf, &s->perf, sizeof s->perf); return;
+    case PSS_QUERY_LINUX_PERFORMANCE_COUNTERS: {
+      PSS_LINUX_PERFORMANCE_COUNTERS lp;
+      memset(&lp, 0, sizeof lp);
+      lp.Counters = s->perf;
+      lp.FreezeCycleCount = s->freeze_cycles;
+      lp.FreezeWallClockPeriod = s->freeze_us;
+      lp.ThreadsFrozen = s->threads_frozen;
+      memcpy(buf, &lp, sizeof lp);
+      return;
+    }
     case PSS_QUERY_HANDLE_TRACE_INFORMATION:
       memset(buf, 0, sizeof(PSS_HANDLE_TRACE_INFORMATION)); return;
     case PSS_QUERY_THREAD_INFORMATION: {
-      PSS_THREAD_INFORMATION ti = { (DWORD)s->tables[PSS_TABLE_THREADS].count, 0 };
+      PSS_THREAD_INFORMATION ti = { (DWORD)s->tables[PSS_TABLE_THREADS].count, s->context_length };
       memcpy(buf, &ti, sizeof ti);
       return;
     }

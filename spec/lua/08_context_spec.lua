@@ -1,0 +1,77 @@
+--- Thread contexts and the freeze, from Lua.
+local pss = require "pss"
+local support = require "support"
+
+local REGISTERS = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
+  "r11", "r12", "r13", "r14", "r15", "rip", "eflags", "cs", "ss", "ds", "es", "fs", "gs",
+  "context_flags", "mxcsr", "dr0", "dr1", "dr2", "dr3", "dr6", "dr7", "fs_base" }
+
+--- The instruction pointer of a blocked thread, from its syscall file.
+local function syscall_pc (pid, tid)
+  local text = support.read(("/proc/%d/task/%d/syscall"):format(pid, tid)) or ""
+  local words = {}
+  for w in text:gmatch("%S+") do words[#words + 1] = w end
+  return tonumber(words[#words])
+end
+
+describe("thread contexts", function ()
+  it("give every register of every thread, and rip where /proc says it is", function ()
+    local t <close> = support.start("--threads 2")
+    assert.is_true(support.settle(t))
+    local snap <close> = assert(pss.capture(t.pid, { "threads", "thread_context" }))
+    -- a thread woken by the thaw restarts its syscall and runs for a moment
+    assert.is_true(support.settle(t))
+    local n = 0
+    for e in snap:threads() do
+      n = n + 1
+      local c = assert(e.context, "no context for " .. e.tid)
+      for _, name in ipairs(REGISTERS) do
+        assert.equal("number", math.type(c[name]) and "number", name)
+      end
+      assert.equal(pss.CONTEXT_ALL, c.context_flags & pss.CONTEXT_ALL)
+      assert.equal(e.teb_base_address, c.fs_base)
+      assert.equal(512, #c.fltsave)
+      assert.is_nil(c.xstate)
+      -- a thread blocked in a syscall stays there: the kernel saw the same pc
+      if e.syscall_state == "syscall" then assert.equal(syscall_pc(t.pid, e.tid), c.rip) end
+      assert.equal(1232, e.size_of_context_record)
+    end
+    assert.equal(#t.threads, n)
+    assert.equal(1232, snap:query("threads").context_length)
+  end)
+
+  it("carry the XSAVE area with thread_context_extended, and only the asked registers", function ()
+    local t <close> = support.start("--threads 1")
+    local snap <close> = assert(pss.capture(t.pid, { "threads", "thread_context_extended" }))
+    for e in snap:threads() do
+      assert.is_true(#e.context.xstate >= 512, "xstate")
+      assert.equal(1232 + #e.context.xstate, e.size_of_context_record)
+    end
+    local only <close> = assert(pss.capture(t.pid, { "thread_context",
+      context_flags = pss.CONTEXT_CONTROL }))
+    for e in only:threads() do
+      assert.equal(pss.CONTEXT_CONTROL, e.context.context_flags)
+      assert.is_true(e.context.rip ~= 0 and e.context.rsp ~= 0)
+      assert.equal(0, e.context.rax | e.context.r12 | e.context.r15)
+      assert.is_nil(e.context.fltsave)
+    end
+  end)
+
+  it("leave the target running as it was, and say how long it was stopped", function ()
+    local t <close> = support.start("--threads 3")
+    assert.is_true(support.settle(t))
+    for _ = 1, 20 do
+      local snap <close> = assert(pss.capture(t.pid, { "threads", "thread_context",
+        "measure_performance" }))
+      local perf = snap:query("performance")
+      assert.equal(#t.threads, perf.threads_frozen)
+      assert.is_true(perf.freeze_wall_clock_period > 0)
+      assert.is_true(perf.freeze_wall_clock_period <= perf.total_wall_clock_period)
+    end
+    for _, tid in ipairs(support.numbers(("/proc/%d/task"):format(t.pid))) do
+      local st = support.stat(("/proc/%d/task/%d/stat"):format(t.pid, tid))
+      assert.is_falsy(st[3] == "t" or st[3] == "T", "thread " .. tid .. " left " .. st[3])
+    end
+    assert.truthy(support.read(("/proc/%d/status"):format(t.pid)):find("TracerPid:%s+0\n"))
+  end)
+end)
