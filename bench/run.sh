@@ -103,3 +103,9 @@ large_reps=$((REPS / 4)); [ "$large_reps" -ge 5 ] || large_reps=5
 bench fat 64 1024 4096 256 "$REPS"
 bench large 256 8192 32768 256 "$large_reps"
 $LUA "$ROOT/bench/report.lua" "$WORK/results"
+
+# How long a capture keeps the target stopped, next to gdb.
+echo
+echo "### Freeze: how long the target is stopped"
+echo
+sh "$ROOT/bench/freeze.sh" "$BUILD"
