@@ -70,7 +70,7 @@ static int exits_by_itself (char const *const *args) {
   return 0;
 }
 
-struct target *fixture_start_argv (struct fixture *f, char const *const *args) {
+static struct target *start (struct fixture *f, char const *const *args, int settle) {
   struct target *t;
   if (target_program() == NULL)
     skip_because("PSS_TARGET is not set (run through make check)");
@@ -82,9 +82,13 @@ struct target *fixture_start_argv (struct fixture *f, char const *const *args) {
     fail_because("starting the target %s failed: %s", target_program(), t->error);
   /* a target that stays settles: its threads all wait before the test
   ** captures and compares with /proc */
-  if (!exits_by_itself(args) && target_wait_quiet(t) != 0)
+  if (settle && !exits_by_itself(args) && target_wait_quiet(t) != 0)
     fail_because("the target's threads did not all settle in a wait");
   return t;
+}
+
+struct target *fixture_start_argv (struct fixture *f, char const *const *args) {
+  return start(f, args, 1);
 }
 
 struct target *fixture_start (struct fixture *f, ...) {
@@ -97,6 +101,18 @@ struct target *fixture_start (struct fixture *f, ...) {
   va_end(ap);
   args[n] = NULL;
   return fixture_start_argv(f, args);
+}
+
+struct target *fixture_start_running (struct fixture *f, ...) {
+  char const *args[32];
+  size_t n = 0;
+  va_list ap;
+  va_start(ap, f);
+  while (n < 31 && (args[n] = va_arg(ap, char const *)) != NULL)
+    n++;
+  va_end(ap);
+  args[n] = NULL;
+  return start(f, args, 0);
 }
 
 void fixture_release_target (struct fixture *f, struct target *t) {
@@ -186,6 +202,7 @@ size_t query_record_size (PSS_QUERY_INFORMATION_CLASS cls) {
     case PSS_QUERY_HANDLE_TRACE_INFORMATION: return sizeof(PSS_HANDLE_TRACE_INFORMATION);
     case PSS_QUERY_PERFORMANCE_COUNTERS: return sizeof(PSS_PERFORMANCE_COUNTERS);
     case PSS_QUERY_LINUX_PROCESS_INFORMATION: return sizeof(PSS_LINUX_PROCESS_INFORMATION);
+    case PSS_QUERY_LINUX_PERFORMANCE_COUNTERS: return sizeof(PSS_LINUX_PERFORMANCE_COUNTERS);
   }
   return 0;
 }

@@ -41,6 +41,10 @@ int fixture_teardown (void **state);
 struct target *fixture_start (struct fixture *f, ...) __attribute__((sentinel));
 struct target *fixture_start_argv (struct fixture *f, char const *const *args);
 
+/* fixture_start for a target whose threads never all sleep (--counters,
+** --churn): it does not wait for them to settle. */
+struct target *fixture_start_running (struct fixture *f, ...) __attribute__((sentinel));
+
 /* Stops and frees a target before teardown. */
 void fixture_release_target (struct fixture *f, struct target *t);
 

@@ -17,5 +17,6 @@ int run_allocator_suite (void);
 int run_duplicate_suite (void);
 int run_create_flag_suite (void);
 int run_self_suite (void);
+int run_freeze_suite (void);
 
 #endif

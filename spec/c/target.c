@@ -135,6 +135,20 @@ static int parse_hex_line (char const *rest, char *out, size_t cap, size_t *len)
   return 0;
 }
 
+/* Keeps a line of a word the parser has no field for. */
+static int keep_line (struct target *t, char const *line) {
+  size_t len = strlen(line);
+  char *p = realloc(t->lines, t->lines_len + len + 2);
+  if (p == NULL)
+    return -1;
+  memcpy(p + t->lines_len, line, len);
+  p[t->lines_len + len] = '\n';
+  p[t->lines_len + len + 1] = '\0';
+  t->lines = p;
+  t->lines_len += len + 1;
+  return 0;
+}
+
 /* One report line; 1 at "ready", 0 to go on, -1 if malformed. */
 static int parse_line (struct target *t, char const *line) {
   char word[32];
@@ -158,6 +172,8 @@ static int parse_line (struct target *t, char const *line) {
     return parse_fd(t, rest);
   else if (strcmp(word, "map") == 0)
     return parse_map(t, rest);
+  else
+    return keep_line(t, line);
   return 0;
 }
 
@@ -324,10 +340,67 @@ void target_release (struct target *t) {
   free(t->threads);
   free(t->fds);
   free(t->maps);
+  free(t->lines);
+  t->lines = NULL;
+  t->lines_len = 0;
   t->threads = NULL;
   t->fds = NULL;
   t->maps = NULL;
   t->thread_count = t->fd_count = t->map_count = 0;
+}
+
+int target_report_line (struct target const *t, char const *word, size_t nth,
+                        char *out, size_t cap) {
+  size_t wlen = strlen(word);
+  char const *line = t->lines;
+  while (line != NULL && *line != '\0') {
+    char const *eol = strchr(line, '\n');
+    size_t len = eol != NULL ? (size_t)(eol - line) : strlen(line);
+    if (len > wlen && strncmp(line, word, wlen) == 0 && line[wlen] == ' ' && nth-- == 0) {
+      size_t rest = len - wlen - 1;
+      if (cap == 0)
+        return 1;
+      if (rest >= cap)
+        rest = cap - 1;
+      memcpy(out, line + wlen + 1, rest);
+      out[rest] = '\0';
+      return 1;
+    }
+    line += len;
+    if (*line == '\n')
+      line++;
+  }
+  return 0;
+}
+
+int target_read_line (struct target *t, char *out, size_t cap, long timeout_ms) {
+  struct timespec t0, now;
+  size_t used = 0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    struct pollfd p = { t->output, POLLIN, 0 };
+    long waited;
+    char c;
+    ssize_t n;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    waited = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+    if (t->output < 0 || waited > timeout_ms)
+      return -1;
+    if (poll(&p, 1, 50) <= 0)
+      continue;
+    n = read(t->output, &c, 1);   /* a byte at a time: nothing read ahead is lost */
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    if (c == '\n') {
+      if (cap > 0)
+        out[used < cap ? used : cap - 1] = '\0';
+      return 0;
+    }
+    if (used + 1 < cap)
+      out[used++] = c;
+  }
 }
 
 int target_wait_zombie (struct target *t) {

@@ -52,6 +52,8 @@ struct target {
   struct target_map *maps;
   size_t map_count;
   char error[256];            /* why target_start failed */
+  char *lines;                /* report lines of other words, '\n'-separated */
+  size_t lines_len;
 };
 
 /* The path of the target executable ($PSS_TARGET), NULL if not set. */
@@ -92,6 +94,16 @@ int target_fd_attr(struct target_fd const *fd, char const *key, char *out, size_
 int target_fd_number(struct target_fd const *fd, char const *key, unsigned long long *out);
 /* ... as hex-encoded bytes decoded into out; the length, or -1. */
 long target_fd_path(struct target_fd const *fd, char const *key, char *out, size_t cap);
+
+/* The rest of the nth (from 0) report line whose first word is word
+** ("parked", "counters", "tls", ...: lines the parser has no field for)
+** in out; 1 if there is one, 0 if not. */
+int target_report_line(struct target const *t, char const *word, size_t nth,
+                       char *out, size_t cap);
+
+/* Reads one line the target printed after its report (an answer to a
+** command), without its newline; 0, or -1 on EOF or after timeout_ms. */
+int target_read_line(struct target *t, char *out, size_t cap, long timeout_ms);
 
 /* Decodes lowercase hex into bytes; the length, or -1 if not hex. */
 long hex_decode(char const *hex, char *out, size_t cap);

@@ -78,7 +78,8 @@ describe("thread entries", function ()
       assert.equal(tonumber(st[19]), e.nice, what)
       assert.equal(tonumber(st[41]), e.policy, what)
       assert.equal(tonumber(st[40]), e.realtime_priority, what)
-      assert.equal(tonumber(st[39]), e.processor, what)
+      -- the CPU it last ran on: a thread woken by the thaw may run elsewhere since
+      assert.is_true(e.processor >= 0 and e.processor < 4096, what)
       assert.equal(tonumber(st[10]), e.minor_faults, what)
       assert.equal(tonumber(st[12]), e.major_faults, what)
       assert.equal(support.cpumask(support.status(path(t.pid, "task", e.tid)).Cpus_allowed),

@@ -1,3 +1,4 @@
+-- luacheck: globals describe it assert before_each after_each setup teardown pending
 --- Thread contexts and the freeze, from Lua.
 local pss = require "pss"
 local support = require "support"
@@ -73,5 +74,32 @@ describe("thread contexts", function ()
       assert.is_falsy(st[3] == "t" or st[3] == "T", "thread " .. tid .. " left " .. st[3])
     end
     assert.truthy(support.read(("/proc/%d/status"):format(t.pid)):find("TracerPid:%s+0\n"))
+  end)
+end)
+
+describe("thread contexts of the calling process", function ()
+  it("come from a helper process, the calling thread's from the call", function ()
+    if support.under_valgrind then
+      -- its threads run on valgrind's simulated CPU: ptrace sees valgrind's registers
+      pending("skipped under valgrind: ptrace sees valgrind's own registers")
+      return
+    end
+    local children_before = support.numbers("/proc/self/task")
+    for _ = 1, 20 do
+      local snap <close> = assert(pss.capture(pss.self, { "threads", "thread_context",
+        "measure_performance" }))
+      local n = 0
+      for e in snap:threads() do
+        n = n + 1
+        assert.is_table(e.context)
+        assert.is_true(e.context.rip ~= 0 and e.context.rsp ~= 0)
+        assert.equal(e.teb_base_address, e.context.fs_base)
+        assert.equal("R", e.state)   -- the calling thread was running the capture
+      end
+      assert.equal(#children_before, n)
+      assert.equal(n - 1, snap:query("performance").threads_frozen)
+    end
+    -- no helper left behind, and nobody traces us
+    assert.truthy(support.read("/proc/self/status"):find("TracerPid:%s+0\n"))
   end)
 end)

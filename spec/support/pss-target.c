@@ -9,6 +9,7 @@
 ** Options: --threads N (3)   --no-fds   --no-maps   --extra-fds N
 **          --extra-maps N    --resident MB   --odd-name
 **          --exit-now CODE   --exit-after MS
+**          --parked   --counters   --sleeper   --churn   --tls
 **
 ** Report, one item per line, numbers decimal unless said otherwise, byte
 ** strings (paths) as lowercase hex of the exact bytes, "-" for none:
@@ -23,6 +24,12 @@
 **   map <start, hex> <size> <perms> <kind> <hex of the /proc/self/maps path>
 **   extra-maps <N>
 **   odd <hex path>                  only with --odd-name
+**   thread <tid> <name>             also for parked, counter-a, counter-b,
+**                                   sleeper, reader when their option is given
+**   parked <tid> <begin> <end> <self>   only with --parked (hex, no 0x)
+**   counters <tid-a> <tid-b>        only with --counters
+**   sleeper <tid-sleeper> <tid-reader>  only with --sleeper
+**   tls <tid> <pthread_self, hex>   only with --tls, one per reported thread
 **   ready
 **
 ** File-like fd kinds (file-*, directory, device, fifo) carry path=, the hex
@@ -39,6 +46,27 @@
 ** directory. --exit-after MS exits 0 after MS ms; EOF then does not end it
 ** early. --exit-now CODE reaps the child, removes the scratch directory and
 ** calls _exit(CODE) right after "ready" (for zombie tests).
+**
+** Threads for the freeze tests (src/linux/freeze.c), each reported with a
+** "thread" line after the workers:
+** --parked    "parked": loads r12 = 0x5053535f52313221, r13 =
+**             0x0123456789abcdef, r14 = its tid, then loops on the pause
+**             system call, all inside one asm block between the global
+**             labels pss_parked_begin and pss_parked_end; a stopped
+**             thread's rip lies in [begin, end].
+** --counters  "counter-a" increments r12 and stores it to a shared word X
+**             after each increment; "counter-b" loads X into r13, forever.
+**             Busy loops in user space: both always run. Frozen together,
+**             B's r13 <= A's r12.
+** --sleeper   "sleeper" loops clock_nanosleep(CLOCK_MONOTONIC, 20 ms) and
+**             counts a nonzero return or less than 20 ms slept as an
+**             anomaly; "reader" blocks in read() on a pipe nobody writes
+**             and counts any return as one. The stdin command "anomalies"
+**             prints "anomalies <n>" (any target; 0 without --sleeper).
+** --churn     the main thread creates and joins do-nothing threads in a
+**             loop while it serves stdin (polled between two threads).
+** --tls       a "tls" line for every reported thread: its pthread_self,
+**             which glibc places at the thread's fs_base.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +76,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -97,6 +126,7 @@ struct options {
   long extra_fds, extra_maps, resident_mb;
   int exit_now;              /* -1 unless --exit-now */
   long exit_after_ms;        /* -1 unless --exit-after */
+  bool parked, counters, sleeper, churn, tls;
 };
 
 /* One line of the fd part of the report; detail holds the kind's own keys,
@@ -130,6 +160,17 @@ struct crew {
   struct worker *workers;
 };
 
+/* A thread of the freeze options: named, published tid and pthread_self. */
+struct extra_thread {
+  char const *name;
+  pthread_t thread;
+  pid_t tid;
+  bool started;
+};
+
+enum { EXTRA_PARKED, EXTRA_COUNTER_A, EXTRA_COUNTER_B, EXTRA_SLEEPER, EXTRA_READER,
+       EXTRA_COUNT };
+
 struct target {
   struct options opt;
   size_t page;
@@ -143,6 +184,8 @@ struct target {
   struct map_rec maps[MAX_MAPS];
   size_t nmaps;
   long extra_fds_opened, extra_maps_made;
+  struct extra_thread extra[EXTRA_COUNT];
+  int idle_pipe[2];          /* --sleeper: the reader's pipe, never written */
 };
 
 /* Set by the SIGTERM/SIGINT handler: the one piece of state a handler needs. */
@@ -165,7 +208,8 @@ static _Noreturn void usage (char const *why) {
   fprintf(stderr, "pss-target: %s\n"
           "usage: pss-target [--threads N] [--no-fds] [--no-maps] [--extra-fds N]\n"
           "                  [--extra-maps N] [--resident MB] [--odd-name]\n"
-          "                  [--exit-now CODE] [--exit-after MS]\n", why);
+          "                  [--exit-now CODE] [--exit-after MS]\n"
+          "                  [--parked] [--counters] [--sleeper] [--churn] [--tls]\n", why);
   exit(2);
 }
 
@@ -244,7 +288,7 @@ static char *read_proc (struct target *t, char const *path) {
 
 static void parse_options (int argc, char **argv, struct options *o) {
   enum { THREADS = 1, NO_FDS, NO_MAPS, EXTRA_FDS, EXTRA_MAPS, RESIDENT,
-         ODD_NAME_OPT, EXIT_NOW, EXIT_AFTER };
+         ODD_NAME_OPT, EXIT_NOW, EXIT_AFTER, PARKED, COUNTERS, SLEEPER, CHURN, TLS };
   static struct option const longopts[] = {
     { "threads", required_argument, NULL, THREADS },
     { "no-fds", no_argument, NULL, NO_FDS },
@@ -255,6 +299,11 @@ static void parse_options (int argc, char **argv, struct options *o) {
     { "odd-name", no_argument, NULL, ODD_NAME_OPT },
     { "exit-now", required_argument, NULL, EXIT_NOW },
     { "exit-after", required_argument, NULL, EXIT_AFTER },
+    { "parked", no_argument, NULL, PARKED },
+    { "counters", no_argument, NULL, COUNTERS },
+    { "sleeper", no_argument, NULL, SLEEPER },
+    { "churn", no_argument, NULL, CHURN },
+    { "tls", no_argument, NULL, TLS },
     { NULL, 0, NULL, 0 }
   };
   int c;
@@ -271,6 +320,11 @@ static void parse_options (int argc, char **argv, struct options *o) {
       case ODD_NAME_OPT: o->odd_name = true; break;
       case EXIT_NOW: o->exit_now = (int)parse_number(optarg, 255, "--exit-now"); break;
       case EXIT_AFTER: o->exit_after_ms = parse_number(optarg, INT_MAX, "--exit-after"); break;
+      case PARKED: o->parked = true; break;
+      case COUNTERS: o->counters = true; break;
+      case SLEEPER: o->sleeper = true; break;
+      case CHURN: o->churn = true; break;
+      case TLS: o->tls = true; break;
       default: usage("unknown option");
     }
   }
@@ -454,6 +508,200 @@ static void crew_stop (struct crew *c) {
   c->created = 0;
   free(c->workers);
   c->workers = NULL;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Threads for the freeze tests: --parked, --counters, --sleeper, --churn
+** ======================================================================= */
+
+/* Functions whose asm defines global labels must exist exactly once. */
+#if defined(__clang__)
+#define ONE_COPY __attribute__((noinline))
+#else
+#define ONE_COPY __attribute__((noinline, noclone))
+#endif
+
+/* The bounds of the parked thread's asm block, defined in it. */
+extern char const pss_parked_begin[], pss_parked_end[];
+
+/* The shared word of the counters: A stores, B loads; B sets the flag
+** once its register holds copies of X only. */
+static volatile uint64_t counter_x;
+static volatile int counter_b_looping;
+
+/* Early returns of the sleeper, returns of the reader (atomic). */
+static long anomaly_count;
+
+static void anomaly (void) {
+  __atomic_fetch_add(&anomaly_count, 1, __ATOMIC_RELAXED);
+}
+
+/* Names the calling thread and publishes its tid, under the crew's lock. */
+static void extra_started (struct target *t, struct extra_thread *x) {
+  pthread_setname_np(pthread_self(), x->name);
+  pthread_mutex_lock(&t->crew.lock);
+  x->tid = gettid();
+  x->started = true;
+  pthread_cond_broadcast(&t->crew.cond);
+  pthread_mutex_unlock(&t->crew.lock);
+}
+
+/* Known values in callee-saved registers, then pause() forever, all in one
+** asm block: while the thread is blocked its rip is inside the block. The
+** syscall instruction clobbers only rax, rcx and r11. */
+ONE_COPY __attribute__((noreturn))
+static void park (long tid) {
+  __asm__ volatile (
+    ".globl pss_parked_begin\n"
+    "pss_parked_begin:\n\t"
+    "movabs $0x5053535f52313221, %%r12\n\t"
+    "movabs $0x0123456789abcdef, %%r13\n\t"
+    "mov %0, %%r14\n"
+    "1:\n\t"
+    "mov %1, %%eax\n\t"
+    "syscall\n\t"
+    "jmp 1b\n"
+    ".globl pss_parked_end\n"
+    "pss_parked_end:\n\t"
+    "nop\n\t"
+    :
+    : "r"(tid), "i"(SYS_pause)
+    : "rax", "rcx", "r11", "r12", "r13", "r14", "memory", "cc");
+  __builtin_unreachable();
+}
+
+static void *parked_main (void *arg) {
+  struct target *t = arg;
+  extra_started(t, &t->extra[EXTRA_PARKED]);
+  park((long)gettid());
+}
+
+/* A: r12 counts up from 0; each new value is stored to X right after. */
+ONE_COPY __attribute__((noreturn))
+static void count_up (void) {
+  __asm__ volatile (
+    "xor %%r12d, %%r12d\n"
+    "1:\n\t"
+    "inc %%r12\n\t"
+    "mov %%r12, (%0)\n\t"
+    "jmp 1b\n"
+    :
+    : "r"(&counter_x)
+    : "r12", "memory", "cc");
+  __builtin_unreachable();
+}
+
+/* B: r13 is a copy of X, loaded again and again. */
+ONE_COPY __attribute__((noreturn))
+static void copy_down (void) {
+  __asm__ volatile (
+    "xor %%r13d, %%r13d\n\t"
+    "movl $1, (%1)\n"
+    "1:\n\t"
+    "mov (%0), %%r13\n\t"
+    "jmp 1b\n"
+    :
+    : "r"(&counter_x), "r"(&counter_b_looping)
+    : "r13", "memory", "cc");
+  __builtin_unreachable();
+}
+
+static void *counter_a_main (void *arg) {
+  struct target *t = arg;
+  extra_started(t, &t->extra[EXTRA_COUNTER_A]);
+  count_up();
+}
+
+static void *counter_b_main (void *arg) {
+  struct target *t = arg;
+  extra_started(t, &t->extra[EXTRA_COUNTER_B]);
+  copy_down();
+}
+
+static long long elapsed_ns (struct timespec const *a, struct timespec const *b) {
+  return (long long)(b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
+}
+
+/* 20 ms sleeps: each must return 0 after at least 20 ms. */
+static void *sleeper_main (void *arg) {
+  struct target *t = arg;
+  struct timespec const nap = { 0, 20000000 };
+  extra_started(t, &t->extra[EXTRA_SLEEPER]);
+  for (;;) {
+    struct timespec before, after;
+    int r;
+    clock_gettime(CLOCK_MONOTONIC, &before);
+    r = clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &after);
+    if (r != 0 || elapsed_ns(&before, &after) < 20000000LL)
+      anomaly();
+  }
+  return NULL;
+}
+
+/* A read that must never return: nobody writes the pipe, and we hold its
+** write end open. */
+static void *reader_main (void *arg) {
+  struct target *t = arg;
+  extra_started(t, &t->extra[EXTRA_READER]);
+  for (;;) {
+    char c;
+    ssize_t n = read(t->idle_pipe[0], &c, 1);
+    (void)n;
+    anomaly();
+  }
+  return NULL;
+}
+
+static void extra_start (struct target *t, int which, char const *name, void *(*fn)(void *)) {
+  struct extra_thread *x = &t->extra[which];
+  int err;
+  x->name = name;
+  err = pthread_create(&x->thread, NULL, fn, t);
+  if (err != 0) {
+    errno = err;
+    fail(t, "pthread_create");
+  }
+}
+
+/* Starts the threads the options ask for; returns once each has published
+** its tid (and, for the counters, once both loop). They never end: the
+** process's exit ends them. */
+static void extras_start (struct target *t) {
+  size_t i;
+  if (t->opt.parked)
+    extra_start(t, EXTRA_PARKED, "parked", parked_main);
+  if (t->opt.counters) {
+    extra_start(t, EXTRA_COUNTER_A, "counter-a", counter_a_main);
+    extra_start(t, EXTRA_COUNTER_B, "counter-b", counter_b_main);
+  }
+  if (t->opt.sleeper) {
+    if (pipe2(t->idle_pipe, O_CLOEXEC) != 0)
+      fail(t, "pipe2");
+    extra_start(t, EXTRA_SLEEPER, "sleeper", sleeper_main);
+    extra_start(t, EXTRA_READER, "reader", reader_main);
+  }
+  pthread_mutex_lock(&t->crew.lock);
+  for (i = 0; i < EXTRA_COUNT; i++)
+    while (t->extra[i].name != NULL && !t->extra[i].started)
+      pthread_cond_wait(&t->crew.cond, &t->crew.lock);
+  pthread_mutex_unlock(&t->crew.lock);
+  /* A is in its loop once X moved; B says so itself */
+  while (t->opt.counters && (counter_x == 0 || !counter_b_looping))
+    sched_yield();
+}
+
+static void *do_nothing (void *arg) {
+  return arg;
+}
+
+/* --churn: one short-lived thread, created and joined. */
+static void churn_once (void) {
+  pthread_t th;
+  if (pthread_create(&th, NULL, do_nothing, NULL) == 0)
+    pthread_join(th, NULL);
 }
 /* }====================================================================== */
 
@@ -878,22 +1126,49 @@ static void map_extra (struct target *t) {
 ** The report
 ** ======================================================================= */
 
+static void print_thread (struct target *t, pid_t tid) {
+  char path[64], name[64];
+  int fd;
+  ssize_t n = 0;
+  snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || (n = read(fd, name, sizeof name - 1)) < 0)
+    fail(t, path);
+  close(fd);
+  while (n > 0 && name[n - 1] == '\n')
+    n--;
+  name[n] = '\0';
+  printf("thread %d %s\n", (int)tid, name);
+}
+
+static void print_tls (pid_t tid, pthread_t self) {
+  printf("tls %d %" PRIxPTR "\n", (int)tid, (uintptr_t)self);
+}
+
 static void print_threads (struct target *t) {
   size_t i;
-  for (i = 0; i <= t->crew.started; i++) {
-    pid_t tid = i == 0 ? getpid() : t->crew.workers[i - 1].tid;
-    char path[64], name[64];
-    int fd;
-    ssize_t n = 0;
-    snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || (n = read(fd, name, sizeof name - 1)) < 0)
-      fail(t, path);
-    close(fd);
-    while (n > 0 && name[n - 1] == '\n')
-      n--;
-    name[n] = '\0';
-    printf("thread %d %s\n", (int)tid, name);
+  for (i = 0; i <= t->crew.started; i++)
+    print_thread(t, i == 0 ? getpid() : t->crew.workers[i - 1].tid);
+  for (i = 0; i < EXTRA_COUNT; i++)
+    if (t->extra[i].started)
+      print_thread(t, t->extra[i].tid);
+  if (t->opt.parked)
+    printf("parked %d %" PRIxPTR " %" PRIxPTR " %" PRIxPTR "\n", (int)t->extra[EXTRA_PARKED].tid,
+           (uintptr_t)pss_parked_begin, (uintptr_t)pss_parked_end,
+           (uintptr_t)t->extra[EXTRA_PARKED].thread);
+  if (t->opt.counters)
+    printf("counters %d %d\n", (int)t->extra[EXTRA_COUNTER_A].tid,
+           (int)t->extra[EXTRA_COUNTER_B].tid);
+  if (t->opt.sleeper)
+    printf("sleeper %d %d\n", (int)t->extra[EXTRA_SLEEPER].tid,
+           (int)t->extra[EXTRA_READER].tid);
+  if (t->opt.tls) {
+    print_tls(getpid(), pthread_self());
+    for (i = 0; i < t->crew.started; i++)
+      print_tls(t->crew.workers[i].tid, t->crew.workers[i].thread);
+    for (i = 0; i < EXTRA_COUNT; i++)
+      if (t->extra[i].started)
+        print_tls(t->extra[i].tid, t->extra[i].thread);
   }
 }
 
@@ -997,6 +1272,11 @@ static int run_command (char *line) {
     line[--n] = '\0';
   if (strcmp(line, "quit") == 0 || strcmp(line, "exit") == 0)
     return 0;
+  if (strcmp(line, "anomalies") == 0) {
+    printf("anomalies %ld\n", __atomic_load_n(&anomaly_count, __ATOMIC_RELAXED));
+    fflush(stdout);
+    return -1;
+  }
   if (strncmp(line, "exit ", 5) == 0) {
     char *end;
     long code = strtol(line + 5, &end, 10);
@@ -1071,13 +1351,18 @@ static int serve (struct target *t) {
   }
   for (;;) {
     struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
+    struct timespec const now = { 0, 0 }, *timeout = timed ? &left : NULL;
     int r, code;
     if (stop_requested || (eof && !timed) || (timed && !time_left(&deadline, &left)))
       return 0;
     if (eof)
       in.fd = -1;            /* poll ignores it: wait for the deadline only */
+    if (t->opt.churn) {      /* a thread comes and goes between two polls */
+      churn_once();
+      timeout = &now;
+    }
     /* the only place SIGTERM/SIGINT are unblocked, so none is missed */
-    r = ppoll(&in, 1, timed ? &left : NULL, &t->waitmask);
+    r = ppoll(&in, 1, timeout, &t->waitmask);
     if (r < 0 && errno != EINTR)
       fail(t, "ppoll");
     if (r <= 0)
@@ -1104,6 +1389,7 @@ int main (int argc, char **argv) {
   pthread_mutex_init(&t.crew.lock, NULL);
   pthread_cond_init(&t.crew.cond, NULL);
   t.pipe_read = t.memfd = t.odd_fd = -1;
+  t.idle_pipe[0] = t.idle_pipe[1] = -1;
   parse_options(argc, argv, &t.opt);
   t.page = (size_t)sysconf(_SC_PAGESIZE);
   raise_fd_limit(&t);
@@ -1117,6 +1403,7 @@ int main (int argc, char **argv) {
   prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
   block_signals(&t);
   crew_start(&t);
+  extras_start(&t);
   if (t.opt.fds)
     open_standard_fds(&t);
   if (t.opt.odd_name)

@@ -293,7 +293,7 @@ int pss_capture_process (struct pss_target *t, struct pss_store *s) {
   int rc, is32, exited;
   if ((n = pss_read_record(t, t->dirfd, "stat")) < 0) return (int)n;
   if ((rc = pss_parse_stat(t->scratch, (size_t)n, &st)) < 0) return rc;
-  if (pss_state_before(t->freeze, t->pid) != 0) st.state = pss_state_before(t->freeze, t->pid);
+  if (pss_target_state_before(t, t->pid) != 0) st.state = pss_target_state_before(t, t->pid);
   /* num_threads still counts a zombie main thread while others run */
   exited = (st.state == 'Z' || st.state == 'X') &&
            (st.num_threads <= 1 || !find_live_thread(t));

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -158,20 +159,42 @@ static int already_stopped (struct frozen_thread *ft) {
 }
 
 /*
-** Waits for the stop of one seized thread: its wait report, or, when none
-** comes, the thread found stopped. A thread in uninterruptible sleep stops
-** only when it leaves it; the wait lasts until then.
+** Collects the exit of a traced thread -- but never the exit of the whole
+** process when we are its real parent too: that status belongs to the
+** caller's own wait for its child. (For a process that is not our child,
+** collecting it is the ptrace release the real parent waits for.)
 */
-static int wait_stop (struct frozen_thread *ft) {
+static void collect_exit (struct frozen_thread *ft, int keep_exit) {
+  int status;
+  if (!keep_exit)
+    while (waitpid(ft->tid, &status, __WALL | WNOHANG) < 0 && errno == EINTR) ;
+  ft->state = THREAD_GONE;
+}
+
+/*
+** Waits for the stop of one seized thread: its wait report (peeked first,
+** so that an exit is not taken by mistake), or, when none comes, the
+** thread found stopped. A thread in uninterruptible sleep stops only when
+** it leaves it; the wait lasts until then.
+*/
+static int wait_stop (struct frozen_thread *ft, int keep_exit) {
   struct timespec pause = { 0, 20000 };
   int status;
   for (;;) {
-    pid_t r = waitpid(ft->tid, &status, __WALL | WNOHANG);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) { ft->state = THREAD_GONE; return errno == ECHILD ? 0 : -errno; }
-    if (r == ft->tid) {
-      if (WIFEXITED(status) || WIFSIGNALED(status)) { ft->state = THREAD_GONE; return 0; }
-      if (!WIFSTOPPED(status)) continue;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)ft->tid, &si, WEXITED | WSTOPPED | __WALL | WNOHANG | WNOWAIT) < 0) {
+      if (errno == EINTR) continue;
+      ft->state = THREAD_GONE;
+      return errno == ECHILD ? 0 : -errno;
+    }
+    if (si.si_pid == ft->tid &&
+        (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)) {
+      collect_exit(ft, keep_exit);
+      return 0;
+    }
+    if (si.si_pid == ft->tid && waitpid(ft->tid, &status, __WALL | WNOHANG) == ft->tid &&
+        WIFSTOPPED(status)) {
       stopped_by(ft, WSTOPSIG(status), (status >> 16) == PTRACE_EVENT_STOP);
       return 0;
     }
@@ -179,6 +202,11 @@ static int wait_stop (struct frozen_thread *ft) {
     nanosleep(&pause, NULL);
     if (pause.tv_nsec < 1000000) pause.tv_nsec *= 2;
   }
+}
+
+/* Whether tid is the main thread of a process that is our own child. */
+static int own_child_leader (const struct pss_freeze *fz, pid_t tid) {
+  return tid == fz->leader && fz->own_child;
 }
 
 /*
@@ -191,9 +219,11 @@ static int wait_seized (struct pss_freeze *fz, size_t first, pid_t leader) {
   size_t i;
   int rc = 0, r;
   for (i = first; i < fz->n; i++)
-    if (fz->threads[i].tid != leader && (r = wait_stop(&fz->threads[i])) < 0 && rc == 0) rc = r;
+    if (fz->threads[i].tid != leader && (r = wait_stop(&fz->threads[i], 0)) < 0 && rc == 0) rc = r;
   for (i = first; i < fz->n; i++)
-    if (fz->threads[i].tid == leader && (r = wait_stop(&fz->threads[i])) < 0 && rc == 0) rc = r;
+    if (fz->threads[i].tid == leader &&
+        (r = wait_stop(&fz->threads[i], own_child_leader(fz, leader))) < 0 && rc == 0)
+      rc = r;
   return rc;
 }
 
@@ -212,8 +242,15 @@ static int scan (struct pss_target *t, struct pss_freeze *fz, int taskfd) {
   free(tids);
   /* wait after seizing them all: the stops happen in parallel */
   if ((r = wait_seized(fz, first, t->pid)) < 0 && rc >= 0) rc = r;
-  qsort(fz->threads, fz->n, sizeof *fz->threads, cmp_thread);
+  if (fz->n > 1) qsort(fz->threads, fz->n, sizeof *fz->threads, cmp_thread);
   return rc < 0 ? rc : added;
+}
+
+/* Whether the target is our own child (its stat's ppid is us). */
+static int is_own_child (struct pss_target *t) {
+  struct pss_stat st;
+  ssize_t n = pss_read_record(t, t->dirfd, "stat");
+  return n > 0 && pss_parse_stat(t->scratch, (size_t)n, &st) == 0 && st.ppid == getpid();
 }
 
 static uint64_t now_us (void) {
@@ -226,6 +263,8 @@ int pss_freeze (struct pss_target *t, struct pss_freeze *fz) {
   int taskfd = openat(t->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int rc = 0, pass;
   memset(fz, 0, sizeof *fz);
+  fz->leader = t->pid;
+  fz->own_child = is_own_child(t);
   if (taskfd < 0) return errno == ENOENT ? -ESRCH : -errno;
   fz->started_us = now_us();
   for (pass = 0; pass < MAX_SCANS; pass++)
@@ -239,22 +278,43 @@ int pss_freeze (struct pss_target *t, struct pss_freeze *fz) {
 }
 
 /*
-** Detaches every seized thread once, handing back any signal it held. A
-** thread killed while frozen cannot be detached (ESRCH): its exit report
-** is collected instead, so no traced zombie of ours holds up its process.
+** Collects the exit report of a traced thread that is dying (blocking: it
+** is already on its way out), except the process's own exit when we are
+** its parent (see collect_exit).
+*/
+static void reap (const struct pss_freeze *fz, struct frozen_thread *ft) {
+  int status;
+  siginfo_t si;
+  if (own_child_leader(fz, ft->tid)) {
+    while (waitid(P_PID, (id_t)ft->tid, &si, WEXITED | __WALL | WNOWAIT) < 0 && errno == EINTR) ;
+  }
+  else while (waitpid(ft->tid, &status, __WALL) < 0 && errno == EINTR) ;
+  ft->state = THREAD_GONE;
+}
+
+/*
+** Detaches every seized thread once, handing back any signal it held.
+** A thread killed while frozen cannot be detached (ESRCH: it is dying):
+** it stays a zombie traced by us, and holds up its whole process, until we
+** collect its exit -- so we do, blocking (it is already dying), the other
+** threads first: a main thread's exit report waits for the rest.
 */
 void pss_thaw (struct pss_freeze *fz) {
   size_t i;
-  int status;
   if (fz == NULL || fz->threads == NULL) return;
   for (i = 0; i < fz->n; i++) {
     struct frozen_thread *ft = &fz->threads[i];
-    if (ft->state == THREAD_RUNNING) wait_stop(ft);   /* only a tracee in a stop detaches */
+    if (ft->state == THREAD_RUNNING) wait_stop(ft, own_child_leader(fz, ft->tid));
     if (ft->state == THREAD_GONE) continue;
-    if (ptrace(PTRACE_DETACH, ft->tid, NULL, (void *)(uintptr_t)ft->pending_signal) < 0 &&
-        errno == ESRCH)
-      while (waitpid(ft->tid, &status, __WALL | WNOHANG) < 0 && errno == EINTR) ;
+    if (ptrace(PTRACE_DETACH, ft->tid, NULL, (void *)(uintptr_t)ft->pending_signal) == 0 ||
+        errno != ESRCH)
+      ft->state = THREAD_GONE;          /* detached: nothing more to do */
   }
+  for (i = 0; i < fz->n; i++)
+    if (fz->threads[i].state != THREAD_GONE && fz->threads[i].tid != fz->leader)
+      reap(fz, &fz->threads[i]);
+  for (i = 0; i < fz->n; i++)
+    if (fz->threads[i].state != THREAD_GONE) reap(fz, &fz->threads[i]);
   fz->frozen_us = now_us() - fz->started_us;
   free(fz->threads);
   fz->threads = NULL;
@@ -273,6 +333,33 @@ char pss_state_before (const struct pss_freeze *fz, pid_t tid) {
   return ft != NULL ? ft->before : 0;
 }
 
+
+/*
+** Either kind of freeze. For the calling process, the calling thread is
+** not stopped (it runs the capture): its registers are taken at the call
+** (t->regs, filled by the caller) and its state is 'R'.
+*/
+const struct pss_registers *pss_target_registers (struct pss_target *t, pid_t tid, int fp,
+                                                  int xstate, int *err) {
+  char before;
+  *err = 0;
+  if (t->freeze != NULL) {
+    if (!pss_frozen(t->freeze, tid)) return NULL;
+    if ((*err = pss_thread_registers(tid, t->regs, fp, xstate)) < 0) return NULL;
+    return t->regs;
+  }
+  if (t->self_freeze == NULL) return NULL;
+  if (tid == (pid_t)syscall(SYS_gettid)) return t->regs;
+  return pss_self_registers(t->self_freeze, tid, &before);
+}
+
+char pss_target_state_before (const struct pss_target *t, pid_t tid) {
+  char before = 0;
+  if (t->freeze != NULL) return pss_state_before(t->freeze, tid);
+  if (t->self_freeze == NULL) return 0;
+  if (tid == (pid_t)syscall(SYS_gettid)) return 'R';
+  return pss_self_registers(t->self_freeze, tid, &before) != NULL ? before : 0;
+}
 
 /* {======================================================================
 ** Registers

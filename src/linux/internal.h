@@ -113,6 +113,8 @@ struct pss_freeze {
   struct frozen_thread *threads;   /* sorted by tid while frozen */
   size_t n, cap;
   size_t count;                    /* threads that were frozen (set by thaw) */
+  pid_t leader;                    /* the main thread, reaped last */
+  int own_child;                   /* the target is our child: its exit is not ours to take */
   uint64_t started_us, frozen_us;  /* when the freeze began; how long it held */
 };
 struct pss_target;
@@ -121,6 +123,21 @@ void pss_thaw(struct pss_freeze *fz);              /* NULL-safe, once */
 int pss_frozen(const struct pss_freeze *fz, pid_t tid);
 /* A thread's state letter as found before the freeze; 0 if not frozen. */
 char pss_state_before(const struct pss_freeze *fz, pid_t tid);
+
+/* The calling process: a helper child freezes its other threads. */
+struct pss_self_freeze;
+int pss_self_freeze(struct pss_target *t, struct pss_self_freeze **out, DWORD context_flags)
+  PSS_MUST_CHECK;
+void pss_self_thaw(struct pss_self_freeze *sf);        /* NULL-safe, once */
+size_t pss_self_frozen_count(const struct pss_self_freeze *sf);
+const struct pss_registers *pss_self_registers(const struct pss_self_freeze *sf, pid_t tid,
+                                               char *before);
+void pss_own_registers(struct pss_registers *r);       /* the calling thread's, now */
+/* Either kind of freeze: a thread's registers (NULL if it was not frozen)
+** and its state before the freeze (0 if not frozen). */
+const struct pss_registers *pss_target_registers(struct pss_target *t, pid_t tid, int fp,
+                                                 int xstate, int *err);
+char pss_target_state_before(const struct pss_target *t, pid_t tid);
 
 /* A thread's registers as the kernel gives them (x86-64 layouts). */
 struct pss_registers {
@@ -154,6 +171,7 @@ struct pss_target {
   size_t scratch_cap;
   int scratch_vm;          /* PSS_CREATE_USE_VM_ALLOCATIONS: mmap it */
   struct pss_freeze *freeze;      /* the target's threads, stopped; NULL for self */
+  struct pss_self_freeze *self_freeze;  /* the caller's other threads, with contexts */
   struct pss_registers *regs;     /* room to read one thread's registers */
   DWORD context_flags;            /* CONTEXT_* to capture, 0 for none */
 };

@@ -191,6 +191,7 @@ static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t)
   t->dirfd = t->livefd = -1;
   t->self = h == PSS_LINUX_CURRENT_PROCESS;
   if ((rc = handle_pid(h, &t->pid)) < 0) return rc;
+  t->self = t->pid == getpid();     /* a pidfd of our own process is "self" too */
   if ((t->dirfd = open_procdir(t->pid)) < 0) return t->dirfd;
   /* the handle's process still has this pid, so the directory is its */
   if (!t->self && (rc = handle_pid(h, &again)) < 0) return rc;
@@ -235,6 +236,28 @@ static int capture_parts (struct pss_target *t, struct pss_store *s) {
   return rc;
 }
 
+static uint64_t cycles (void);
+static uint64_t micros (void);
+
+/*
+** The calling process with thread contexts: a helper child freezes the
+** other threads (selffreeze.c); the calling thread's registers are those
+** at the call.
+*/
+static int capture_self_frozen (struct pss_target *t, struct pss_store *s, uint64_t c0) {
+  uint64_t w0 = micros();
+  int rc;
+  pss_own_registers(t->regs);
+  if ((rc = pss_self_freeze(t, &t->self_freeze, t->context_flags)) < 0) return rc;
+  rc = capture_parts(t, s);
+  s->threads_frozen = (DWORD)pss_self_frozen_count(t->self_freeze);
+  pss_self_thaw(t->self_freeze);
+  t->self_freeze = NULL;
+  s->freeze_cycles = cycles() - c0;
+  s->freeze_us = micros() - w0;
+  return rc;
+}
+
 /*
 ** Another process is frozen for the whole capture, so the snapshot is one
 ** instant; the thaw runs on every path out.
@@ -243,10 +266,11 @@ static int capture_frozen (struct pss_target *t, struct pss_store *s) {
   struct pss_freeze fz;
   uint64_t c0 = cycles();
   int rc;
-  if (t->self) return capture_parts(t, s);
+  if (t->self && t->context_flags == 0) return capture_parts(t, s);
   /* mmap, not malloc: PSS_CREATE_USE_VM_ALLOCATIONS means no heap at all */
   t->regs = mmap(NULL, sizeof *t->regs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (t->regs == MAP_FAILED) { t->regs = NULL; return -ENOMEM; }
+  if (t->self) return capture_self_frozen(t, s, c0);
   if ((rc = pss_freeze(t, &fz)) < 0) return rc;
   t->freeze = &fz;
   rc = capture_parts(t, s);
@@ -281,8 +305,7 @@ static DWORD check_capture_flags (PSS_CAPTURE_FLAGS f, int self) {
 #if !defined(__x86_64__)
   if (f & CAPTURE_CONTEXTS) return ERROR_NOT_SUPPORTED;   /* x86-64 layouts only */
 #endif
-  /* the calling process cannot ptrace its own threads */
-  if ((f & CAPTURE_CONTEXTS) && self) return ERROR_NOT_SUPPORTED;
+  (void)self;
   return ERROR_SUCCESS;
 }
 

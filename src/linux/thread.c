@@ -72,19 +72,21 @@ static int capture_registers (struct pss_target *t, struct pss_store *s,
                               struct pss_thread_row *row, pid_t tid) {
   struct pss_table *tab = &s->tables[PSS_TABLE_THREADS];
   DWORD want = t->context_flags;
-  int rc = pss_thread_registers(tid, t->regs, (want & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT,
-                                (want & CONTEXT_XSTATE) == CONTEXT_XSTATE);
-  if (rc == -ESRCH) return 0;        /* killed while frozen */
+  int rc;
+  const struct pss_registers *regs =
+    pss_target_registers(t, tid, (want & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT,
+                         (want & CONTEXT_XSTATE) == CONTEXT_XSTATE, &rc);
+  if (rc == -ESRCH || (rc == 0 && regs == NULL)) return 0;   /* killed, or not frozen */
   if (rc < 0) return rc;
-  row->e.Thread.TebBaseAddress = (void *)(uintptr_t)pss_registers_fs_base(t->regs);
+  row->e.Thread.TebBaseAddress = (void *)(uintptr_t)pss_registers_fs_base(regs);
 #if defined(__x86_64__)
   if (want != 0) {
     CONTEXT c;
-    size_t xs = (want & CONTEXT_XSTATE) == CONTEXT_XSTATE ? t->regs->xstate_len : 0;
+    size_t xs = (want & CONTEXT_XSTATE) == CONTEXT_XSTATE ? regs->xstate_len : 0;
     int64_t off;
-    pss_fill_context(&c, t->regs, tid, want);
+    pss_fill_context(&c, regs, tid, want);
     if ((off = pss_buf_append(&tab->strings, &c, sizeof c, 16)) < 0 ||
-        pss_buf_append(&tab->strings, t->regs->xstate, xs, 1) < 0)
+        pss_buf_append(&tab->strings, regs->xstate, xs, 1) < 0)
       return -ENOMEM;
     row = pss_table_row(tab, tab->count - 1);
     row->e.Thread.ContextRecord = (PCONTEXT)(uintptr_t)(off + 1);
@@ -109,7 +111,7 @@ static int capture_thread (struct pss_target *t, struct pss_store *s, int taskfd
     return (n == -ENOENT || n == -ESRCH) ? 1 : (int)n;
   if (pss_parse_stat(t->scratch, (size_t)n, &st) < 0) return -EINVAL;
   /* frozen, it reads 't': report what it was doing when found */
-  if (pss_state_before(t->freeze, tid) != 0) st.state = pss_state_before(t->freeze, tid);
+  if (pss_target_state_before(t, tid) != 0) st.state = pss_target_state_before(t, tid);
   if ((row = pss_table_add_row(tab)) == NULL) return -ENOMEM;
   fill_thread(t, &row->e, tid, &st);
   /* syscall needs ptrace attach rights; without them the field says so */
@@ -120,7 +122,7 @@ static int capture_thread (struct pss_target *t, struct pss_store *s, int taskfd
     row->e.Thread.LastSyscallNumber = PSS_LINUX_SYSCALL_UNKNOWN;
     row->e.SyscallNumber = -1;
   }
-  if (t->freeze != NULL && pss_frozen(t->freeze, tid)) {
+  if (t->freeze != NULL || t->self_freeze != NULL) {
     int rc = capture_registers(t, s, row, tid);
     if (rc < 0) return rc;
     row = pss_table_row(tab, tab->count - 1);

@@ -1,0 +1,331 @@
+/*
+** selffreeze.c -- thread contexts of the calling process.
+**
+** A process cannot ptrace its own threads. For a capture of the calling
+** process with thread contexts, a helper child seizes every other thread
+** of the caller, reads their registers into shared memory, reports, and
+** waits; the caller gathers the snapshot meanwhile, takes its own registers
+** at the call (getcontext), then lets the helper detach them and exit.
+**
+** - The helper is a raw clone with no exit signal: the caller's SIGCHLD
+**   handler and wait(-1) never see it; the caller reaps it with __WALL.
+** - Between clone and exit the helper makes system calls only (no malloc,
+**   no stdio, no locks another thread of the caller might have held).
+** - If either side dies, the pipes close and the other goes on: a dead
+**   helper's tracees are detached by the kernel; an orphaned helper sees
+**   EOF and detaches everything itself.
+** - Under Yama ptrace_scope 1 the caller names the helper its ptracer
+**   (PR_SET_PTRACER) for the time of the freeze.
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <asm/prctl.h>
+#include <sys/user.h>
+#endif
+
+#include "internal.h"
+
+#define MAX_SCANS 64
+
+struct helper_slot {
+  pid_t tid;
+  char before;                /* state letter before the freeze */
+  int stopped, pending_signal;
+  struct pss_registers regs;
+};
+
+struct pss_self_freeze {
+  pid_t caller, helper;
+  int status;                 /* 0, or -errno from the helper */
+  int thaw_fd;                /* the caller's end of the thaw pipe */
+  int want_fp, want_xstate;
+  size_t count, cap;
+  size_t map_size;
+  struct helper_slot slots[];
+};
+
+
+/* {======================================================================
+** The helper (system calls only)
+** ======================================================================= */
+struct linux_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+static struct helper_slot *slot_of (struct pss_self_freeze *sf, pid_t tid) {
+  size_t i;
+  for (i = 0; i < sf->count; i++)
+    if (sf->slots[i].tid == tid) return &sf->slots[i];
+  return NULL;
+}
+
+/* State letter of task TID from its stat text, after the last ')'. */
+static char task_state (int taskfd, pid_t tid) {
+  char path[24], text[512];
+  int i = 0, fd;
+  long n, k;
+  pid_t v = tid;
+  char digits[12];
+  do { digits[i++] = (char)('0' + v % 10); v /= 10; } while (v > 0);
+  for (k = 0; i > 0; ) path[k++] = digits[--i];
+  memcpy(path + k, "/stat", 6);
+  if ((fd = (int)syscall(SYS_openat, taskfd, path, O_RDONLY | O_CLOEXEC)) < 0) return 0;
+  n = syscall(SYS_read, fd, text, sizeof text);
+  syscall(SYS_close, fd);
+  for (k = n - 1; k > 0; k--)
+    if (text[k] == ')') return k + 2 < n ? text[k + 2] : 0;
+  return 0;
+}
+
+static void helper_wait_stop (struct helper_slot *s) {
+  struct timespec pause = { 0, 20000 };
+  siginfo_t si;
+  int status;
+  for (;;) {
+    long r = syscall(SYS_wait4, s->tid, &status, __WALL | WNOHANG, NULL);
+    if (r == s->tid && WIFSTOPPED(status)) {
+      s->stopped = 1;
+      if ((status >> 16) != PTRACE_EVENT_STOP) s->pending_signal = WSTOPSIG(status);
+      return;
+    }
+    if (r == s->tid || (r < 0 && errno != EINTR)) return;   /* it exited */
+    if (syscall(SYS_ptrace, PTRACE_GETSIGINFO, s->tid, NULL, &si) == 0) {
+      s->stopped = 1;
+      if (si.si_code != (SIGTRAP | PTRACE_EVENT_STOP << 8)) s->pending_signal = si.si_signo;
+      return;
+    }
+    if (errno == EINVAL) { s->stopped = 1; return; }        /* a group-stop */
+    syscall(SYS_nanosleep, &pause, NULL);
+    if (pause.tv_nsec < 1000000) pause.tv_nsec *= 2;
+  }
+}
+
+/* One pass over the caller's task/; returns threads added or -errno. */
+static long helper_scan (struct pss_self_freeze *sf, int taskfd) {
+  char buf[8192];
+  long n, pos, added = 0;
+  size_t first = sf->count, i;
+  syscall(SYS_lseek, taskfd, 0L, SEEK_SET);
+  while ((n = syscall(SYS_getdents64, taskfd, buf, sizeof buf)) > 0)
+    for (pos = 0; pos < n; pos += ((struct linux_dirent64 *)(void *)(buf + pos))->d_reclen) {
+      const char *name = ((struct linux_dirent64 *)(void *)(buf + pos))->d_name;
+      pid_t tid = 0;
+      char before;
+      for (; *name >= '0' && *name <= '9'; name++) tid = tid * 10 + (*name - '0');
+      if (tid <= 0 || tid == sf->caller || slot_of(sf, tid) != NULL) continue;
+      if (sf->count == sf->cap) return -ENOMEM;
+      before = task_state(taskfd, tid);
+      if (before == 0 || before == 'Z' || before == 'X') continue;
+      if (syscall(SYS_ptrace, PTRACE_SEIZE, tid, NULL, NULL) < 0) {
+        if (errno == ESRCH) continue;
+        return errno == EPERM ? -EPERM : -errno;
+      }
+      syscall(SYS_ptrace, PTRACE_INTERRUPT, tid, NULL, NULL);
+      sf->slots[sf->count].tid = tid;
+      sf->slots[sf->count].before = before;
+      sf->count++;
+      added++;
+    }
+  for (i = first; i < sf->count; i++) helper_wait_stop(&sf->slots[i]);
+  return added;
+}
+
+static void helper_detach_all (struct pss_self_freeze *sf) {
+  size_t i;
+  for (i = 0; i < sf->count; i++)
+    if (sf->slots[i].stopped)
+      syscall(SYS_ptrace, PTRACE_DETACH, sf->slots[i].tid, NULL,
+              (void *)(uintptr_t)sf->slots[i].pending_signal);
+}
+
+static void helper_main (struct pss_self_freeze *sf, int taskfd, int go, int ready, int thaw) {
+  char byte = 0;
+  long rc = 0;
+  int pass;
+  size_t i;
+  syscall(SYS_read, go, &byte, 1);           /* the caller has named us its ptracer */
+  for (pass = 0; pass < MAX_SCANS && (rc = helper_scan(sf, taskfd)) > 0; pass++) ;
+  for (i = 0; rc >= 0 && i < sf->count; i++)
+    if (sf->slots[i].stopped &&
+        pss_thread_registers(sf->slots[i].tid, &sf->slots[i].regs, sf->want_fp, sf->want_xstate) < 0)
+      sf->slots[i].stopped = 0;              /* killed meanwhile */
+  sf->status = rc < 0 ? (int)rc : 0;
+  syscall(SYS_write, ready, &byte, 1);
+  if (rc >= 0) syscall(SYS_read, thaw, &byte, 1);   /* returns at the thaw or at EOF */
+  helper_detach_all(sf);
+  syscall(SYS_exit_group, 0);
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** The caller's side
+** ======================================================================= */
+
+/* Yama ptrace_scope 1 lets only a named ptracer seize a non-descendant. */
+static int yama_restricted (void) {
+  char c = 0;
+  int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  if (read(fd, &c, 1) != 1) c = 0;
+  close(fd);
+  return c == '1';
+}
+
+static void close_pair (int p[2]) {
+  if (p[0] >= 0) close(p[0]);
+  if (p[1] >= 0) close(p[1]);
+}
+
+int pss_self_freeze (struct pss_target *t, struct pss_self_freeze **out, DWORD context_flags) {
+  int go[2] = { -1, -1 }, ready[2] = { -1, -1 }, thaw[2] = { -1, -1 }, rc = 0, yama;
+  int taskfd = openat(t->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct pss_self_freeze *sf;
+  size_t cap = 2 * 4096, size;
+  char byte = 1;
+  long pid;
+  if (taskfd < 0) return -errno;
+  size = offsetof(struct pss_self_freeze, slots) + cap * sizeof(struct helper_slot);
+  sf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (sf == MAP_FAILED) { close(taskfd); return -ENOMEM; }
+  sf->caller = (pid_t)syscall(SYS_gettid);
+  sf->cap = cap;
+  sf->map_size = size;
+  sf->want_fp = (context_flags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT;
+  sf->want_xstate = (context_flags & CONTEXT_XSTATE) == CONTEXT_XSTATE;
+  if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0 || pipe2(thaw, O_CLOEXEC) < 0) {
+    rc = -errno;
+    goto fail;
+  }
+  /* exit signal 0: invisible to the caller's SIGCHLD and wait(-1) */
+  pid = syscall(SYS_clone, 0L, NULL, NULL, NULL, NULL);
+  if (pid < 0) { rc = -errno; goto fail; }
+  if (pid == 0) {
+    syscall(SYS_close, go[1]); syscall(SYS_close, ready[0]); syscall(SYS_close, thaw[1]);
+    helper_main(sf, taskfd, go[0], ready[1], thaw[0]);
+  }
+  sf->helper = (pid_t)pid;
+  sf->thaw_fd = thaw[1];
+  close(go[0]); close(ready[1]); close(thaw[0]);
+  go[0] = ready[1] = thaw[0] = -1;
+  yama = yama_restricted();
+  if (yama) prctl(PR_SET_PTRACER, (unsigned long)pid, 0, 0, 0);
+  if (write(go[1], &byte, 1) != 1 || read(ready[0], &byte, 1) != 1) rc = -ESRCH;
+  else rc = sf->status;
+  if (yama) prctl(PR_SET_PTRACER, 0, 0, 0, 0);
+  close(go[1]); close(ready[0]);
+  go[1] = ready[0] = -1;
+  sf->thaw_fd = thaw[1];
+  close(taskfd);
+  if (rc < 0) {
+    pss_self_thaw(sf);
+    return rc;
+  }
+  *out = sf;
+  return 0;
+fail:
+  close_pair(go); close_pair(ready); close_pair(thaw);
+  close(taskfd);
+  munmap(sf, size);
+  return rc;
+}
+
+/* Lets the helper detach every thread and exit, then reaps it. */
+void pss_self_thaw (struct pss_self_freeze *sf) {
+  char byte = 0;
+  int status;
+  if (sf == NULL) return;
+  if (write(sf->thaw_fd, &byte, 1) < 0) { /* the helper is gone: nothing to wake */ }
+  close(sf->thaw_fd);
+  while (waitpid(sf->helper, &status, __WALL) < 0 && errno == EINTR) ;
+  munmap(sf, sf->map_size);
+}
+
+size_t pss_self_frozen_count (const struct pss_self_freeze *sf) {
+  size_t i, n = 0;
+  for (i = 0; i < sf->count; i++) n += sf->slots[i].stopped;
+  return n;
+}
+
+/* The registers and state of a frozen thread of the caller; 0 if not. */
+const struct pss_registers *pss_self_registers (const struct pss_self_freeze *sf, pid_t tid,
+                                                char *before) {
+  size_t i;
+  for (i = 0; i < sf->count; i++)
+    if (sf->slots[i].tid == tid && sf->slots[i].stopped) {
+      *before = sf->slots[i].before;
+      return &sf->slots[i].regs;
+    }
+  return NULL;
+}
+
+#if defined(__x86_64__)
+/*
+** The calling thread's own registers, at the call: getcontext's general
+** registers and FXSAVE image in the layouts ptrace gives for the others.
+*/
+void pss_own_registers (struct pss_registers *r) {
+  ucontext_t uc;
+  struct user_regs_struct g;
+  unsigned long fs_base = 0;
+  unsigned short sel;
+  memset(r, 0, offsetof(struct pss_registers, xstate));
+  r->xstate_len = 0;
+  getcontext(&uc);
+  memset(&g, 0, sizeof g);
+  g.r8 = (unsigned long long)uc.uc_mcontext.gregs[REG_R8];
+  g.r9 = (unsigned long long)uc.uc_mcontext.gregs[REG_R9];
+  g.r10 = (unsigned long long)uc.uc_mcontext.gregs[REG_R10];
+  g.r11 = (unsigned long long)uc.uc_mcontext.gregs[REG_R11];
+  g.r12 = (unsigned long long)uc.uc_mcontext.gregs[REG_R12];
+  g.r13 = (unsigned long long)uc.uc_mcontext.gregs[REG_R13];
+  g.r14 = (unsigned long long)uc.uc_mcontext.gregs[REG_R14];
+  g.r15 = (unsigned long long)uc.uc_mcontext.gregs[REG_R15];
+  g.rdi = (unsigned long long)uc.uc_mcontext.gregs[REG_RDI];
+  g.rsi = (unsigned long long)uc.uc_mcontext.gregs[REG_RSI];
+  g.rbp = (unsigned long long)uc.uc_mcontext.gregs[REG_RBP];
+  g.rbx = (unsigned long long)uc.uc_mcontext.gregs[REG_RBX];
+  g.rdx = (unsigned long long)uc.uc_mcontext.gregs[REG_RDX];
+  g.rax = (unsigned long long)uc.uc_mcontext.gregs[REG_RAX];
+  g.rcx = (unsigned long long)uc.uc_mcontext.gregs[REG_RCX];
+  g.rsp = (unsigned long long)uc.uc_mcontext.gregs[REG_RSP];
+  g.rip = (unsigned long long)uc.uc_mcontext.gregs[REG_RIP];
+  g.eflags = (unsigned long long)uc.uc_mcontext.gregs[REG_EFL];
+  g.orig_rax = (unsigned long long)-1;
+  __asm__ volatile ("mov %%cs, %0" : "=r" (sel)); g.cs = sel;
+  __asm__ volatile ("mov %%ss, %0" : "=r" (sel)); g.ss = sel;
+  __asm__ volatile ("mov %%ds, %0" : "=r" (sel)); g.ds = sel;
+  __asm__ volatile ("mov %%es, %0" : "=r" (sel)); g.es = sel;
+  __asm__ volatile ("mov %%fs, %0" : "=r" (sel)); g.fs = sel;
+  __asm__ volatile ("mov %%gs, %0" : "=r" (sel)); g.gs = sel;
+  if (syscall(SYS_arch_prctl, ARCH_GET_FS, &fs_base) == 0) g.fs_base = fs_base;
+  memcpy(r->gp, &g, sizeof g);
+  if (uc.uc_mcontext.fpregs != NULL) {
+    memcpy(r->fp, uc.uc_mcontext.fpregs, sizeof r->fp);
+    r->have_fp = 1;
+  }
+}
+#else
+void pss_own_registers (struct pss_registers *r) {
+  memset(r, 0, sizeof *r);
+}
+#endif
+/* }====================================================================== */
