@@ -27,9 +27,10 @@ build = {
       ["pss.core"] = {
          sources = {
             "src/lpss.c", "src/text.c",
-            "src/linux/capture.c", "src/linux/handle.c", "src/linux/procfs.c",
-            "src/linux/region.c", "src/linux/snapshot.c", "src/linux/socket.c",
-            "src/linux/store.c", "src/linux/thread.c", "src/linux/walk.c",
+            "src/linux/capture.c", "src/linux/freeze.c", "src/linux/handle.c",
+            "src/linux/procfs.c", "src/linux/region.c", "src/linux/selffreeze.c",
+            "src/linux/snapshot.c", "src/linux/socket.c", "src/linux/store.c",
+            "src/linux/thread.c", "src/linux/walk.c",
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
