@@ -389,6 +389,19 @@ static void two_tids_of (struct target const *t, char const *word, pid_t *a, pid
 }
 
 /* The target's count of sleeps that ended early and reads that returned. */
+/* The SIGRTMIN+1 signals the target has handled so far. */
+static long target_signals (struct target *t) {
+  char line[128];
+  long n = -1;
+  if (target_send(t, "signals") != 0)
+    fail_because("cannot send \"signals\" to the target");
+  if (target_read_line(t, line, sizeof line, 10000) != 0)
+    fail_because("no answer to \"signals\" from the target");
+  if (sscanf(line, "signals %ld", &n) != 1)
+    fail_because("unexpected answer to \"signals\": %s", line);
+  return n;
+}
+
 static long target_anomalies (struct target *t) {
   char line[128];
   long n = -1;
@@ -1234,6 +1247,32 @@ static void expect_own_contexts (struct fixture *f, HANDLE h, char const *name) 
   expect_untouched(getpid(), name);
 }
 
+/*
+** Signals sent while captures freeze the target: each is delivered exactly
+** once (a realtime signal queues every instance, so a lost or an added one
+** shows in the count), and no sleep or read of the target is disturbed.
+*/
+static void signals_during_freezes_are_delivered_once (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, "--sleeper", NULL);
+  HANDLE h = fixture_open(f, t->pid);
+  int rounds = under_valgrind() ? 30 : 300, i, waited;
+  long got = 0;
+  for (i = 0; i < rounds; i++) {
+    HPSS s;
+    assert_int_equal(kill(t->pid, SIGRTMIN + 1), 0);
+    s = capture_kept(f, h, WITH_CONTEXTS, CONTEXT_ALL);
+    fixture_forget_snapshot(f, s);
+    assert_int_equal(PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s), ERROR_SUCCESS);
+  }
+  for (waited = 0; waited < 2000 && (got = target_signals(t)) < rounds; waited += 10)
+    sleep_us(10000);
+  if (got != rounds)
+    fail_because("%d signals sent during captures, %ld delivered", rounds, got);
+  assert_int_equal(target_anomalies(t), 0);
+  expect_untouched(t->pid, "after the captures");
+}
+
 static void calling_process_contexts (void **state) {
   struct fixture *f = FIXTURE(state);
   expect_own_contexts(f, PSS_LINUX_CURRENT_PROCESS, "the pseudo-handle");
@@ -1310,6 +1349,7 @@ int run_freeze_suite (void) {
     freeze_test(stopped_target_stays_stopped),
     freeze_test(traced_target_is_busy),
     freeze_test(freeze_is_measured),
+    freeze_test(signals_during_freezes_are_delivered_once),
     freeze_test(calling_process_contexts),
     freeze_test(own_pidfd_contexts),
     freeze_test(contexts_need_threads),

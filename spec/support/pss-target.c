@@ -63,6 +63,8 @@
 **             anomaly; "reader" blocks in read() on a pipe nobody writes
 **             and counts any return as one. The stdin command "anomalies"
 **             prints "anomalies <n>" (any target; 0 without --sleeper).
+** Any target counts the SIGRTMIN+1 it receives (a handler with SA_RESTART);
+** the stdin command "signals" prints "signals <n>".
 ** --churn     the main thread creates and joins do-nothing threads in a
 **             loop while it serves stdin (polled between two threads).
 ** --tls       a "tls" line for every reported thread: its pthread_self,
@@ -415,6 +417,15 @@ static void on_stop_signal (int signo) {
   stop_requested = 1;
 }
 
+/* SIGRTMIN+1 deliveries, for the "signals" command: a realtime signal
+** queues each instance, so the count says whether any was lost or added. */
+static volatile long signals_delivered;
+
+static void on_counted_signal (int sig) {
+  (void)sig;
+  __atomic_add_fetch(&signals_delivered, 1, __ATOMIC_RELAXED);
+}
+
 /* Blocked here, before any thread exists, so every worker inherits the
 ** mask: SIGUSR1 then only ever queues for the signalfd, and SIGTERM/SIGINT
 ** reach the main thread only inside ppoll, which unblocks them. */
@@ -434,6 +445,10 @@ static void block_signals (struct target *t) {
   sa.sa_handler = on_stop_signal;      /* no SA_RESTART: ppoll must return */
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+    fail(t, "sigaction");
+  sa.sa_handler = on_counted_signal;
+  sa.sa_flags = SA_RESTART;
+  if (sigaction(SIGRTMIN + 1, &sa, NULL) != 0)
     fail(t, "sigaction");
 }
 
@@ -624,10 +639,21 @@ static long long elapsed_ns (struct timespec const *a, struct timespec const *b)
   return (long long)(b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
 }
 
+/* The counted signal goes to other threads: a handler interrupts any sleep
+** (the kernel never restarts one after a handler), which is not what the
+** sleeper and the reader are there to watch. */
+static void block_counted_signal (void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGRTMIN + 1);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 /* 20 ms sleeps: each must return 0 after at least 20 ms. */
 static void *sleeper_main (void *arg) {
   struct target *t = arg;
   struct timespec const nap = { 0, 20000000 };
+  block_counted_signal();
   extra_started(t, &t->extra[EXTRA_SLEEPER]);
   for (;;) {
     struct timespec before, after;
@@ -645,6 +671,7 @@ static void *sleeper_main (void *arg) {
 ** write end open. */
 static void *reader_main (void *arg) {
   struct target *t = arg;
+  block_counted_signal();
   extra_started(t, &t->extra[EXTRA_READER]);
   for (;;) {
     char c;
@@ -1272,6 +1299,11 @@ static int run_command (char *line) {
     line[--n] = '\0';
   if (strcmp(line, "quit") == 0 || strcmp(line, "exit") == 0)
     return 0;
+  if (strcmp(line, "signals") == 0) {
+    printf("signals %ld\n", __atomic_load_n(&signals_delivered, __ATOMIC_RELAXED));
+    fflush(stdout);
+    return -1;
+  }
   if (strcmp(line, "anomalies") == 0) {
     printf("anomalies %ld\n", __atomic_load_n(&anomaly_count, __ATOMIC_RELAXED));
     fflush(stdout);
