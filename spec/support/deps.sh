@@ -4,7 +4,8 @@
 # are present.
 set -eu
 PACKAGES="gcc make libc6-dev libcmocka-dev valgrind lua5.4 liblua5.4-dev
-lua-busted lua-cjson lua-argparse lua-check luarocks python3-psutil"
+lua-busted lua-cjson lua-argparse lua-check lua-filesystem luarocks python3-psutil
+gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 
 missing=""
 for p in $PACKAGES; do

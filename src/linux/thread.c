@@ -70,7 +70,6 @@ static int store_names (struct pss_table *tab, struct pss_thread_row *row,
 */
 static int capture_registers (struct pss_target *t, struct pss_store *s,
                               struct pss_thread_row *row, pid_t tid) {
-  struct pss_table *tab = &s->tables[PSS_TABLE_THREADS];
   DWORD want = t->context_flags;
   int rc;
   const struct pss_registers *regs =
@@ -79,8 +78,10 @@ static int capture_registers (struct pss_target *t, struct pss_store *s,
   if (rc == -ESRCH || (rc == 0 && regs == NULL)) return 0;   /* killed, or not frozen */
   if (rc < 0) return rc;
   row->e.Thread.TebBaseAddress = (void *)(uintptr_t)pss_registers_fs_base(regs);
+  (void)s;
 #if defined(__x86_64__)
   if (want != 0) {
+    struct pss_table *tab = &s->tables[PSS_TABLE_THREADS];
     CONTEXT c;
     size_t xs = (want & CONTEXT_XSTATE) == CONTEXT_XSTATE ? regs->xstate_len : 0;
     int64_t off;
