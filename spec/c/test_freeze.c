@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1273,6 +1274,68 @@ static void signals_during_freezes_are_delivered_once (void **state) {
   expect_untouched(t->pid, "after the captures");
 }
 
+/* A child blocked in epoll_wait: counts the EINTRs it gets until told to
+** stop, then reports them. */
+static void count_epoll_eintr (int control, int report) {
+  struct epoll_event ev, out;
+  long eintr = 0;
+  int ep = epoll_create1(0);
+  memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLIN;
+  ev.data.fd = control;
+  epoll_ctl(ep, EPOLL_CTL_ADD, control, &ev);
+  for (;;) {
+    int n = epoll_wait(ep, &out, 1, -1);
+    if (n < 0 && errno == EINTR) { eintr++; continue; }
+    break;
+  }
+  if (write(report, &eintr, sizeof eintr) != (ssize_t)sizeof eintr) _exit(2);
+  _exit(0);
+}
+
+/*
+** What a freeze makes visible: epoll_wait, which the kernel never restarts
+** after a stop, returns EINTR -- as under gdb (docs/linux-mapping.md). It
+** is measured here: at least once in all, at most once per capture.
+*/
+static void epoll_wait_sees_eintr_at_most_once_per_capture (void **state) {
+  struct fixture *f = FIXTURE(state);
+  int control[2], report[2], i, rounds = 50, status;
+  long eintr = -1;
+  pid_t pid;
+  if (under_valgrind()) {
+    print_message("# skipped under valgrind: the child's epoll_wait runs under valgrind's "
+                  "own syscall handling\n");
+    skip();
+  }
+  assert_int_equal(pipe(control), 0);
+  assert_int_equal(pipe(report), 0);
+  if ((pid = fork()) == 0) {
+    close(control[1]);
+    close(report[0]);
+    count_epoll_eintr(control[0], report[1]);
+  }
+  close(control[0]);
+  close(report[1]);
+  sleep_us(50000);                          /* the child is in epoll_wait */
+  {
+    HANDLE h = fixture_open(f, pid);
+    for (i = 0; i < rounds; i++) {
+      HPSS s = capture_kept(f, h, PSS_CAPTURE_THREADS, 0);
+      fixture_forget_snapshot(f, s);
+      assert_int_equal(PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s), ERROR_SUCCESS);
+    }
+  }
+  assert_int_equal(write(control[1], "x", 1), 1);
+  assert_int_equal(read(report[0], &eintr, sizeof eintr), (ssize_t)sizeof eintr);
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  close(control[1]);
+  close(report[0]);
+  print_message("# epoll_wait returned EINTR %ld times during %d captures\n", eintr, rounds);
+  if (eintr < 1 || eintr > rounds)
+    fail_because("epoll_wait saw %ld EINTRs for %d captures", eintr, rounds);
+}
+
 static void calling_process_contexts (void **state) {
   struct fixture *f = FIXTURE(state);
   expect_own_contexts(f, PSS_LINUX_CURRENT_PROCESS, "the pseudo-handle");
@@ -1350,6 +1413,7 @@ int run_freeze_suite (void) {
     freeze_test(traced_target_is_busy),
     freeze_test(freeze_is_measured),
     freeze_test(signals_during_freezes_are_delivered_once),
+    freeze_test(epoll_wait_sees_eintr_at_most_once_per_capture),
     freeze_test(calling_process_contexts),
     freeze_test(own_pidfd_contexts),
     freeze_test(contexts_need_threads),
