@@ -20,6 +20,9 @@ static struct captured capture_target (struct fixture *f, PSS_CAPTURE_FLAGS flag
   struct captured c;
   c.target = fixture_start(f, NULL);
   c.snapshot = fixture_capture(f, fixture_open(f, c.target->pid), flags);
+  /* a thread woken by the thaw restarts its syscall and runs for a moment:
+     let it sleep again before /proc is compared with the snapshot */
+  assert_int_equal(target_wait_quiet(c.target), 0);
   return c;
 }
 
