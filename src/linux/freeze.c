@@ -129,12 +129,18 @@ static int seize (struct pss_target *t, int taskfd, pid_t tid, char *before) {
   return 0;
 }
 
-/* Records the kind of stop a status (or a siginfo) shows. */
+/*
+** Records the kind of stop a status (or a siginfo) shows. A thread whose
+** stop is a group-stop was stopped by job control: 'T', even if its state
+** was read a moment before while it was getting back into that stop (as
+** right after an earlier capture detached it).
+*/
 static void stopped_by (struct frozen_thread *ft, int sig, int event_stop) {
   ft->state = THREAD_STOPPED;
   if (event_stop)
     ft->group_stopped = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
   else ft->pending_signal = sig;   /* a signal on its way in: kept for PTRACE_DETACH */
+  if (ft->group_stopped) ft->before = 'T';
 }
 
 /*
