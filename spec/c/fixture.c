@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int under_valgrind (void) {
   char const *v = getenv("PSS_UNDER_VALGRIND");
@@ -282,4 +283,14 @@ uint64_t filetime_ticks (FILETIME t) {
 
 long long filetime_unix_ns (FILETIME t) {
   return ((long long)filetime_ticks(t) - (long long)EPOCH_DIFFERENCE_TICKS) * 100LL;
+}
+
+/* A CPU time of the snapshot (100 ns units) against /proc read afterwards:
+** it can only have grown since -- a thread woken by the thaw runs for a
+** moment -- by a few clock ticks at most. */
+void expect_cpu_time_then (uint64_t got, uint64_t now) {
+  uint64_t slack = 5ULL * 10000000ULL / (uint64_t)sysconf(_SC_CLK_TCK);
+  if (got > now || now - got > slack)
+    fail_because("CPU time %llu in the snapshot, %llu in /proc afterwards",
+                 (unsigned long long)got, (unsigned long long)now);
 }
