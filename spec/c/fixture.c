@@ -285,11 +285,15 @@ long long filetime_unix_ns (FILETIME t) {
   return ((long long)filetime_ticks(t) - (long long)EPOCH_DIFFERENCE_TICKS) * 100LL;
 }
 
+uint64_t ticks_as_filetime (unsigned long long ticks) {
+  return ticks * (10000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
 /* A CPU time of the snapshot (100 ns units) against /proc read afterwards:
 ** it can only have grown since -- a thread woken by the thaw runs for a
 ** moment -- by a few clock ticks at most. */
 void expect_cpu_time_then (uint64_t got, uint64_t now) {
-  uint64_t slack = 5ULL * 10000000ULL / (uint64_t)sysconf(_SC_CLK_TCK);
+  uint64_t slack = ticks_as_filetime(5);
   if (got > now || now - got > slack)
     fail_because("CPU time %llu in the snapshot, %llu in /proc afterwards",
                  (unsigned long long)got, (unsigned long long)now);

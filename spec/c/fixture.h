@@ -89,6 +89,8 @@ DWORD query_region_count (HPSS s);
 
 /* FILETIME as 100 ns units since 1601, and the Unix time (ns) it means */
 uint64_t filetime_ticks (FILETIME t);
+/* Clock ticks of /proc as the 100 ns count of a FILETIME duration */
+uint64_t ticks_as_filetime (unsigned long long ticks);
 /* A CPU time of a snapshot is at most a few ticks behind /proc read later. */
 void expect_cpu_time_then (uint64_t got, uint64_t now);
 long long filetime_unix_ns (FILETIME t);

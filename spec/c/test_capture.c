@@ -329,10 +329,6 @@ static ULONG_PTR affinity_of (pid_t pid) {
   return mask;
 }
 
-static uint64_t ticks_as_filetime (unsigned long long ticks) {
-  return ticks * (10000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
-}
-
 static void process_record_fields_match_proc (void **state) {
   struct fixture *f = FIXTURE(state);
   struct captured c = capture_target(f, CAPTURE_EVERYTHING);

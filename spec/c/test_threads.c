@@ -170,11 +170,6 @@ static void thread_affinity_matches_scheduler (void **state) {
   }
 }
 
-/* Ticks of /proc as the 100 ns count of a FILETIME duration */
-static uint64_t ticks_as_filetime (unsigned long long ticks) {
-  return ticks * (10000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
-}
-
 static void check_thread_against_stat (PSS_LINUX_THREAD_ENTRY const *e,
                                        struct proc_stat const *st, long cpus) {
   long long hz = sysconf(_SC_CLK_TCK);
