@@ -227,6 +227,16 @@ static int read_report (struct target *t) {
 }
 /* }====================================================================== */
 
+/* dup2 onto a standard fd, also when pipe2 already returned that number
+** (the suite was started with it closed): dup2 of an fd onto itself
+** keeps FD_CLOEXEC, and exec would then close it. */
+static void onto (int fd, int std) {
+  if (fd == std)
+    fcntl(fd, F_SETFD, 0);
+  else
+    dup2(fd, std);
+}
+
 int target_start (struct target *t, char const *const *args) {
   char const *prog = target_program();
   char const *argv[64];
@@ -259,8 +269,8 @@ int target_start (struct target *t, char const *const *args) {
   if (t->pid == 0) {
     /* dup2 clears FD_CLOEXEC on 0 and 1; every other fd of the suite is
     ** close-on-exec, so the target starts with exactly 0, 1 and 2 */
-    dup2(in[0], 0);
-    dup2(out[1], 1);
+    onto(in[0], 0);
+    onto(out[1], 1);
     execv(prog, (char *const *)argv);
     _exit(127);
   }
