@@ -130,6 +130,8 @@ static void blocked_thread_syscalls_match_proc (void **state) {
   for (i = 0; i < target->thread_count; i++)
     assert_int_equal(proc_syscall(target->pid, target->threads[i].tid, &before[i]), 0);
   s = fixture_capture(f, process, PSS_CAPTURE_THREADS);
+  /* thawed threads run for a moment before they block again */
+  assert_int_equal(target_wait_quiet(target), 0);
   for (i = 0; i < target->thread_count; i++)
     assert_int_equal(proc_syscall(target->pid, target->threads[i].tid, &after[i]), 0);
   e = fixture_walk(f, s, PSS_WALK_LINUX_THREADS, &n);
