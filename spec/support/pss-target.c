@@ -10,6 +10,7 @@
 **          --extra-maps N    --resident MB   --odd-name
 **          --exit-now CODE   --exit-after MS
 **          --parked   --counters   --sleeper   --churn   --tls
+**          --writer   --reaper   --fork-maps   --seccomp MODE
 **
 ** Report, one item per line, numbers decimal unless said otherwise, byte
 ** strings (paths) as lowercase hex of the exact bytes, "-" for none:
@@ -30,6 +31,8 @@
 **   counters <tid-a> <tid-b>        only with --counters
 **   sleeper <tid-sleeper> <tid-reader>  only with --sleeper
 **   tls <tid> <pthread_self, hex>   only with --tls, one per reported thread
+**   writer <tid> <counter> <buffer> <bytes>  only with --writer (hex addresses)
+**   reaper <tid>                    only with --reaper
 **   ready
 **
 ** File-like fd kinds (file-*, directory, device, fifo) carry path=, the hex
@@ -69,6 +72,25 @@
 **             loop while it serves stdin (polled between two threads).
 ** --tls       a "tls" line for every reported thread: its pthread_self,
 **             which glibc places at the thread's fs_base.
+**
+** For the VA clone tests (src/linux/vaclone.c):
+** --writer    "writer" rewrites every word of the global pss_writer_buffer
+**             with n+1, then stores n+1 to the global pss_writer_counter,
+**             forever. So any one instant holds counter = c and a buffer of
+**             c+1 up to some word and c after it. "writer" prints "writer
+**             <counter>" (the live value, decimal).
+** --reaper    counts SIGCHLD (a handler with SA_RESTART) and runs a thread
+**             "reaper" that loops waitpid(-1, 0) (sleeping 5 ms on ECHILD),
+**             counting the children it reaps. "children" prints "children
+**             <sigchld> <reaped>".
+** --fork-maps four more map lines of 4 pages each, written with 0xa5:
+**             "fork-private" (private anonymous), "fork-shared" (shared
+**             anonymous), "fork-dontfork" (private, MADV_DONTFORK) and
+**             "fork-wipe" (private, MADV_WIPEONFORK). "fork-write" stores
+**             0x11 to the first byte of each and prints "fork-written".
+** --seccomp MODE  after the report is built, a filter on every thread
+**             (TSYNC): "errno-clone" fails clone() with EPERM, "kill-clone"
+**             kills the process on clone(); everything else is allowed.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -104,7 +126,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
+#include <linux/seccomp.h>
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434   /* the same number on every architecture */
@@ -128,7 +152,8 @@ struct options {
   long extra_fds, extra_maps, resident_mb;
   int exit_now;              /* -1 unless --exit-now */
   long exit_after_ms;        /* -1 unless --exit-after */
-  bool parked, counters, sleeper, churn, tls;
+  bool parked, counters, sleeper, churn, tls, writer, reaper, fork_maps;
+  char const *seccomp;       /* NULL, "errno-clone" or "kill-clone" */
 };
 
 /* One line of the fd part of the report; detail holds the kind's own keys,
@@ -171,7 +196,7 @@ struct extra_thread {
 };
 
 enum { EXTRA_PARKED, EXTRA_COUNTER_A, EXTRA_COUNTER_B, EXTRA_SLEEPER, EXTRA_READER,
-       EXTRA_COUNT };
+       EXTRA_WRITER, EXTRA_REAPER, EXTRA_COUNT };
 
 struct target {
   struct options opt;
@@ -211,7 +236,8 @@ static _Noreturn void usage (char const *why) {
           "usage: pss-target [--threads N] [--no-fds] [--no-maps] [--extra-fds N]\n"
           "                  [--extra-maps N] [--resident MB] [--odd-name]\n"
           "                  [--exit-now CODE] [--exit-after MS]\n"
-          "                  [--parked] [--counters] [--sleeper] [--churn] [--tls]\n", why);
+          "                  [--parked] [--counters] [--sleeper] [--churn] [--tls]\n"
+          "                  [--writer] [--reaper] [--fork-maps] [--seccomp MODE]\n", why);
   exit(2);
 }
 
@@ -290,7 +316,8 @@ static char *read_proc (struct target *t, char const *path) {
 
 static void parse_options (int argc, char **argv, struct options *o) {
   enum { THREADS = 1, NO_FDS, NO_MAPS, EXTRA_FDS, EXTRA_MAPS, RESIDENT,
-         ODD_NAME_OPT, EXIT_NOW, EXIT_AFTER, PARKED, COUNTERS, SLEEPER, CHURN, TLS };
+         ODD_NAME_OPT, EXIT_NOW, EXIT_AFTER, PARKED, COUNTERS, SLEEPER, CHURN, TLS,
+         WRITER, REAPER, FORK_MAPS, SECCOMP };
   static struct option const longopts[] = {
     { "threads", required_argument, NULL, THREADS },
     { "no-fds", no_argument, NULL, NO_FDS },
@@ -306,6 +333,10 @@ static void parse_options (int argc, char **argv, struct options *o) {
     { "sleeper", no_argument, NULL, SLEEPER },
     { "churn", no_argument, NULL, CHURN },
     { "tls", no_argument, NULL, TLS },
+    { "writer", no_argument, NULL, WRITER },
+    { "reaper", no_argument, NULL, REAPER },
+    { "fork-maps", no_argument, NULL, FORK_MAPS },
+    { "seccomp", required_argument, NULL, SECCOMP },
     { NULL, 0, NULL, 0 }
   };
   int c;
@@ -327,6 +358,14 @@ static void parse_options (int argc, char **argv, struct options *o) {
       case SLEEPER: o->sleeper = true; break;
       case CHURN: o->churn = true; break;
       case TLS: o->tls = true; break;
+      case WRITER: o->writer = true; break;
+      case REAPER: o->reaper = true; break;
+      case FORK_MAPS: o->fork_maps = true; break;
+      case SECCOMP:
+        if (strcmp(optarg, "errno-clone") != 0 && strcmp(optarg, "kill-clone") != 0)
+          usage("--seccomp takes errno-clone or kill-clone");
+        o->seccomp = optarg;
+        break;
       default: usage("unknown option");
     }
   }
@@ -693,6 +732,56 @@ static void extra_start (struct target *t, int which, char const *name, void *(*
   }
 }
 
+/* --writer: globals, so gdb finds them by name in a core file. */
+#define WRITER_WORDS 131072          /* 1 MiB */
+volatile uint64_t pss_writer_counter;
+volatile uint64_t pss_writer_buffer[WRITER_WORDS];
+
+static void *writer_main (void *arg) {
+  struct target *t = arg;
+  extra_started(t, &t->extra[EXTRA_WRITER]);
+  for (;;) {
+    uint64_t next = pss_writer_counter + 1;
+    size_t i;
+    for (i = 0; i < WRITER_WORDS; i++)
+      pss_writer_buffer[i] = next;
+    pss_writer_counter = next;
+  }
+  return NULL;
+}
+
+/* --reaper: what the target sees of children it did not make. */
+static volatile long sigchld_count, reaped_count;
+
+static void on_sigchld (int sig) {
+  (void)sig;
+  __atomic_add_fetch(&sigchld_count, 1, __ATOMIC_RELAXED);
+}
+
+static void *reaper_main (void *arg) {
+  struct target *t = arg;
+  extra_started(t, &t->extra[EXTRA_REAPER]);
+  for (;;) {
+    pid_t r = waitpid(-1, NULL, 0);
+    if (r > 0)
+      __atomic_add_fetch(&reaped_count, 1, __ATOMIC_RELAXED);
+    else if (errno == ECHILD)
+      usleep(5000);
+  }
+  return NULL;
+}
+
+static void reaper_start (struct target *t) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigchld;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGCHLD, &sa, NULL) != 0)
+    fail(t, "sigaction SIGCHLD");
+  extra_start(t, EXTRA_REAPER, "reaper", reaper_main);
+}
+
 /* Starts the threads the options ask for; returns once each has published
 ** its tid (and, for the counters, once both loop). They never end: the
 ** process's exit ends them. */
@@ -710,6 +799,10 @@ static void extras_start (struct target *t) {
     extra_start(t, EXTRA_SLEEPER, "sleeper", sleeper_main);
     extra_start(t, EXTRA_READER, "reader", reader_main);
   }
+  if (t->opt.writer)
+    extra_start(t, EXTRA_WRITER, "writer", writer_main);
+  if (t->opt.reaper)
+    reaper_start(t);
   pthread_mutex_lock(&t->crew.lock);
   for (i = 0; i < EXTRA_COUNT; i++)
     while (t->extra[i].name != NULL && !t->extra[i].started)
@@ -717,6 +810,8 @@ static void extras_start (struct target *t) {
   pthread_mutex_unlock(&t->crew.lock);
   /* A is in its loop once X moved; B says so itself */
   while (t->opt.counters && (counter_x == 0 || !counter_b_looping))
+    sched_yield();
+  while (t->opt.writer && pss_writer_counter == 0)
     sched_yield();
 }
 
@@ -1107,6 +1202,28 @@ static void map_standard (struct target *t) {
     close(memfd);
 }
 
+/* --fork-maps: what a clone holds of each kind of private and shared memory. */
+static uint8_t *fork_map_start[4];
+
+static void map_fork (struct target *t) {
+  int const rw = PROT_READ | PROT_WRITE, anon = MAP_PRIVATE | MAP_ANONYMOUS;
+  struct map_spec const spec[] = {
+    { "fork-private", 4, rw, anon, -1 },
+    { "fork-shared", 4, rw, MAP_SHARED | MAP_ANONYMOUS, -1 },
+    { "fork-dontfork", 4, rw, anon, -1 },
+    { "fork-wipe", 4, rw, anon, -1 },
+  };
+  size_t first = t->nmaps, i;
+  place_layout(t, spec, 4);
+  for (i = 0; i < 4; i++) {
+    fork_map_start[i] = (uint8_t *)t->maps[first + i].start;
+    memset(fork_map_start[i], 0xa5, t->maps[first + i].size);
+  }
+  if (madvise(fork_map_start[2], 4 * t->page, MADV_DONTFORK) != 0 ||
+      madvise(fork_map_start[3], 4 * t->page, MADV_WIPEONFORK) != 0)
+    fail(t, "madvise");
+}
+
 /* The odd name is not valid UTF-8: it checks that names come back byte for
 ** byte. The fd stays open (an fd line) and maps it (a map line). */
 static void open_odd (struct target *t) {
@@ -1145,6 +1262,26 @@ static void map_extra (struct target *t) {
       fail(t, "mmap --extra-maps (vm.max_map_count?)");
     t->extra_maps_made++;
   }
+}
+/* }====================================================================== */
+
+
+/* --seccomp: clone() fails with EPERM or kills the process; every thread
+** gets the filter (TSYNC). Installed after the report is built, so the
+** target's own start-up is not affected. */
+static void install_seccomp (struct target *t) {
+  uint32_t action = strcmp(t->opt.seccomp, "kill-clone") == 0
+                      ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ERRNO | EPERM;
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, action),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = { sizeof code / sizeof code[0], code };
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
+    fail(t, "seccomp");
 }
 /* }====================================================================== */
 
@@ -1189,6 +1326,12 @@ static void print_threads (struct target *t) {
   if (t->opt.sleeper)
     printf("sleeper %d %d\n", (int)t->extra[EXTRA_SLEEPER].tid,
            (int)t->extra[EXTRA_READER].tid);
+  if (t->opt.writer)
+    printf("writer %d %" PRIxPTR " %" PRIxPTR " %zu\n", (int)t->extra[EXTRA_WRITER].tid,
+           (uintptr_t)&pss_writer_counter, (uintptr_t)pss_writer_buffer,
+           sizeof pss_writer_buffer);
+  if (t->opt.reaper)
+    printf("reaper %d\n", (int)t->extra[EXTRA_REAPER].tid);
   if (t->opt.tls) {
     print_tls(getpid(), pthread_self());
     for (i = 0; i < t->crew.started; i++)
@@ -1301,6 +1444,25 @@ static int run_command (char *line) {
     return 0;
   if (strcmp(line, "signals") == 0) {
     printf("signals %ld\n", __atomic_load_n(&signals_delivered, __ATOMIC_RELAXED));
+    fflush(stdout);
+    return -1;
+  }
+  if (strcmp(line, "writer") == 0) {
+    printf("writer %" PRIu64 "\n", pss_writer_counter);
+    fflush(stdout);
+    return -1;
+  }
+  if (strcmp(line, "children") == 0) {
+    printf("children %ld %ld\n", __atomic_load_n(&sigchld_count, __ATOMIC_RELAXED),
+           __atomic_load_n(&reaped_count, __ATOMIC_RELAXED));
+    fflush(stdout);
+    return -1;
+  }
+  if (strcmp(line, "fork-write") == 0 && fork_map_start[0] != NULL) {
+    size_t i;
+    for (i = 0; i < 4; i++)
+      fork_map_start[i][0] = 0x11;
+    printf("fork-written\n");
     fflush(stdout);
     return -1;
   }
@@ -1448,6 +1610,10 @@ int main (int argc, char **argv) {
   if (t.opt.resident_mb > 0)
     map_resident(&t);
   map_extra(&t);
+  if (t.opt.fork_maps)
+    map_fork(&t);
+  if (t.opt.seccomp != NULL)
+    install_seccomp(&t);
   report(&t);
   if (t.opt.exit_now >= 0) {
     /* at once: the workers die with the process; the child must not */
