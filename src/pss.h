@@ -142,6 +142,7 @@ struct _CONTEXT {
 #define ERROR_INVALID_HANDLE      6
 #define ERROR_NOT_ENOUGH_MEMORY   8
 #define ERROR_BAD_LENGTH          24
+#define ERROR_NO_PROC_SLOTS       89
 #define ERROR_GEN_FAILURE         31
 #define ERROR_NOT_SUPPORTED       50
 #define ERROR_BUSY                170
@@ -568,6 +569,23 @@ DWORD PssLinuxCloseProcess(HANDLE ProcessHandle);
 DWORD PssLinuxGetProcessId(HANDLE ProcessHandle, DWORD *ProcessId);
 /* errno behind the last failing Pss* call of this thread (0 if none). */
 int PssLinuxLastErrno(void);
+/* Why the last failing Pss* call of this thread failed, in words, when
+** the code alone does not say (NULL otherwise): "the target's seccomp
+** filter forbids clone", ... The string is static. */
+char const *PssLinuxLastErrorDetail(void);
+
+/*
+** Reads the VA clone's memory: the bytes of [Address, Address+Length) as
+** they were at the capture instant. ERROR_SUCCESS when all were read;
+** ERROR_PARTIAL_COPY when the range runs into memory the clone does not
+** hold (unmapped, MADV_DONTFORK, device memory): *BytesRead then says how
+** many bytes from Address were read, possibly 0, and the rest of Buffer is
+** untouched. ERROR_NOT_FOUND if the snapshot has no VA clone;
+** ERROR_PROCESS_ABORTED if the clone is gone (killed, or the thread that
+** captured it exited -- see docs/linux-mapping.md).
+*/
+DWORD PssLinuxReadSnapshotMemory(HPSS SnapshotHandle, UINT64 Address, void *Buffer,
+                                 SIZE_T Length, SIZE_T *BytesRead);
 
 /*
 ** Strings are UTF-16 as on Windows. Linux names are bytes: valid UTF-8 is
@@ -686,10 +704,18 @@ typedef struct {
   UINT64 Inode;
   DWORD DeviceMajor, DeviceMinor;
   char Permissions[5];        /* "rw-p" as in /proc/PID/maps */
-  char Reserved0[1];
+  unsigned char CloneCoverage;  /* PSS_LINUX_CLONE_*: what the VA clone holds */
   WORD PathLength;            /* bytes */
   char const *Path;           /* pathname column, exact bytes ("" if none) */
 } PSS_LINUX_VA_SPACE_ENTRY;
+
+/* CloneCoverage: what PssLinuxReadSnapshotMemory returns for a region */
+#define PSS_LINUX_CLONE_NONE       0  /* the snapshot has no VA clone */
+#define PSS_LINUX_CLONE_COPY       1  /* private memory: frozen at the capture instant */
+#define PSS_LINUX_CLONE_SHARED     2  /* MAP_SHARED: the clone sees it live, not frozen */
+#define PSS_LINUX_CLONE_ABSENT     3  /* MADV_DONTFORK (VM_DONTCOPY): not in the clone */
+#define PSS_LINUX_CLONE_ZEROED     4  /* MADV_WIPEONFORK: zeros in the clone */
+#define PSS_LINUX_CLONE_UNREADABLE 5  /* device memory (VM_IO, VM_PFNMAP) such as [vvar] */
 /* }====================================================================== */
 
 #ifdef __cplusplus

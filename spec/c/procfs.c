@@ -44,6 +44,14 @@ static long numeric_entries (char const *dir, long *out, size_t cap, int own_fds
   return (long)n;
 }
 
+long proc_pids (pid_t *out, size_t cap) {
+  static long tmp[65536];
+  long n = numeric_entries("/proc", tmp, cap < 65536 ? cap : 65536, 0), i;
+  for (i = 0; i < n; i++)
+    out[i] = (pid_t)tmp[i];
+  return n;
+}
+
 long proc_tids (pid_t pid, pid_t *out, size_t cap) {
   char dir[64];
   long tmp[4096];

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Sorted pids of /proc; the count (at most cap), -1 on error. */
+long proc_pids (pid_t *out, size_t cap);
 /* Sorted thread ids of /proc/PID/task; the count (at most cap), -1 on error. */
 long proc_tids (pid_t pid, pid_t *out, size_t cap);
 /* Sorted fd numbers of /proc/PID/fd; the count, -1 on error. */

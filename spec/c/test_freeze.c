@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "observe.h"
 #include "suites.h"
 
 #if defined(__x86_64__)
@@ -55,16 +56,7 @@
 #define USER_CS 0x33
 #define USER_DS 0x2b
 
-static void sleep_us (long us) {
-  struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
-}
 
-static long long now_ms (void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* {======================================================================
 ** Watchdog and child processes
@@ -217,25 +209,7 @@ static int freeze_teardown (void **state) {
 ** The target's threads, seen from /proc and from its report
 ** ======================================================================= */
 
-/* State letter of a thread; 0 if it is gone. */
-static char thread_state (pid_t pid, pid_t tid) {
-  struct proc_stat st;
-  return proc_stat(pid, tid, &st) == 0 ? st.state : 0;
-}
 
-/* TracerPid of a thread; -1 if it is gone. */
-static long thread_tracer (pid_t pid, pid_t tid) {
-  char rel[64], text[4096];
-  char const *line;
-  long n;
-  snprintf(rel, sizeof rel, "task/%d/status", (int)tid);
-  n = proc_read(pid, rel, text, sizeof text - 1);
-  if (n < 0)
-    return -1;
-  text[n] = '\0';
-  line = strstr(text, "\nTracerPid:");
-  return line != NULL ? strtol(line + 11, NULL, 10) : -1;
-}
 
 /* Detaches, or reaps if it is a zombie, every thread of pid that this
 ** process still traces -- what a capture must never leave behind, and
@@ -281,30 +255,6 @@ static char const *describe_threads (pid_t pid, char *buf, size_t cap) {
   return buf;
 }
 
-/* Fails unless every thread of pid runs or sleeps untraced: nothing
-** stopped ('t', 'T') or with a TracerPid, as a capture must leave it. A
-** thread found wrong is looked at again 200 ms later, for the message. */
-static void expect_untouched (pid_t pid, char const *when) {
-  pid_t tids[1024];
-  long n = proc_tids(pid, tids, 1024), i;
-  if (n <= 0)
-    fail_because("%s: cannot list the threads of %d", when, (int)pid);
-  for (i = 0; i < n; i++) {
-    char st = thread_state(pid, tids[i]);
-    long tracer = thread_tracer(pid, tids[i]);
-    if (st == 't' || st == 'T' || tracer > 0) {
-      char later;
-      long later_tracer;
-      sleep_us(200000);
-      later = thread_state(pid, tids[i]);
-      later_tracer = thread_tracer(pid, tids[i]);
-      fail_because("%s: thread %d of %d is %s (state %c, TracerPid %ld); "
-                   "200 ms later: state %c, TracerPid %ld", when, (int)tids[i], (int)pid,
-                   tracer > 0 ? "traced" : "stopped", st ? st : '?', tracer,
-                   later ? later : '?', later_tracer);
-    }
-  }
-}
 
 /* Waits (bounded) until every thread of pid is in state want. */
 static void wait_all_in_state (pid_t pid, char want, long timeout_ms) {
@@ -389,31 +339,6 @@ static void two_tids_of (struct target const *t, char const *word, pid_t *a, pid
   *b = (pid_t)y;
 }
 
-/* The target's count of sleeps that ended early and reads that returned. */
-/* The SIGRTMIN+1 signals the target has handled so far. */
-static long target_signals (struct target *t) {
-  char line[128];
-  long n = -1;
-  if (target_send(t, "signals") != 0)
-    fail_because("cannot send \"signals\" to the target");
-  if (target_read_line(t, line, sizeof line, 10000) != 0)
-    fail_because("no answer to \"signals\" from the target");
-  if (sscanf(line, "signals %ld", &n) != 1)
-    fail_because("unexpected answer to \"signals\": %s", line);
-  return n;
-}
-
-static long target_anomalies (struct target *t) {
-  char line[128];
-  long n = -1;
-  if (target_send(t, "anomalies") != 0)
-    fail_because("cannot send \"anomalies\" to the target");
-  if (target_read_line(t, line, sizeof line, 10000) != 0)
-    fail_because("no answer to \"anomalies\" from the target");
-  if (sscanf(line, "anomalies %ld", &n) != 1)
-    fail_because("unexpected answer to \"anomalies\": %s", line);
-  return n;
-}
 /* }====================================================================== */
 
 

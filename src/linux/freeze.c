@@ -333,6 +333,30 @@ int pss_frozen (const struct pss_freeze *fz, pid_t tid) {
   return ft != NULL && ft->state == THREAD_STOPPED;
 }
 
+/*
+** The thread to inject system calls into: one in a plain ptrace stop with
+** no signal held for it, the main thread first; a thread in a job-control
+** stop only if there is no other. 0 if none.
+*/
+pid_t pss_freeze_injector (const struct pss_freeze *fz) {
+  size_t i, pass;
+  const struct frozen_thread *ft = find(fz, fz->leader);
+  if (ft != NULL && ft->state == THREAD_STOPPED && !ft->pending_signal && !ft->group_stopped)
+    return ft->tid;
+  for (pass = 0; pass < 2; pass++)
+    for (i = 0; i < fz->n; i++) {
+      ft = &fz->threads[i];
+      if (ft->state == THREAD_STOPPED && !ft->pending_signal && ft->group_stopped == (int)pass)
+        return ft->tid;
+    }
+  return 0;
+}
+
+/* The i-th frozen thread's tid, 0 if it is not stopped (gone). */
+pid_t pss_freeze_thread (const struct pss_freeze *fz, size_t i) {
+  return i < fz->n && fz->threads[i].state == THREAD_STOPPED ? fz->threads[i].tid : 0;
+}
+
 /* A thread's state letter as found before the freeze; 0 if not frozen. */
 char pss_state_before (const struct pss_freeze *fz, pid_t tid) {
   const struct frozen_thread *ft = fz != NULL ? find(fz, tid) : NULL;
@@ -352,6 +376,9 @@ const struct pss_registers *pss_target_registers (struct pss_target *t, pid_t ti
   if (t->freeze != NULL) {
     if (!pss_frozen(t->freeze, tid)) return NULL;
     if ((*err = pss_thread_registers(tid, t->regs, fp, xstate)) < 0) return NULL;
+    /* the injector's registers now hold the resume point of the injection:
+    ** its context is the one found at the freeze */
+    if (tid == t->injector) memcpy(t->regs->gp, t->injector_gp, sizeof t->regs->gp);
     return t->regs;
   }
   if (t->self_freeze == NULL) return NULL;

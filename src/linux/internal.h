@@ -65,6 +65,18 @@ struct pss_thread_row {
   WORD name16_len;         /* bytes */
 };
 
+/* The VA clone: a process holding the target's memory as it was at the
+** capture instant (vaclone.c). */
+struct pss_clone {
+  pid_t pid;               /* in our pid namespace; 0 if the snapshot has none */
+  int self;                /* our own child: a clone of the calling process */
+  int hold;                /* self: the write end of the pipe whose EOF ends it */
+  int pidfd;               /* PSS_VA_CLONE_INFORMATION.VaCloneHandle */
+  int memfd;               /* /proc/CLONE/mem, for what process_vm_readv cannot read */
+  uint64_t site, parking;  /* another process's clone: where its stub is, and a
+                              syscall instruction to park it on */
+};
+
 struct pss_store {
   atomic_int refs;
   uint64_t serial;         /* unique per store: keys a marker's pool copies */
@@ -77,6 +89,7 @@ struct pss_store {
   DWORD threads_frozen;
   DWORD context_length;             /* bytes of each ContextRecord, 0 without */
   struct pss_table tables[PSS_TABLE_COUNT];
+  struct pss_clone clone;
 };
 
 struct pss_store *pss_store_new(PSS_CAPTURE_FLAGS flags);
@@ -121,6 +134,8 @@ struct pss_target;
 int pss_freeze(struct pss_target *t, struct pss_freeze *fz) PSS_MUST_CHECK;
 void pss_thaw(struct pss_freeze *fz);              /* NULL-safe, once */
 int pss_frozen(const struct pss_freeze *fz, pid_t tid);
+pid_t pss_freeze_injector(const struct pss_freeze *fz);
+pid_t pss_freeze_thread(const struct pss_freeze *fz, size_t i);
 /* A thread's state letter as found before the freeze; 0 if not frozen. */
 char pss_state_before(const struct pss_freeze *fz, pid_t tid);
 
@@ -174,6 +189,8 @@ struct pss_target {
   struct pss_self_freeze *self_freeze;  /* the caller's other threads, with contexts */
   struct pss_registers *regs;     /* room to read one thread's registers */
   DWORD context_flags;            /* CONTEXT_* to capture, 0 for none */
+  pid_t injector;                 /* the thread a VA clone was made through, 0 if none */
+  unsigned char injector_gp[27 * 8];  /* its registers as frozen */
 };
 
 /* Reads a whole /proc file relative to dirfd into t->scratch (NUL
@@ -211,6 +228,27 @@ FILETIME pss_ticks_after_boot(const struct pss_target *t, uint64_t ticks);
 DWORD pss_exit_status(int wait_status);
 /* The first 64 CPUs of a task's affinity as a Windows mask. */
 ULONG_PTR pss_affinity(pid_t tid);
+/* }====================================================================== */
+
+
+/* {======================================================================
+** VA clone (vaclone.c)
+** ======================================================================= */
+/* The calling process: a child made by a bare clone() system call. */
+int pss_clone_self(struct pss_clone *c) PSS_MUST_CHECK;
+/* Another process, frozen in fz: the clone is made by one of its threads;
+** t->injector and t->injector_gp say which and its registers. */
+int pss_clone_inject(struct pss_target *t, struct pss_freeze *fz, struct pss_clone *c,
+                     uint64_t *clone_us) PSS_MUST_CHECK;
+/* After the thaw: the clone closes its descriptors and is parked. */
+int pss_clone_settle(struct pss_clone *c) PSS_MUST_CHECK;
+/* What the clone holds of each captured region (CloneCoverage). */
+int pss_clone_coverage(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+void pss_clone_release(struct pss_clone *c);      /* kills and reaps it */
+/* Reads the clone's memory; the bytes read, or -errno if none could be. */
+ssize_t pss_clone_read(const struct pss_clone *c, uint64_t address, void *buf, size_t n);
+/* Why the last failure of this thread happened, in words (static). */
+void pss_fail_detail(const char *detail);
 /* }====================================================================== */
 
 

@@ -24,12 +24,12 @@
 #define CAPTURE_SUPPORTED (PSS_CAPTURE_HANDLES | CAPTURE_HANDLE_DETAILS |         \
                            CAPTURE_CONTEXTS |                                     \
                            PSS_CAPTURE_HANDLE_TRACE | PSS_CAPTURE_THREADS |       \
-                           PSS_CAPTURE_VA_SPACE |                                 \
+                           PSS_CAPTURE_VA_CLONE | PSS_CAPTURE_VA_SPACE |          \
                            PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION)
 #define CAPTURE_CONTEXTS (PSS_CAPTURE_THREAD_CONTEXT | PSS_CAPTURE_THREAD_CONTEXT_EXTENDED)
-/* Meaningful on Linux but not captured yet, or never (Intel PT): refused
-** rather than answered with an empty result. */
-#define CAPTURE_UNSUPPORTED (PSS_CAPTURE_VA_CLONE | PSS_CAPTURE_IPT_TRACE)
+/* Intel PT traces have no Linux counterpart here: refused rather than
+** answered with an empty result. */
+#define CAPTURE_UNSUPPORTED PSS_CAPTURE_IPT_TRACE
 #define CREATE_OPTIONS (PSS_CREATE_BREAKAWAY_OPTIONAL | PSS_CREATE_BREAKAWAY |    \
                         PSS_CREATE_FORCE_BREAKAWAY | PSS_CREATE_USE_VM_ALLOCATIONS | \
                         PSS_CREATE_MEASURE_PERFORMANCE | PSS_CREATE_RELEASE_SECTION)
@@ -239,6 +239,17 @@ static int capture_parts (struct pss_target *t, struct pss_store *s) {
 static uint64_t cycles (void);
 static uint64_t micros (void);
 
+/* The calling process's clone: a fork, timed as Windows times the clone. */
+static int clone_self (struct pss_store *s) {
+  uint64_t c0 = cycles(), w0 = micros();
+  int rc;
+  if (!(s->flags & PSS_CAPTURE_VA_CLONE)) return 0;
+  rc = pss_clone_self(&s->clone);
+  s->perf.VaCloneCycleCount = cycles() - c0;
+  s->perf.VaCloneWallClockPeriod = micros() - w0;
+  return rc;
+}
+
 /*
 ** The calling process with thread contexts: a helper child freezes the
 ** other threads (selffreeze.c); the calling thread's registers are those
@@ -249,12 +260,25 @@ static int capture_self_frozen (struct pss_target *t, struct pss_store *s, uint6
   int rc;
   pss_own_registers(t->regs);
   if ((rc = pss_self_freeze(t, &t->self_freeze, t->context_flags)) < 0) return rc;
-  rc = capture_parts(t, s);
+  rc = clone_self(s);
+  if (rc == 0) rc = capture_parts(t, s);
   s->threads_frozen = (DWORD)pss_self_frozen_count(t->self_freeze);
   pss_self_thaw(t->self_freeze);
   t->self_freeze = NULL;
   s->freeze_cycles = cycles() - c0;
   s->freeze_us = micros() - w0;
+  return rc;
+}
+
+/* Another process's clone, made first: the memory of the instant the
+** threads were stopped. */
+static int clone_other (struct pss_target *t, struct pss_freeze *fz, struct pss_store *s) {
+  uint64_t c0 = cycles(), us;
+  int rc;
+  if (!(s->flags & PSS_CAPTURE_VA_CLONE)) return 0;
+  rc = pss_clone_inject(t, fz, &s->clone, &us);
+  s->perf.VaCloneCycleCount = cycles() - c0;
+  s->perf.VaCloneWallClockPeriod = us;
   return rc;
 }
 
@@ -266,19 +290,25 @@ static int capture_frozen (struct pss_target *t, struct pss_store *s) {
   struct pss_freeze fz;
   uint64_t c0 = cycles();
   int rc;
-  if (t->self && t->context_flags == 0) return capture_parts(t, s);
+  if (t->self && t->context_flags == 0) {
+    rc = clone_self(s);
+    return rc == 0 ? capture_parts(t, s) : rc;
+  }
   /* mmap, not malloc: PSS_CREATE_USE_VM_ALLOCATIONS means no heap at all */
   t->regs = mmap(NULL, sizeof *t->regs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (t->regs == MAP_FAILED) { t->regs = NULL; return -ENOMEM; }
   if (t->self) return capture_self_frozen(t, s, c0);
   if ((rc = pss_freeze(t, &fz)) < 0) return rc;
   t->freeze = &fz;
-  rc = capture_parts(t, s);
+  rc = clone_other(t, &fz, s);
+  if (rc == 0) rc = capture_parts(t, s);
   pss_thaw(&fz);
   t->freeze = NULL;
   s->freeze_cycles = cycles() - c0;
   s->freeze_us = fz.frozen_us;
   s->threads_frozen = (DWORD)fz.count;
+  /* the target runs again; the clone is finished while it does */
+  if (rc == 0 && s->clone.pid > 0) rc = pss_clone_settle(&s->clone);
   return rc;
 }
 
@@ -286,6 +316,7 @@ static int capture_into (struct pss_target *t, struct pss_store *s) {
   PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
   uint64_t c0 = cycles(), w0 = micros();
   int rc = capture_frozen(t, s);
+  if (rc == 0) rc = pss_clone_coverage(t, s);
   pc->TotalCycleCount = cycles() - c0;
   pc->TotalWallClockPeriod = micros() - w0;
   /* a file that vanished because the process did means: it exited */
@@ -303,7 +334,8 @@ static DWORD check_capture_flags (PSS_CAPTURE_FLAGS f, int self) {
     return ERROR_INVALID_PARAMETER;
   if (f & CAPTURE_UNSUPPORTED) return ERROR_NOT_SUPPORTED;
 #if !defined(__x86_64__)
-  if (f & CAPTURE_CONTEXTS) return ERROR_NOT_SUPPORTED;   /* x86-64 layouts only */
+  /* x86-64 layouts and injection code only */
+  if (f & (CAPTURE_CONTEXTS | PSS_CAPTURE_VA_CLONE)) return ERROR_NOT_SUPPORTED;
 #endif
   (void)self;
   return ERROR_SUCCESS;
@@ -327,6 +359,7 @@ PSS_EXPORT DWORD WINAPI PssCaptureSnapshot (HANDLE ProcessHandle,
   uintptr_t h;
   DWORD code;
   int rc;
+  pss_fail_detail(NULL);
   if (SnapshotHandle == NULL) return pss_fail(ERROR_INVALID_PARAMETER);
   code = check_capture_flags(CaptureFlags, ProcessHandle == PSS_LINUX_CURRENT_PROCESS);
   if (code != ERROR_SUCCESS) return pss_fail(code);

@@ -86,6 +86,7 @@ struct pss_store *pss_store_new (PSS_CAPTURE_FLAGS flags) {
   s->flags = flags;
   s->vm = vm;
   s->pstrings.vm = vm;
+  s->clone.hold = s->clone.pidfd = s->clone.memfd = -1;
   for (i = 0; i < PSS_TABLE_COUNT; i++) {
     s->tables[i].rows.vm = s->tables[i].strings.vm = vm;
     s->tables[i].row_size = row_sizes[i];
@@ -96,6 +97,7 @@ struct pss_store *pss_store_new (PSS_CAPTURE_FLAGS flags) {
 void pss_store_release (struct pss_store *s) {
   int i;
   if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1) return;
+  pss_clone_release(&s->clone);
   for (i = 0; i < PSS_TABLE_COUNT; i++) {
     pss_buf_free(&s->tables[i].rows);
     pss_buf_free(&s->tables[i].strings);
@@ -247,11 +249,27 @@ void *pss_registry_remove (uintptr_t h, enum pss_kind kind) {
 ** Errors
 ** ======================================================================= */
 static _Thread_local int last_errno;
+/* A detail is noted where a failure is found and published with the code
+** at the API boundary; a call that fails without one publishes none. */
+static _Thread_local const char *pending_detail, *last_detail;
+
+void pss_fail_detail (const char *detail) {
+  pending_detail = detail;
+}
+
+static void publish_detail (void) {
+  last_detail = pending_detail;
+  pending_detail = NULL;
+}
 
 DWORD pss_win32_error (int neg_errno) {
   int e = -neg_errno;
-  if (e == 0) return ERROR_SUCCESS;
+  if (e == 0) {
+    pending_detail = NULL;
+    return ERROR_SUCCESS;
+  }
   last_errno = e;
+  publish_detail();
   switch (e) {
     case EACCES: case EPERM: return ERROR_ACCESS_DENIED;
     case ENOMEM: return ERROR_NOT_ENOUGH_MEMORY;
@@ -259,6 +277,7 @@ DWORD pss_win32_error (int neg_errno) {
     case EBADF: return ERROR_INVALID_HANDLE;
     case EBUSY: return ERROR_BUSY;
     case EINVAL: return ERROR_INVALID_PARAMETER;
+    case EAGAIN: return ERROR_NO_PROC_SLOTS;   /* fork limits: pids.max, RLIMIT_NPROC */
     case ENOSYS: case EOPNOTSUPP: return ERROR_NOT_SUPPORTED;
     default: return ERROR_GEN_FAILURE;
   }
@@ -266,7 +285,12 @@ DWORD pss_win32_error (int neg_errno) {
 
 DWORD pss_fail (DWORD code) {
   last_errno = 0;
+  publish_detail();
   return code;
+}
+
+PSS_EXPORT const char *PssLinuxLastErrorDetail (void) {
+  return last_detail;
 }
 
 PSS_EXPORT int PssLinuxLastErrno (void) {

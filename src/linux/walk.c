@@ -285,10 +285,11 @@ static int query_present (const struct pss_store *s, PSS_QUERY_INFORMATION_CLASS
     case PSS_QUERY_HANDLE_INFORMATION: return (s->flags & PSS_CAPTURE_HANDLES) != 0;
     case PSS_QUERY_THREAD_INFORMATION: return (s->flags & PSS_CAPTURE_THREADS) != 0;
     case PSS_QUERY_HANDLE_TRACE_INFORMATION: return (s->flags & PSS_CAPTURE_HANDLE_TRACE) != 0;
+    case PSS_QUERY_VA_CLONE_INFORMATION: return s->clone.pid > 0;
     case PSS_QUERY_PERFORMANCE_COUNTERS:
     case PSS_QUERY_LINUX_PERFORMANCE_COUNTERS:
       return (s->flags & PSS_CREATE_MEASURE_PERFORMANCE) != 0;
-    default: return 0;   /* VA clone, auxiliary pages */
+    default: return 0;   /* auxiliary pages */
   }
 }
 
@@ -314,6 +315,12 @@ static void query_fill (const struct pss_store *s, PSS_QUERY_INFORMATION_CLASS c
     }
     case PSS_QUERY_HANDLE_TRACE_INFORMATION:
       memset(buf, 0, sizeof(PSS_HANDLE_TRACE_INFORMATION)); return;
+    case PSS_QUERY_VA_CLONE_INFORMATION: {
+      /* the snapshot owns the handle: it is closed when the snapshot is freed */
+      PSS_VA_CLONE_INFORMATION vc = { (HANDLE)(intptr_t)s->clone.pidfd };
+      memcpy(buf, &vc, sizeof vc);
+      return;
+    }
     case PSS_QUERY_THREAD_INFORMATION: {
       PSS_THREAD_INFORMATION ti = { (DWORD)s->tables[PSS_TABLE_THREADS].count, s->context_length };
       memcpy(buf, &ti, sizeof ti);

@@ -1,0 +1,523 @@
+/*
+** test_vaclone.c -- PSS_CAPTURE_VA_CLONE: the clone holds the capture
+** instant, the target is left exactly as it was, and nothing outlives the
+** snapshot (src/linux/vaclone.c).
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "observe.h"
+#include "suites.h"
+
+#if defined(__x86_64__)
+
+#define CLONE_FLAGS (PSS_CAPTURE_VA_CLONE | PSS_CAPTURE_VA_SPACE)
+
+/* {======================================================================
+** Helpers
+** ======================================================================= */
+
+/* The clone's pid, from the handle PSS_QUERY_VA_CLONE_INFORMATION gives. */
+static pid_t clone_pid (HPSS s) {
+  PSS_VA_CLONE_INFORMATION vc;
+  DWORD pid = 0;
+  assert_code(PssQuerySnapshot(s, PSS_QUERY_VA_CLONE_INFORMATION, &vc, sizeof vc),
+              ERROR_SUCCESS);
+  assert_code(PssLinuxGetProcessId(vc.VaCloneHandle, &pid), ERROR_SUCCESS);
+  assert_true(pid > 0);
+  return (pid_t)pid;
+}
+
+static uint64_t read_u64 (HPSS s, uint64_t address) {
+  uint64_t v = 0;
+  SIZE_T got = 0;
+  assert_code(PssLinuxReadSnapshotMemory(s, address, &v, sizeof v, &got), ERROR_SUCCESS);
+  assert_int_equal(got, sizeof v);
+  return v;
+}
+
+/* Whether a process exists (a zombie does). */
+static int exists (pid_t pid) {
+  return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* The parent pid and state of a process; 0 if it is gone. */
+static char state_of (pid_t pid, pid_t *ppid) {
+  struct proc_stat st;
+  if (proc_stat(pid, pid, &st) != 0) return 0;
+  if (ppid != NULL) *ppid = st.ppid;
+  return st.state;
+}
+
+/* Waits until pid is gone from the process table: a released clone is
+** reaped by init (or the nearest subreaper), which may take a few seconds. */
+static void expect_gone (pid_t pid, long timeout_ms, char const *what) {
+  long long deadline = now_ms() + timeout_ms;
+  while (exists(pid)) {
+    if (now_ms() > deadline) {
+      pid_t ppid = 0;
+      char st = state_of(pid, &ppid);
+      fail_because("%s: %d is still there after %ld ms (state %c, parent %d)", what, (int)pid,
+                   timeout_ms, st ? st : '?', (int)ppid);
+    }
+    sleep_us(5000);
+  }
+}
+
+/* No process in the table is a zombie child of pid. */
+static void expect_no_zombie_children (pid_t pid, char const *when) {
+  static pid_t all[65536];
+  long n = proc_pids(all, 65536), i;
+  for (i = 0; i < n; i++) {
+    pid_t ppid = 0;
+    if (state_of(all[i], &ppid) == 'Z' && ppid == pid)
+      fail_because("%s: %d is a zombie child of the target %d", when, (int)all[i], (int)pid);
+  }
+}
+
+/* The --writer line: the writer's counter and buffer, the buffer's size. */
+static void writer_of (struct target *t, uint64_t *counter, uint64_t *buffer, size_t *bytes) {
+  char rest[256];
+  int tid;
+  assert_int_equal(target_report_line(t, "writer", 0, rest, sizeof rest), 1);
+  if (sscanf(rest, "%d %" SCNx64 " %" SCNx64 " %zu", &tid, counter, buffer, bytes) != 4)
+    fail_because("unexpected writer line: %s", rest);
+}
+
+/* The target's SigBlk of a thread, as /proc says. */
+static unsigned long long blocked_mask (pid_t pid, pid_t tid) {
+  char rel[64], text[4096];
+  char const *line;
+  long n;
+  snprintf(rel, sizeof rel, "task/%d/status", (int)tid);
+  n = proc_read(pid, rel, text, sizeof text - 1);
+  assert_true(n > 0);
+  text[n] = '\0';
+  line = strstr(text, "\nSigBlk:");
+  assert_non_null(line);
+  return strtoull(line + 8, NULL, 16);
+}
+
+/* Bytes at the end of each executable mapping of pid, where the stub goes:
+** a capture must leave them as they were. */
+static size_t exec_tails (pid_t pid, unsigned char *out, size_t cap) {
+  size_t n = 0, count, i;
+  struct proc_map *maps = proc_maps(pid, &count);
+  char path[64];
+  int fd;
+  assert_non_null(maps);
+  snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  for (i = 0; i < count && n + 512 <= cap; i++) {
+    if (strchr(maps[i].perms, 'x') == NULL || maps[i].end - maps[i].start < 512) continue;
+    if (pread(fd, out + n, 512, (off_t)(maps[i].end - 512)) == 512) n += 512;
+  }
+  close(fd);
+  free(maps);
+  return n;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** The calling process
+** ======================================================================= */
+
+static volatile uint64_t self_value;
+
+static void self_clone_holds_the_instant (void **state) {
+  struct fixture *f = FIXTURE(state);
+  HPSS s;
+  pid_t pid;
+  self_value = 0x1111222233334444ULL;
+  s = fixture_capture(f, PSS_LINUX_CURRENT_PROCESS, PSS_CAPTURE_VA_CLONE);
+  self_value = 0x5555666677778888ULL;
+  assert_int_equal(read_u64(s, (uintptr_t)&self_value), 0x1111222233334444ULL);
+  pid = clone_pid(s);
+  /* our child, holding one descriptor (the pipe that ends it), never our
+  ** wait(-1)'s business: exit signal 0 */
+  {
+    pid_t ppid = 0;
+    long long deadline = now_ms() + 2000;
+    int fds[16];
+    while (state_of(pid, &ppid) != 'S' && now_ms() < deadline) sleep_us(1000);
+    assert_int_equal(state_of(pid, &ppid), 'S');     /* asleep in its read */
+    assert_int_equal(ppid, getpid());
+    /* valgrind keeps descriptors of its own open in the child */
+    if (!under_valgrind()) assert_int_equal(proc_fds(pid, fds, 16), 1);
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+  }
+  fixture_forget_snapshot(f, s);
+  assert_code(PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s), ERROR_SUCCESS);
+  assert_false(exists(pid));
+}
+
+/* The child ends with us: it holds only the pipe, whose other end dies
+** with the process that captured. */
+static void self_clone_ends_with_its_process (void **state) {
+  int p[2];
+  pid_t capturer, clone = 0;
+  int status;
+  (void)state;
+  assert_int_equal(pipe(p), 0);
+  if ((capturer = fork()) == 0) {
+    HPSS s;
+    PSS_VA_CLONE_INFORMATION vc;
+    DWORD pid = 0;
+    close(p[0]);
+    if (PssCaptureSnapshot(PSS_LINUX_CURRENT_PROCESS, PSS_CAPTURE_VA_CLONE, 0, &s) != 0 ||
+        PssQuerySnapshot(s, PSS_QUERY_VA_CLONE_INFORMATION, &vc, sizeof vc) != 0 ||
+        PssLinuxGetProcessId(vc.VaCloneHandle, &pid) != 0)
+      _exit(2);
+    if (write(p[1], &pid, sizeof pid) != (ssize_t)sizeof pid) _exit(3);
+    pause();
+    _exit(0);
+  }
+  close(p[1]);
+  assert_int_equal(read(p[0], &clone, sizeof clone), (ssize_t)sizeof clone);
+  close(p[0]);
+  assert_true(exists(clone));
+  kill(capturer, SIGKILL);
+  assert_int_equal(waitpid(capturer, &status, 0), capturer);
+  expect_gone(clone, 10000, "the clone of a killed capturer");
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Another process
+** ======================================================================= */
+
+/* Frozen: counter c and a buffer of c+1 up to some word and c after it,
+** read twice over time; the live writer has moved on. */
+static void clone_of_a_writer_is_one_instant (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start_running(f, "--writer", NULL);
+  HANDLE h = fixture_open(f, t->pid);
+  uint64_t counter_at, buffer_at, *buf, c, again;
+  size_t bytes, words, i, boundary;
+  SIZE_T got = 0;
+  HPSS s = fixture_capture(f, h, PSS_CAPTURE_VA_CLONE);
+  writer_of(t, &counter_at, &buffer_at, &bytes);
+  words = bytes / 8;
+  buf = fixture_keep(f, malloc(bytes));
+  assert_non_null(buf);
+  c = read_u64(s, counter_at);
+  assert_code(PssLinuxReadSnapshotMemory(s, buffer_at, buf, bytes, &got), ERROR_SUCCESS);
+  assert_int_equal(got, bytes);
+  for (boundary = 0; boundary < words && buf[boundary] == c + 1; boundary++) {}
+  for (i = boundary; i < words; i++)
+    if (buf[i] != c)
+      fail_because("word %zu of the clone's buffer is %" PRIu64 "; counter %" PRIu64
+                   ", words before %zu hold %" PRIu64, i, buf[i], c, boundary, c + 1);
+  sleep_us(50000);
+  again = read_u64(s, counter_at);
+  assert_int_equal(again, c);
+  /* the live target went on meanwhile, and goes on */
+  {
+    long live = target_ask(t, "writer", NULL), later;
+    assert_true((uint64_t)live > c);
+    sleep_us(20000);
+    later = target_ask(t, "writer", NULL);
+    assert_true(later > live);
+  }
+  expect_untouched(t->pid, "after a clone capture");
+}
+
+/*
+** The target's view: no SIGCHLD, nothing for its waitpid(-1) thread, no
+** zombie, signals counted exactly once, sleeps and reads undisturbed, its
+** signal masks and code bytes as they were.
+*/
+static void target_sees_nothing_of_the_clone (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, "--reaper", "--sleeper", "--no-fds", NULL);
+  HANDLE h = fixture_open(f, t->pid);
+  pid_t tids[64];
+  unsigned long long masks[64];
+  unsigned char *before = fixture_keep(f, malloc(65536)), *after = fixture_keep(f, malloc(65536));
+  size_t tails = exec_tails(t->pid, before, 65536);
+  long n = proc_tids(t->pid, tids, 64), i, reaped = -1, sigchld;
+  int rounds = under_valgrind() ? 5 : 40, k;
+  pid_t clones[64];
+  assert_true(n > 0 && tails > 0);
+  /* masks are compared with every thread blocked where it waits: the main
+  ** thread's mask differs inside ppoll and while it answers a command */
+  for (i = 0; i < n; i++) masks[i] = blocked_mask(t->pid, tids[i]);
+  for (k = 0; k < rounds; k++) {
+    HPSS s;
+    assert_int_equal(kill(t->pid, SIGRTMIN + 1), 0);
+    s = fixture_capture(f, h, CLONE_FLAGS | PSS_CAPTURE_THREADS);
+    clones[k % 64] = clone_pid(s);
+    fixture_forget_snapshot(f, s);
+    assert_code(PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s), ERROR_SUCCESS);
+  }
+  for (k = 0; k < rounds && k < 64; k++) expect_gone(clones[k], 15000, "a freed clone");
+  sleep_us(50000);
+  sigchld = target_ask(t, "children", &reaped);
+  assert_int_equal(sigchld, 0);
+  assert_int_equal(reaped, 0);
+  assert_int_equal(target_signals(t), rounds);
+  assert_int_equal(target_anomalies(t), 0);
+  assert_int_equal(target_wait_quiet(t), 0);
+  for (i = 0; i < n; i++)
+    if (blocked_mask(t->pid, tids[i]) != masks[i])
+      fail_because("thread %d's signal mask changed: %llx, was %llx", (int)tids[i],
+                   blocked_mask(t->pid, tids[i]), masks[i]);
+  assert_int_equal(exec_tails(t->pid, after, 65536), tails);
+  assert_memory_equal(before, after, tails);
+  expect_no_zombie_children(t->pid, "after the captures");
+  expect_untouched(t->pid, "after the captures");
+}
+
+/* The clone: parked, no descriptors, oom_score_adj 1000, not the target's
+** child; gone once freed. */
+static void clone_is_parked_and_released (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, NULL);
+  HANDLE h = fixture_open(f, t->pid);
+  HPSS s = fixture_capture(f, h, PSS_CAPTURE_VA_CLONE);
+  pid_t pid = clone_pid(s), ppid = 0;
+  int fds[16];
+  char adj[16];
+  long len = proc_read(pid, "oom_score_adj", adj, sizeof adj - 1);
+  assert_true(len > 0);
+  adj[len] = '\0';
+  assert_int_equal(atoi(adj), 1000);
+  assert_int_equal(state_of(pid, &ppid), 't');
+  assert_true(ppid != t->pid);
+  assert_int_equal(proc_fds(pid, fds, 16), 0);
+  assert_int_equal(thread_tracer(pid, pid), (long)getpid());
+  fixture_forget_snapshot(f, s);
+  assert_code(PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s), ERROR_SUCCESS);
+  expect_gone(pid, 15000, "a freed clone");
+  expect_no_zombie_children(t->pid, "after the free");
+}
+
+/* Each region says what the clone holds; reads behave as it says. */
+static void regions_say_what_the_clone_holds (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, "--fork-maps", NULL);
+  HANDLE h = fixture_open(f, t->pid);
+  HPSS s = fixture_capture(f, h, CLONE_FLAGS);
+  size_t n, i, k;
+  PSS_LINUX_VA_SPACE_ENTRY *r = fixture_walk(f, s, PSS_WALK_LINUX_VA_SPACE, &n);
+  struct { char const *kind; unsigned coverage; int first; DWORD rc; } want[] = {
+    { "fork-private", PSS_LINUX_CLONE_COPY, 0xa5, ERROR_SUCCESS },
+    { "fork-shared", PSS_LINUX_CLONE_SHARED, 0x11, ERROR_SUCCESS },
+    { "fork-dontfork", PSS_LINUX_CLONE_ABSENT, -1, ERROR_PARTIAL_COPY },
+    { "fork-wipe", PSS_LINUX_CLONE_ZEROED, 0x00, ERROR_SUCCESS },
+  };
+  char line[64];
+  /* after the capture the target writes 0x11 to the first byte of each */
+  assert_int_equal(target_send(t, "fork-write"), 0);
+  assert_int_equal(target_read_line(t, line, sizeof line, 10000), 0);
+  assert_string_equal(line, "fork-written");
+  for (k = 0; k < sizeof want / sizeof want[0]; k++) {
+    struct target_map const *m = target_map_by_kind(t, want[k].kind);
+    unsigned char byte = 0xee;
+    SIZE_T got = 99;
+    assert_non_null(m);
+    for (i = 0; i < n && r[i].Region.BaseAddress != (void *)m->start; i++) {}
+    if (i == n) fail_because("no region at the %s map", want[k].kind);
+    if (r[i].CloneCoverage != want[k].coverage)
+      fail_because("%s: CloneCoverage %u, expected %u", want[k].kind, r[i].CloneCoverage,
+                   want[k].coverage);
+    assert_code(PssLinuxReadSnapshotMemory(s, m->start, &byte, 1, &got), want[k].rc);
+    assert_int_equal(got, want[k].rc == ERROR_SUCCESS ? 1 : 0);
+    if (want[k].first >= 0 && byte != want[k].first)
+      fail_because("%s: the clone reads %#x, expected %#x", want[k].kind, byte, want[k].first);
+  }
+  for (i = 0; i < n; i++)
+    if (r[i].PathLength == 6 && !memcmp(r[i].Path, "[vvar]", 6))
+      assert_int_equal(r[i].CloneCoverage, PSS_LINUX_CLONE_UNREADABLE);
+}
+
+/* A read running past a region into a hole returns what was there and
+** says it was short. */
+static void short_reads_stop_at_the_hole (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, NULL);
+  HANDLE h = fixture_open(f, t->pid);
+  HPSS s = fixture_capture(f, h, CLONE_FLAGS);
+  size_t n, i;
+  PSS_VA_SPACE_ENTRY *r = fixture_walk(f, s, PSS_WALK_VA_SPACE, &n);
+  unsigned char buf[8192];
+  SIZE_T got = 0;
+  for (i = 0; i + 1 < n; i++) {
+    uintptr_t end = (uintptr_t)r[i].BaseAddress + r[i].RegionSize;
+    if ((uintptr_t)r[i + 1].BaseAddress > end + 4096 && (r[i].Protect & 0xff) != PAGE_NOACCESS)
+      break;
+  }
+  assert_true(i + 1 < n);
+  memset(buf, 0xee, sizeof buf);
+  assert_code(PssLinuxReadSnapshotMemory(s, (uintptr_t)r[i].BaseAddress + r[i].RegionSize - 4096,
+                                         buf, sizeof buf, &got), ERROR_PARTIAL_COPY);
+  assert_int_equal(got, 4096);
+  assert_int_equal(buf[4096], 0xee);    /* nothing written past what was read */
+  /* a snapshot without a clone has nothing to read */
+  {
+    HPSS plain = fixture_capture(f, h, PSS_CAPTURE_VA_SPACE);
+    assert_code(PssLinuxReadSnapshotMemory(plain, (uintptr_t)r[i].BaseAddress, buf, 1, &got),
+                ERROR_NOT_FOUND);
+  }
+}
+
+/* Kills a capturer that holds a clone of t; returns the clone's pid. */
+static pid_t kill_capturer_holding_clone (struct target *t) {
+  int p[2], status;
+  pid_t capturer, clone = 0;
+  assert_int_equal(pipe(p), 0);
+  if ((capturer = fork()) == 0) {
+    HANDLE h;
+    HPSS s;
+    PSS_VA_CLONE_INFORMATION vc;
+    DWORD pid = 0;
+    close(p[0]);
+    if (PssLinuxOpenProcess((DWORD)t->pid, &h) != 0 ||
+        PssCaptureSnapshot(h, PSS_CAPTURE_VA_CLONE, 0, &s) != 0 ||
+        PssQuerySnapshot(s, PSS_QUERY_VA_CLONE_INFORMATION, &vc, sizeof vc) != 0 ||
+        PssLinuxGetProcessId(vc.VaCloneHandle, &pid) != 0)
+      pid = 0;
+    if (write(p[1], &pid, sizeof pid) != (ssize_t)sizeof pid) _exit(3);
+    pause();
+    _exit(0);
+  }
+  close(p[1]);
+  if (read(p[0], &clone, sizeof clone) != (ssize_t)sizeof clone) clone = 0;
+  close(p[0]);
+  kill(capturer, SIGKILL);
+  assert_int_equal(waitpid(capturer, &status, 0), capturer);
+  if (clone == 0) fail_because("the capturer could not capture a clone of %d", (int)t->pid);
+  return clone;
+}
+
+/* The clone dies with the thread that holds it: within a second it is
+** dead, soon after reaped; the target runs on, untouched. */
+static void capturer_killed_while_holding_a_clone (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, "--reaper", "--sleeper", "--no-fds", NULL);
+  int rounds = under_valgrind() ? 5 : 100, i;
+  pid_t clones[100];
+  long reaped = -1;
+  for (i = 0; i < rounds; i++) {
+    long long deadline;
+    clones[i] = kill_capturer_holding_clone(t);
+    for (deadline = now_ms() + 1000; state_of(clones[i], NULL) != 0 &&
+                                     state_of(clones[i], NULL) != 'Z'; sleep_us(1000))
+      if (now_ms() > deadline)
+        fail_because("round %d: clone %d still alive 1 s after its capturer died", i,
+                     (int)clones[i]);
+  }
+  for (i = 0; i < rounds; i++) expect_gone(clones[i], 15000, "the clone of a killed capturer");
+  assert_int_equal(target_ask(t, "children", &reaped), 0);
+  assert_int_equal(reaped, 0);
+  assert_int_equal(target_anomalies(t), 0);
+  expect_no_zombie_children(t->pid, "after the kills");
+  expect_untouched(t->pid, "after the kills");
+}
+
+/*
+** The capturer killed at random moments of clone captures (many in the
+** middle of the injection): the target never dies, is never left stopped,
+** traced, with a changed mask or a stub in its code, and no process is
+** left behind.
+*/
+static void capturer_killed_at_any_moment (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, "--reaper", "--sleeper", "--no-fds", NULL);
+  int rounds = under_valgrind() ? 10 : 200, i;
+  unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+  unsigned char *before = fixture_keep(f, malloc(65536)), *after = fixture_keep(f, malloc(65536));
+  size_t tails = exec_tails(t->pid, before, 65536);
+  unsigned long long mask = blocked_mask(t->pid, t->pid);
+  long reaped = -1;
+  note("seed %u", seed);
+  srand(seed);
+  for (i = 0; i < rounds; i++) {
+    pid_t capturer = fork();
+    int status;
+    if (capturer == 0) {
+      HANDLE h;
+      HPSS s;
+      if (PssLinuxOpenProcess((DWORD)t->pid, &h) != 0) _exit(2);
+      for (;;)
+        if (PssCaptureSnapshot(h, PSS_CAPTURE_VA_CLONE, 0, &s) == 0)
+          PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s);
+    }
+    assert_true(capturer > 0);
+    sleep_us(rand() % 20000);
+    kill(capturer, SIGKILL);
+    assert_int_equal(waitpid(capturer, &status, 0), capturer);
+  }
+  sleep_us(100000);
+  assert_int_equal(state_of(t->pid, NULL) != 0, 1);
+  expect_untouched(t->pid, "after the kills");
+  /* a capturer killed mid-injection leaves its stub in the padding (the
+  ** target ran it to its end by itself); the next capture takes the site
+  ** over and gives the padding its zeros back */
+  {
+    HANDLE h = fixture_open(f, t->pid);
+    HPSS s = fixture_capture(f, h, PSS_CAPTURE_VA_CLONE);
+    fixture_forget_snapshot(f, s);
+    assert_code(PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s), ERROR_SUCCESS);
+  }
+  assert_int_equal(target_wait_quiet(t), 0);
+  assert_int_equal(blocked_mask(t->pid, t->pid), mask);
+  assert_int_equal(exec_tails(t->pid, after, 65536), tails);
+  assert_memory_equal(before, after, tails);
+  assert_int_equal(target_ask(t, "children", &reaped), 0);
+  assert_int_equal(reaped, 0);
+  assert_int_equal(target_anomalies(t), 0);
+  expect_no_zombie_children(t->pid, "after the kills");
+}
+
+static void clone_is_measured (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, NULL);
+  HANDLE h = fixture_open(f, t->pid);
+  HPSS s = fixture_capture(f, h, PSS_CAPTURE_VA_CLONE | PSS_CREATE_MEASURE_PERFORMANCE);
+  PSS_LINUX_PERFORMANCE_COUNTERS pc;
+  assert_code(PssQuerySnapshot(s, PSS_QUERY_LINUX_PERFORMANCE_COUNTERS, &pc, sizeof pc),
+              ERROR_SUCCESS);
+  assert_true(pc.Counters.VaCloneWallClockPeriod > 0);
+  assert_true(pc.Counters.VaCloneWallClockPeriod <= pc.FreezeWallClockPeriod);
+  assert_true(pc.FreezeWallClockPeriod <= pc.Counters.TotalWallClockPeriod);
+}
+/* }====================================================================== */
+
+
+int run_vaclone_suite (void) {
+  const struct CMUnitTest tests[] = {
+    fixture_test(self_clone_holds_the_instant),
+    fixture_test(self_clone_ends_with_its_process),
+    fixture_test(clone_of_a_writer_is_one_instant),
+    fixture_test(target_sees_nothing_of_the_clone),
+    fixture_test(clone_is_parked_and_released),
+    fixture_test(regions_say_what_the_clone_holds),
+    fixture_test(short_reads_stop_at_the_hole),
+    fixture_test(capturer_killed_while_holding_a_clone),
+    fixture_test(capturer_killed_at_any_moment),
+    fixture_test(clone_is_measured),
+  };
+  return cmocka_run_group_tests_name("vaclone", tests, NULL, NULL);
+}
+
+#else
+
+/* The clone is injected as x86-64 code: nothing to test elsewhere. */
+int run_vaclone_suite (void) {
+  return 0;
+}
+
+#endif
