@@ -18,5 +18,8 @@ int run_duplicate_suite (void);
 int run_create_flag_suite (void);
 int run_self_suite (void);
 int run_freeze_suite (void);
+int run_seccomp_suite (void);
+int run_core_suite (void);
+int run_vaclone_suite (void);
 
 #endif
