@@ -105,6 +105,8 @@ pss.errnames = {
   [core.ERROR_PROCESS_ABORTED] = "process exited",
   [core.ERROR_NOT_FOUND] = "not captured",
   [core.ERROR_BUSY] = "traced by another process",
+  [core.ERROR_NO_PROC_SLOTS] = "no process slots",
+  [core.ERROR_PARTIAL_COPY] = "partial read",
 }
 
 --- The short name of a Win32 code returned by pss ("access denied", ...).

@@ -45,6 +45,10 @@
 static DWORD process_open (DWORD pid, HANDLE *h) { return PssLinuxOpenProcess(pid, h); }
 static void process_close (HANDLE h) { PssLinuxCloseProcess(h); }
 static int system_errno (void) { return PssLinuxLastErrno(); }
+static const char *system_detail (void) { return PssLinuxLastErrorDetail(); }
+static DWORD snapshot_memory (HPSS h, UINT64 address, void *buf, SIZE_T n, SIZE_T *got) {
+  return PssLinuxReadSnapshotMemory(h, address, buf, n, got);
+}
 #include <unistd.h>
 #endif
 /* }====================================================================== */
@@ -66,20 +70,27 @@ static const char *error_text (DWORD code) {
     case ERROR_PROCESS_ABORTED: return "the process has exited";
     case ERROR_NOT_FOUND: return "not captured";
     case ERROR_BUSY: return "another tracer holds the process";
+    case ERROR_NO_PROC_SLOTS: return "no process slots (pids cgroup limit or RLIMIT_NPROC)";
+    case ERROR_PARTIAL_COPY: return "partial read";
     default: return NULL;
   }
 }
 
-/* fail, "Function: reason (pid N)", code -- as luaL_fileresult does. */
+/* fail, "Function: reason (pid N)[: detail]", code -- as luaL_fileresult
+** does; the detail is the library's own account of why, when it has one. */
 static int push_failure (lua_State *L, const char *fn, DWORD code, const char *reason,
                          lua_Integer pid) {
-  const char *text = reason ? reason : error_text(code);
+  const char *text = reason ? reason : error_text(code), *detail = system_detail();
   int e = system_errno();
   luaL_pushfail(L);
   if (text == NULL && e != 0) text = strerror(e);
   if (text == NULL) lua_pushfstring(L, "%s: error %d", fn, (int)code);
   else if (pid > 0) lua_pushfstring(L, "%s: %s (pid %I)", fn, text, pid);
   else lua_pushfstring(L, "%s: %s", fn, text);
+  if (detail != NULL) {
+    lua_pushfstring(L, ": %s", detail);
+    lua_concat(L, 2);
+  }
   lua_pushinteger(L, (lua_Integer)code);
   return 3;
 }
@@ -459,13 +470,13 @@ enum extra_key {
   K_NONBLOCK, K_APPEND, K_SOCKET_FAMILY, K_SOCKET_TYPE, K_SOCKET_PROTOCOL, K_SOCKET_STATE,
   K_PROTECT, K_PROTECTED, K_WOW64, K_FROZEN, K_ARGV, K_ARM_PROCESS, K_ARM_THREAD,
   K_ARM_MUTANT, K_ARM_EVENT, K_ARM_SECTION, K_ARM_SEMAPHORE, K_CONTEXT, K_FS_BASE, K_FLTSAVE,
-  K_XSTATE, K_EXTRAS
+  K_XSTATE, K_CLONE, K_EXTRAS
 };
 static const char *const extra_names[K_EXTRAS] = {
   "", "terminated", "syscall_state", "last_syscall_arguments", "access", "cloexec",
   "nonblock", "append", "socket_family", "socket_type", "socket_protocol", "socket_state",
   "protect", "protected", "wow64", "frozen", "argv", "process", "thread", "mutant", "event",
-  "section", "semaphore", "context", "fs_base", "fltsave", "xstate"
+  "section", "semaphore", "context", "fs_base", "fltsave", "xstate", "clone"
 };
 
 /* A record's fields; key of field i at base + 2i, of its NAME_flags at +1. */
@@ -775,12 +786,19 @@ static void linux_handle_extras (lua_State *L, int keys, int t, const Entry *e) 
   if (h->Kind == PSS_LINUX_FD_SOCKET && h->SocketFamily >= 0) linux_socket_extras(L, keys, t, h);
 }
 
-/* protect is "rw-p" as in /proc/PID/maps (set after the Windows fields) */
+/* protect is "rw-p" as in /proc/PID/maps (set after the Windows fields);
+** clone says what the VA clone holds of the region */
 static void linux_region_extras (lua_State *L, int keys, int t, const Entry *e) {
+  static const char *const coverage[] = { NULL, "copy", "shared", "absent", "zeroed",
+                                          "unreadable" };
   const PSS_LINUX_VA_SPACE_ENTRY *r = &e->lregion;
   set_fields(L, keys, t, &fs_linux_region, r);
   lua_pushlstring(L, r->Permissions, 4);
   set_key(L, keys, t, K_PROTECT);
+  if (r->CloneCoverage > 0 && r->CloneCoverage < sizeof coverage / sizeof coverage[0]) {
+    lua_pushstring(L, coverage[r->CloneCoverage]);
+    set_key(L, keys, t, K_CLONE);
+  }
 }
 #endif
 
@@ -1262,6 +1280,34 @@ static void push_query (lua_State *L, HPSS h, const QueryClass *q, DWORD *rc) {
   }
 }
 
+/*
+** snap:read(address, length) -> the bytes as they were at the capture
+** instant, from the VA clone. A range running into memory the clone does
+** not hold gives the bytes up to there, a message and ERROR_PARTIAL_COPY.
+** A snapshot without a clone raises: that is a capture option missing.
+*/
+static int snapshot_read (lua_State *L) {
+  Snapshot *s = check_snapshot(L, 1);
+  lua_Integer address = luaL_checkinteger(L, 2), length = luaL_checkinteger(L, 3);
+  luaL_Buffer b;
+  SIZE_T got = 0;
+  DWORD rc;
+  char *p, where[32];
+  luaL_argcheck(L, length >= 0, 3, "length must not be negative");
+  p = luaL_buffinitsize(L, &b, (size_t)length);
+  rc = snapshot_memory(s->h, (UINT64)address, p, (SIZE_T)length, &got);
+  if (rc == ERROR_NOT_FOUND) return not_captured(L, "memory contents", "va_clone");
+  if (rc != ERROR_SUCCESS && rc != ERROR_PARTIAL_COPY)
+    return push_failure(L, "read", rc, NULL, s->pid);
+  luaL_pushresultsize(&b, got);
+  if (rc == ERROR_SUCCESS) return 1;
+  snprintf(where, sizeof where, "0x%llx", (unsigned long long)address);
+  lua_pushfstring(L, "read: only %I of %I bytes at %s are in the clone", (lua_Integer)got,
+                  length, where);
+  lua_pushinteger(L, (lua_Integer)rc);
+  return 3;
+}
+
 /* snap:query(class) -> table; a class that was not captured raises */
 static int snapshot_query (lua_State *L) {
   Snapshot *s = check_snapshot(L, 1);
@@ -1459,7 +1505,7 @@ static const Constant constants[] = {
   C(, ERROR_NOT_ENOUGH_MEMORY), C(, ERROR_BAD_LENGTH), C(, ERROR_GEN_FAILURE),
   C(, ERROR_NOT_SUPPORTED), C(, ERROR_INVALID_PARAMETER), C(, ERROR_MORE_DATA),
   C(, ERROR_NO_MORE_ITEMS), C(, ERROR_PARTIAL_COPY), C(, ERROR_PROCESS_ABORTED),
-  C(, ERROR_NOT_FOUND),
+  C(, ERROR_NOT_FOUND), C(, ERROR_NO_PROC_SLOTS),
   C(, STILL_ACTIVE), C(, MEM_COMMIT), C(, MEM_RESERVE), C(, MEM_FREE), C(, MEM_PRIVATE),
   C(, MEM_MAPPED), C(, MEM_IMAGE), C(, PAGE_NOACCESS), C(, PAGE_READONLY), C(, PAGE_READWRITE),
   C(, PAGE_WRITECOPY), C(, PAGE_EXECUTE), C(, PAGE_EXECUTE_READ), C(, PAGE_EXECUTE_READWRITE),
@@ -1475,6 +1521,7 @@ static const luaL_Reg snapshot_methods[] = {
   { "threads", snapshot_threads }, { "handles", snapshot_handles },
   { "regions", snapshot_regions }, { "thread_names", snapshot_thread_names },
   { "marker", snapshot_marker }, { "duplicate", snapshot_duplicate },
+  { "read", snapshot_read },
   { "free", snapshot_release }, { NULL, NULL }
 };
 

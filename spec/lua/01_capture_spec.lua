@@ -5,12 +5,13 @@ local pss = require "pss"
 local support = require "support"
 
 --- The options Linux cannot capture (docs: nil, message, ERROR_NOT_SUPPORTED).
-local UNSUPPORTED = { va_clone = true, ipt_trace = true }
+local UNSUPPORTED = { ipt_trace = true }
 
 --- Which query classes a snapshot answers (the others raise "not captured").
 local function captured (snap)
   local got = {}
-  for _, class in ipairs { "threads", "handles", "va_space", "handle_trace", "performance" } do
+  for _, class in ipairs { "threads", "handles", "va_space", "handle_trace", "performance",
+      "va_clone" } do
     if pcall(snap.query, snap, class) then got[#got + 1] = class end
   end
   return table.concat(got, " ")
@@ -83,7 +84,7 @@ describe("pss.capture", function ()
       handle_names = "handles", handle_basic = "handles", handle_type_specific = "handles",
       va_space = "va_space", va_regions = "va_space", handle_trace = "handle_trace",
       measure_performance = "performance", thread_context = "threads",
-      thread_context_extended = "threads",
+      thread_context_extended = "threads", va_clone = "va_clone",
     }
     for name in pairs(pss.options) do
       local snap, msg, code = pss.capture(t.pid, { name })
@@ -203,7 +204,7 @@ describe("pss.capture", function ()
   end)
 
   it("gives ERROR_NOT_SUPPORTED for the unsupported flags as integers too", function ()
-    for _, flags in ipairs { pss.CAPTURE_VA_CLONE, pss.CAPTURE_IPT_TRACE } do
+    for _, flags in ipairs { pss.CAPTURE_IPT_TRACE, pss.CAPTURE_IPT_TRACE | pss.CAPTURE_VA_CLONE } do
       local snap, msg, code = pss.capture(pss.self, flags)
       assert.is_nil(snap)
       assert.matches("^PssCaptureSnapshot: not supported", msg)
@@ -291,12 +292,14 @@ describe("pss.errname and pss.errnames", function ()
       [pss.ERROR_NOT_FOUND] = "not captured",
       [pss.ERROR_GEN_FAILURE] = "system error",
       [pss.ERROR_BUSY] = "traced by another process",
+      [pss.ERROR_NO_PROC_SLOTS] = "no process slots",
+      [pss.ERROR_PARTIAL_COPY] = "partial read",
     }
     assert.same(names, pss.errnames)
     for code, name in pairs(names) do assert.equal(name, pss.errname(code)) end
     assert.equal("error 12345", pss.errname(12345))
     assert.equal("error 0", pss.errname(pss.ERROR_SUCCESS))
-    assert.equal("error 299", pss.errname(pss.ERROR_PARTIAL_COPY))
+    assert.equal("error 31337", pss.errname(31337))
   end)
 
   it("is the table behind errname", function ()
@@ -384,7 +387,7 @@ describe("constants", function ()
     ERROR_NOT_ENOUGH_MEMORY = 8, ERROR_BAD_LENGTH = 24, ERROR_GEN_FAILURE = 31,
     ERROR_NOT_SUPPORTED = 50, ERROR_INVALID_PARAMETER = 87, ERROR_MORE_DATA = 234,
     ERROR_NO_MORE_ITEMS = 259, ERROR_PARTIAL_COPY = 299, ERROR_PROCESS_ABORTED = 1067,
-    ERROR_NOT_FOUND = 1168, ERROR_BUSY = 170,
+    ERROR_NOT_FOUND = 1168, ERROR_BUSY = 170, ERROR_NO_PROC_SLOTS = 89,
     CONTEXT_AMD64 = 0x100000, CONTEXT_CONTROL = 0x100001, CONTEXT_INTEGER = 0x100002,
     CONTEXT_SEGMENTS = 0x100004, CONTEXT_FLOATING_POINT = 0x100008,
     CONTEXT_DEBUG_REGISTERS = 0x100010, CONTEXT_FULL = 0x10000b, CONTEXT_ALL = 0x10001f,

@@ -258,6 +258,9 @@ local function parse_line (t, line)
   elseif tag == "map" then
     t.maps[#t.maps + 1] = { start = tonumber(words[2], 16), size = tonumber(words[3]),
       perms = words[4], kind = words[5], path = unhex(words[6]) }
+  elseif tag == "writer" then
+    t.writer = { tid = tonumber(words[2]), counter = tonumber(words[3], 16),
+      buffer = tonumber(words[4], 16), bytes = tonumber(words[5]) }
   elseif tag == "odd" then t.odd = unhex(words[2])
   elseif tag == "extra-fds" then t.extra_fds = tonumber(words[2])
   elseif tag == "extra-maps" then t.extra_maps = tonumber(words[2])
