@@ -387,8 +387,9 @@ static void imm64 (struct emit *e, const char *op, uint64_t v) {
 **   restore: rt_sigprocmask(SIG_SETMASK, &mask, NULL, 8), every
 **       register the calls clobber and rflags (pushed below the red zone),
 **       jmp to r.rip
-**   child (C1): clone(CLONE_FILES); C2 (rax 0): close_range(0, ~0U,
-**       CLOSE_RANGE_UNSHARE); both: exit_group(0)
+**   child (C1): clone(CLONE_FILES), then exit_group(errno) (0 if the clone
+**       worked); C2 (rax 0): close_range(0, ~0U, CLOSE_RANGE_UNSHARE),
+**       exit_group(0)
 **   mask, 8 bytes; ...; STUB_MAGIC in the last 8 bytes
 */
 static void build_stub (unsigned char out[SITE_SIZE], const struct user_regs_struct *r,
@@ -441,16 +442,17 @@ static void build_stub (unsigned char out[SITE_SIZE], const struct user_regs_str
   bytes(&e, "\x31\xf6\x31\xd2\x4d\x31\xd2\x4d\x31\xc0", 10); /* rsi rdx r10 r8 = 0 */
   bytes(&e, "\x0f\x05", 2);                               /* syscall */
   bytes(&e, "\x48\x85\xc0", 3);                           /* test rax,rax */
-  exit_jump = e.at; bytes(&e, "\x75\x00", 2);             /* jnz exit */
+  exit_jump = e.at; bytes(&e, "\x75\x00", 2);             /* jnz c1_exit */
   bytes(&e, "\xb8\xb4\x01\x00\x00", 5);                   /* mov eax,436 (close_range) */
   bytes(&e, "\x31\xff", 2);                               /* xor edi,edi */
   bytes(&e, "\xbe\xff\xff\xff\xff", 5);                   /* mov esi,~0U */
   bytes(&e, "\xba\x02\x00\x00\x00", 5);                   /* mov edx,CLOSE_RANGE_UNSHARE */
   bytes(&e, "\x0f\x05", 2);                               /* syscall */
+  bytes(&e, "\x31\xff\xeb\x04", 4);                       /* xor edi,edi; jmp do_exit */
   out[exit_jump + 1] = (unsigned char)(e.at - (exit_jump + 2));
-  bytes(&e, "\xb8\xe7\x00\x00\x00", 5);                   /* mov eax,231 (exit_group) */
-  bytes(&e, "\x31\xff\x0f\x05", 4);                       /* xor edi,edi; syscall */
-  bytes(&e, "\x0f\x0b", 2);                               /* ud2 */
+  bytes(&e, "\x89\xc7\xf7\xdf", 4);                       /* c1_exit: edi = -rax */
+  bytes(&e, "\xb8\xe7\x00\x00\x00", 5);                   /* do_exit: mov eax,231 */
+  bytes(&e, "\x0f\x05\x0f\x0b", 4);                       /* syscall; ud2 */
   mask_at = (e.at + 7) & ~(size_t)7;
   memcpy(out + mask_at, &mask, 8);
   rel = (int32_t)(mask_at - (mask_lea + 7));
@@ -508,6 +510,7 @@ struct injection {
   uint64_t parking;                /* a syscall instruction for the parked clone */
   int stub_written, moved, mask_set, options_set;
   pid_t c1, c2;                    /* in our pid namespace; 0 if none */
+  int c1_ended;                    /* C1 exited by itself and was collected */
 };
 
 /* Whether the site's bytes are free: zeros after zeros, or a stub left by
@@ -738,13 +741,38 @@ static int make_c1 (struct injection *in) {
   return in->c1 > 0 ? first_stop(in->c1) : -ESRCH;
 }
 
+/*
+** Resumes C1 to its clone event: C2's pid. C1 runs without system-call
+** stops (each stop is a round trip the target waits for); if its clone
+** fails, C1 exits with the errno as its exit code.
+*/
+static int c1_clones (struct injection *in) {
+  long sig = 0;
+  for (;;) {
+    int status;
+    unsigned long msg;
+    if (ptrace(PTRACE_CONT, in->c1, NULL, (void *)sig) < 0) return -errno;
+    sig = 0;
+    while (waitpid(in->c1, &status, __WALL) < 0)
+      if (errno != EINTR) return -errno;
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      in->c1_ended = 1;
+      return WIFEXITED(status) && WEXITSTATUS(status) ? -WEXITSTATUS(status) : -ESRCH;
+    }
+    if (status >> 16 == PTRACE_EVENT_CLONE) {
+      if (ptrace(PTRACE_GETEVENTMSG, in->c1, NULL, &msg) < 0) return -errno;
+      in->c2 = (pid_t)msg;
+      return 0;
+    }
+    if (status >> 16 == 0 && WSTOPSIG(status) != SIGTRAP) sig = WSTOPSIG(status);
+  }
+}
+
 /* C1 forks C2, the clone, which is bound to us at once: if we die from
 ** here on, the kernel kills it. */
 static int make_c2 (struct injection *in) {
-  long result;
-  int rc = run_syscall(in->c1, &result, &in->c2);
-  if (rc < 0) return rc;
-  if (result < 0) { in->c2 = 0; return clone_refused(result); }
+  int rc = c1_clones(in);
+  if (rc < 0) { in->c2 = 0; return rc == -ESRCH ? rc : clone_refused(rc); }
   if (in->c2 <= 0 || (rc = first_stop(in->c2)) < 0) return in->c2 <= 0 ? -ESRCH : rc;
   if (ptrace(PTRACE_SETOPTIONS, in->c2, NULL,
              (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) < 0)
@@ -755,7 +783,7 @@ static int make_c2 (struct injection *in) {
 /* T's stub reaps C1 (killed by us, reported to us first, then to T). */
 static int reap_c1 (struct injection *in) {
   long result;
-  reap_tracee(in->c1);
+  if (!in->c1_ended) reap_tracee(in->c1);
   in->c1 = 0;
   return run_syscall(in->tid, &result, NULL);
 }
