@@ -42,6 +42,8 @@ int main (void) {
   failed += run_create_flag_suite();
   failed += run_self_suite();
   failed += run_freeze_suite();
+  failed += run_seccomp_suite();
+  failed += run_core_suite();
   failed += run_vaclone_suite();
   return failed > 0 ? (failed < 125 ? failed : 125) : 0;
 }

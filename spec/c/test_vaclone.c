@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -497,6 +498,164 @@ static void clone_is_measured (void **state) {
 /* }====================================================================== */
 
 
+/* {======================================================================
+** Refusals: nothing left behind, the reason said
+** ======================================================================= */
+
+/* A capture that must fail with code: the target is as it was, no
+** process is left, and the library says why. */
+static void expect_refused (struct fixture *f, struct target *t, DWORD code, char const *why) {
+  HANDLE h = fixture_open(f, t->pid);
+  HPSS s = NULL;
+  char const *detail;
+  DWORD rc = PssCaptureSnapshot(h, PSS_CAPTURE_VA_CLONE, 0, &s);
+  if (rc == ERROR_SUCCESS) fixture_keep_snapshot(f, s);
+  assert_code(rc, code);
+  detail = PssLinuxLastErrorDetail();
+  if (detail == NULL || strstr(detail, why) == NULL)
+    fail_because("detail \"%s\" does not say \"%s\"", detail ? detail : "(none)", why);
+  sleep_us(20000);
+  expect_untouched(t->pid, "after the refusal");
+  expect_no_zombie_children(t->pid, "after the refusal");
+  assert_int_equal(target_signals(t), 0);
+}
+
+static int write_file (char const *path, char const *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC), ok;
+  if (fd < 0) return -1;
+  ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+  close(fd);
+  return ok ? 0 : -1;
+}
+
+/* A seccomp filter on clone(): refused before anything is written, and the
+** target -- which a KILL_PROCESS filter would have killed -- runs on. */
+static void seccomp_filters_refuse_the_clone (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, "--no-fds", "--seccomp", "errno-clone", NULL);
+  expect_refused(f, t, ERROR_ACCESS_DENIED, "ERRNO for clone");
+  t = fixture_start(f, "--no-fds", "--seccomp", "kill-clone", NULL);
+  expect_refused(f, t, ERROR_ACCESS_DENIED, "KILL_PROCESS for clone");
+}
+
+/* A pids cgroup (v1 or v2) the target is moved into, its limit reached. */
+static void pid_limit_refuses_the_clone (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, "--no-fds", NULL);
+  static char const *const roots[] = { "/sys/fs/cgroup/pids", "/sys/fs/cgroup" };
+  char dir[256], path[320], pid[32], current[32] = "";
+  size_t i;
+  int fd;
+  long n;
+  for (i = 0; i < 2; i++) {
+    snprintf(dir, sizeof dir, "%s/pss-spec-%d", roots[i], (int)getpid());
+    snprintf(path, sizeof path, "%s/pids.max", dir);
+    if (mkdir(dir, 0755) == 0 && access(path, W_OK) == 0) break;
+    rmdir(dir);
+  }
+  if (i == 2) skip_because("no pids cgroup can be made here");
+  snprintf(pid, sizeof pid, "%d", (int)t->pid);
+  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+  assert_int_equal(write_file(path, pid), 0);
+  snprintf(path, sizeof path, "%s/pids.current", dir);
+  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+    n = read(fd, current, sizeof current - 1);
+    current[n > 0 ? n : 0] = '\0';
+    close(fd);
+  }
+  snprintf(path, sizeof path, "%s/pids.max", dir);
+  if (current[0] != '\0' && write_file(path, current) == 0)
+    expect_refused(f, t, ERROR_NO_PROC_SLOTS, "pids cgroup limit");
+  /* back to the root group, then the group goes */
+  snprintf(path, sizeof path, "%s/cgroup.procs", roots[i]);
+  write_file(path, pid);
+  assert_int_equal(rmdir(dir), 0);
+  assert_true(current[0] != '\0');
+}
+
+/* Strict overcommit with no room for a copy of the target's memory. A
+** watchdog shell puts the settings back even if this process dies. */
+static void overcommit_refuses_the_clone (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, "--no-fds", "--resident", "512", NULL);
+  char mode[16] = "", kbytes[32] = "", text[64], meminfo[4096];
+  char const *line;
+  long n, committed;
+  pid_t watchdog;
+  if (proc_read(getpid(), "../sys/vm/overcommit_memory", mode, sizeof mode - 1) <= 0 ||
+      proc_read(getpid(), "../sys/vm/overcommit_kbytes", kbytes, sizeof kbytes - 1) <= 0 ||
+      access("/proc/sys/vm/overcommit_memory", W_OK) != 0)
+    skip_because("cannot change vm.overcommit_memory here");
+  mode[strcspn(mode, "\n")] = kbytes[strcspn(kbytes, "\n")] = '\0';
+  if ((watchdog = fork()) == 0) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sleep 5; echo %s > /proc/sys/vm/overcommit_kbytes; "
+             "echo %s > /proc/sys/vm/overcommit_memory", kbytes, mode);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  n = proc_read(getpid(), "../meminfo", meminfo, sizeof meminfo - 1);
+  assert_true(n > 0);
+  meminfo[n] = '\0';
+  line = strstr(meminfo, "Committed_AS:");
+  assert_non_null(line);
+  committed = strtol(line + 13, NULL, 10);
+  snprintf(text, sizeof text, "%ld", committed + 65536);
+  write_file("/proc/sys/vm/overcommit_kbytes", text);
+  write_file("/proc/sys/vm/overcommit_memory", "2");
+  {
+    HANDLE h = fixture_open(f, t->pid);
+    HPSS s = NULL;
+    DWORD rc = PssCaptureSnapshot(h, PSS_CAPTURE_VA_CLONE, 0, &s);
+    char const *detail = PssLinuxLastErrorDetail();
+    write_file("/proc/sys/vm/overcommit_memory", mode);
+    write_file("/proc/sys/vm/overcommit_kbytes", kbytes);
+    kill(watchdog, SIGKILL);
+    waitpid(watchdog, NULL, 0);
+    if (rc == ERROR_SUCCESS) fixture_keep_snapshot(f, s);
+    assert_code(rc, ERROR_NOT_ENOUGH_MEMORY);
+    if (detail == NULL || strstr(detail, "overcommit") == NULL)
+      fail_because("detail \"%s\" does not name the overcommit limit", detail ? detail : "(none)");
+  }
+  sleep_us(20000);
+  expect_untouched(t->pid, "after the refusal");
+  expect_no_zombie_children(t->pid, "after the refusal");
+}
+
+/* A target exiting while clones are made of it: each capture succeeds or
+** says the process exited; nothing is left either way. */
+static void target_exiting_during_the_clone (void **state) {
+  struct fixture *f = FIXTURE(state);
+  int rounds = under_valgrind() ? 3 : 30, i, ok = 0, aborted = 0;
+  for (i = 0; i < rounds; i++) {
+    struct target *t = fixture_start(f, "--no-fds", "--exit-after", "30", NULL);
+    HANDLE h = fixture_open(f, t->pid);
+    long long deadline = now_ms() + 2000;
+    while (now_ms() < deadline) {
+      HPSS s = NULL;
+      DWORD rc = PssCaptureSnapshot(h, PSS_CAPTURE_VA_CLONE, 0, &s);
+      if (rc == ERROR_SUCCESS) {
+        pid_t clone = clone_pid(s);
+        ok++;
+        assert_code(PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s), ERROR_SUCCESS);
+        expect_gone(clone, 15000, "the clone of an exiting target");
+        continue;
+      }
+      if (rc != ERROR_PROCESS_ABORTED)
+        fail_because("capture of an exiting target: %s (%u), errno %d", win32_error_name(rc),
+                     (unsigned)rc, PssLinuxLastErrno());
+      aborted++;
+      break;
+    }
+    fixture_close(f, h);
+    fixture_release_target(f, t);
+  }
+  note("%d clones made, %d captures found the target gone", ok, aborted);
+  assert_true(aborted > 0);
+}
+/* }====================================================================== */
+
+
 int run_vaclone_suite (void) {
   const struct CMUnitTest tests[] = {
     fixture_test(self_clone_holds_the_instant),
@@ -509,6 +668,10 @@ int run_vaclone_suite (void) {
     fixture_test(capturer_killed_while_holding_a_clone),
     fixture_test(capturer_killed_at_any_moment),
     fixture_test(clone_is_measured),
+    fixture_test(seccomp_filters_refuse_the_clone),
+    fixture_test(pid_limit_refuses_the_clone),
+    fixture_test(overcommit_refuses_the_clone),
+    fixture_test(target_exiting_during_the_clone),
   };
   return cmocka_run_group_tests_name("vaclone", tests, NULL, NULL);
 }

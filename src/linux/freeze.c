@@ -376,9 +376,6 @@ const struct pss_registers *pss_target_registers (struct pss_target *t, pid_t ti
   if (t->freeze != NULL) {
     if (!pss_frozen(t->freeze, tid)) return NULL;
     if ((*err = pss_thread_registers(tid, t->regs, fp, xstate)) < 0) return NULL;
-    /* the injector's registers now hold the resume point of the injection:
-    ** its context is the one found at the freeze */
-    if (tid == t->injector) memcpy(t->regs->gp, t->injector_gp, sizeof t->regs->gp);
     return t->regs;
   }
   if (t->self_freeze == NULL) return NULL;

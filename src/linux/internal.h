@@ -72,6 +72,7 @@ struct pss_clone {
   int self;                /* our own child: a clone of the calling process */
   int hold;                /* self: the write end of the pipe whose EOF ends it */
   int pidfd;               /* PSS_VA_CLONE_INFORMATION.VaCloneHandle */
+  int procdir;             /* that handle is a /proc/PID directory, not a pidfd */
   int memfd;               /* /proc/CLONE/mem, for what process_vm_readv cannot read */
   uint64_t site, parking;  /* another process's clone: where its stub is, and a
                               syscall instruction to park it on */
@@ -189,8 +190,6 @@ struct pss_target {
   struct pss_self_freeze *self_freeze;  /* the caller's other threads, with contexts */
   struct pss_registers *regs;     /* room to read one thread's registers */
   DWORD context_flags;            /* CONTEXT_* to capture, 0 for none */
-  pid_t injector;                 /* the thread a VA clone was made through, 0 if none */
-  unsigned char injector_gp[27 * 8];  /* its registers as frozen */
 };
 
 /* Reads a whole /proc file relative to dirfd into t->scratch (NUL
@@ -236,8 +235,7 @@ ULONG_PTR pss_affinity(pid_t tid);
 ** ======================================================================= */
 /* The calling process: a child made by a bare clone() system call. */
 int pss_clone_self(struct pss_clone *c) PSS_MUST_CHECK;
-/* Another process, frozen in fz: the clone is made by one of its threads;
-** t->injector and t->injector_gp say which and its registers. */
+/* Another process, frozen in fz: the clone is made by one of its threads. */
 int pss_clone_inject(struct pss_target *t, struct pss_freeze *fz, struct pss_clone *c,
                      uint64_t *clone_us) PSS_MUST_CHECK;
 /* After the thaw: the clone closes its descriptors and is parked. */

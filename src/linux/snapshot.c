@@ -270,8 +270,7 @@ static int capture_self_frozen (struct pss_target *t, struct pss_store *s, uint6
   return rc;
 }
 
-/* Another process's clone, made first: the memory of the instant the
-** threads were stopped. */
+/* Another process's clone, made while its threads are stopped. */
 static int clone_other (struct pss_target *t, struct pss_freeze *fz, struct pss_store *s) {
   uint64_t c0 = cycles(), us;
   int rc;
@@ -300,8 +299,11 @@ static int capture_frozen (struct pss_target *t, struct pss_store *s) {
   if (t->self) return capture_self_frozen(t, s, c0);
   if ((rc = pss_freeze(t, &fz)) < 0) return rc;
   t->freeze = &fz;
-  rc = clone_other(t, &fz, s);
-  if (rc == 0) rc = capture_parts(t, s);
+  /* the clone last: its injection changes the injecting thread's
+  ** registers and system call for a moment; all threads stay stopped, so
+  ** the memory is that of the instant the rest was read at */
+  rc = capture_parts(t, s);
+  if (rc == 0) rc = clone_other(t, &fz, s);
   pss_thaw(&fz);
   t->freeze = NULL;
   s->freeze_cycles = cycles() - c0;

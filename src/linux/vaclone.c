@@ -40,6 +40,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,6 +66,9 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
 /* {======================================================================
 ** Memory of another process
@@ -75,36 +79,6 @@ static ssize_t vm_read (pid_t pid, uint64_t address, void *buf, size_t n) {
   return process_vm_readv(pid, &local, 1, &remote, 1, 0);
 }
 
-/* Reads all of n bytes: process_vm_readv, else /proc/PID/mem (which also
-** reads what the target cannot, as PROT_NONE pages). */
-static int mem_read (int memfd, pid_t pid, uint64_t address, void *buf, size_t n) {
-  ssize_t got = vm_read(pid, address, buf, n);
-  if (got == (ssize_t)n) return 0;
-  if (memfd >= 0 && pread(memfd, buf, n, (off_t)address) == (ssize_t)n) return 0;
-  return errno == ESRCH ? -ESRCH : -EIO;
-}
-
-/* Writes code into a stopped tracee: /proc/PID/mem writes through the
-** page protection (FOLL_FORCE); where the administrator turned that off
-** (proc_mem.force_override=never), PTRACE_POKEDATA does it word by word.
-** address and n are multiples of 8. */
-static int mem_write (int memfd, pid_t pid, uint64_t address, const void *buf, size_t n) {
-  size_t i;
-  if (memfd >= 0 && pwrite(memfd, buf, n, (off_t)address) == (ssize_t)n) return 0;
-  for (i = 0; i < n; i += 8) {
-    long word;
-    memcpy(&word, (const char *)buf + i, 8);
-    if (ptrace(PTRACE_POKEDATA, pid, (void *)(uintptr_t)(address + i), (void *)word) < 0)
-      return -errno;
-  }
-  return 0;
-}
-
-static int open_mem (pid_t pid, int flags) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
-  return open(path, flags | O_CLOEXEC);
-}
 /* }====================================================================== */
 
 
@@ -112,33 +86,45 @@ static int open_mem (pid_t pid, int flags) {
 ** Reading and releasing a clone (every architecture)
 ** ======================================================================= */
 
+/*
+** Whether the clone is still the process c->pid names. A clone of another
+** process is not our child: if the thread that captured it exits, the
+** kernel kills it and init reaps it, and its pid may then be reused. Its
+** handle (a pidfd, or the /proc/PID directory) stays bound to it, so the
+** handle says whether it is gone; a read checked after it is done read the
+** clone (a pid is reused only after its process was reaped).
+*/
+static int clone_alive (const struct pss_clone *c) {
+  struct pollfd p = { c->pidfd, POLLIN, 0 };
+  if (c->self || c->pidfd < 0) return 1;     /* our child: its pid stays ours */
+  if (c->procdir) return faccessat(c->pidfd, "stat", F_OK, 0) == 0;
+  return poll(&p, 1, 0) == 0;                /* a pidfd polls readable once it exited */
+}
+
 /* The bytes from address up to the first the clone does not hold. */
 ssize_t pss_clone_read (const struct pss_clone *c, uint64_t address, void *buf, size_t n) {
   size_t done = 0;
   if (c->pid <= 0) return -ENOENT;
+  if (!clone_alive(c)) return -ESRCH;
   while (done < n) {
     ssize_t got = vm_read(c->pid, address + done, (char *)buf + done, n - done);
     if (got <= 0 && c->memfd >= 0)
       got = pread(c->memfd, (char *)buf + done, n - done, (off_t)(address + done));
-    if (got <= 0) {
-      if (errno == ESRCH || (got == 0 && kill(c->pid, 0) < 0)) return -ESRCH;
-      break;
-    }
+    if (got <= 0) break;
     done += (size_t)got;
   }
-  if (done == 0 && n > 0 && kill(c->pid, 0) < 0 && errno == ESRCH) return -ESRCH;
+  if (!clone_alive(c)) return -ESRCH;
   return (ssize_t)done;
 }
 
 /*
-** Kills a child or tracee and collects its end (a tracee's zombie then
+** Collects the end of a killed child or tracee (a tracee's zombie then
 ** goes on to its real parent). The report may already have been taken --
 ** a SIGCHLD handler of the host calling waitpid(-1) sees our tracees too --
 ** and ECHILD is then the end of it.
 */
-static void reap_tracee (pid_t pid) {
+static void collect (pid_t pid) {
   int status;
-  kill(pid, SIGKILL);
   for (;;) {
     pid_t r = waitpid(pid, &status, __WALL);
     if (r < 0 && errno == EINTR) continue;
@@ -163,7 +149,12 @@ PSS_EXPORT DWORD PssLinuxReadSnapshotMemory (HPSS SnapshotHandle, UINT64 Address
 }
 
 void pss_clone_release (struct pss_clone *c) {
-  if (c->pid > 0) reap_tracee(c->pid);
+  if (c->pid > 0 && clone_alive(c)) {
+    /* by its handle: never a process that took over the pid */
+    if (c->pidfd < 0 || syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0) < 0)
+      kill(c->pid, SIGKILL);
+    collect(c->pid);
+  }
   c->pid = 0;
   if (c->hold >= 0) close(c->hold);
   if (c->pidfd >= 0) close(c->pidfd);
@@ -171,31 +162,6 @@ void pss_clone_release (struct pss_clone *c) {
   c->hold = c->pidfd = c->memfd = -1;
 }
 
-/* The handle PSS_QUERY_VA_CLONE_INFORMATION gives, the oom score that
-** makes the kernel pick the snapshot, not the target, and the mem file
-** for reads. */
-static int clone_finish (struct pss_clone *c) {
-  char path[64];
-  int fd;
-  snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)c->pid);
-  if ((fd = open(path, O_WRONLY | O_CLOEXEC)) >= 0) {
-    if (write(fd, "1000", 4) != 4) { /* a snapshot still works without it */ }
-    close(fd);
-  }
-  c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
-  if (c->pidfd < 0 && errno == ENOSYS) {
-    snprintf(path, sizeof path, "/proc/%d", (int)c->pid);
-    c->pidfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  }
-  if (c->pidfd >= 0 && c->pidfd < 3) {    /* a handle never looks like NULL */
-    int high = fcntl(c->pidfd, F_DUPFD_CLOEXEC, 3);
-    close(c->pidfd);
-    c->pidfd = high;
-  }
-  if (c->pidfd < 0) return -errno;
-  c->memfd = open_mem(c->pid, O_RDONLY);
-  return 0;
-}
 /* }====================================================================== */
 
 
@@ -277,6 +243,70 @@ int pss_clone_coverage (struct pss_target *t, struct pss_store *s) {
 
 #if defined(__x86_64__)
 #include <sys/user.h>
+
+#include "seccomp.h"
+
+/* {======================================================================
+** Memory of a stopped tracee, and the clone's finishing touches
+** ======================================================================= */
+/* Reads all of n bytes: process_vm_readv, else /proc/PID/mem (which also
+** reads what the target cannot, as PROT_NONE pages). */
+static int mem_read (int memfd, pid_t pid, uint64_t address, void *buf, size_t n) {
+  ssize_t got = vm_read(pid, address, buf, n);
+  if (got == (ssize_t)n) return 0;
+  if (memfd >= 0 && pread(memfd, buf, n, (off_t)address) == (ssize_t)n) return 0;
+  return errno == ESRCH ? -ESRCH : -EIO;
+}
+
+/* Writes code into a stopped tracee: /proc/PID/mem writes through the
+** page protection (FOLL_FORCE); where the administrator turned that off
+** (proc_mem.force_override=never), PTRACE_POKEDATA does it word by word.
+** address and n are multiples of 8. */
+static int mem_write (int memfd, pid_t pid, uint64_t address, const void *buf, size_t n) {
+  size_t i;
+  if (memfd >= 0 && pwrite(memfd, buf, n, (off_t)address) == (ssize_t)n) return 0;
+  for (i = 0; i < n; i += 8) {
+    long word;
+    memcpy(&word, (const char *)buf + i, 8);
+    if (ptrace(PTRACE_POKEDATA, pid, (void *)(uintptr_t)(address + i), (void *)word) < 0)
+      return -errno;
+  }
+  return 0;
+}
+
+static int open_mem (pid_t pid, int flags) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
+  return open(path, flags | O_CLOEXEC);
+}
+/* The handle PSS_QUERY_VA_CLONE_INFORMATION gives, the oom score that
+** makes the kernel pick the snapshot, not the target, and the mem file
+** for reads. */
+static int clone_finish (struct pss_clone *c) {
+  char path[64];
+  int fd;
+  snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)c->pid);
+  if ((fd = open(path, O_WRONLY | O_CLOEXEC)) >= 0) {
+    if (write(fd, "1000", 4) != 4) { /* a snapshot still works without it */ }
+    close(fd);
+  }
+  c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+  if (c->pidfd < 0 && errno == ENOSYS) {
+    snprintf(path, sizeof path, "/proc/%d", (int)c->pid);
+    c->pidfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    c->procdir = 1;
+  }
+  if (c->pidfd >= 0 && c->pidfd < 3) {    /* a handle never looks like NULL */
+    int high = fcntl(c->pidfd, F_DUPFD_CLOEXEC, 3);
+    close(c->pidfd);
+    c->pidfd = high;
+  }
+  if (c->pidfd < 0) return -errno;
+  c->memfd = open_mem(c->pid, O_RDONLY);
+  return 0;
+}
+/* }====================================================================== */
+
 
 /* {======================================================================
 ** The calling process
@@ -652,6 +682,12 @@ static int run_syscall (pid_t pid, long *result, pid_t *child) {
   return 0;
 }
 
+/* Kills and collects one of the injection's own tracees (C1, C2). */
+static void reap_tracee (pid_t pid) {
+  kill(pid, SIGKILL);
+  collect(pid);
+}
+
 /* The registers to resume a thread stopped inside a system call with:
 ** the kernel's restart work, done here (as CRIU does), since the stop's
 ** own restart is lost once the thread has run the stub. */
@@ -806,9 +842,40 @@ static int disarm (struct injection *in) {
   return rc;
 }
 
+/*
+** The injecting thread's seccomp filters, asked about every system call
+** the stub makes in it and in the clones (they inherit its filters), with
+** the stub's own addresses. Anything but a certain yes is a refusal: a
+** filter may kill the whole target.
+*/
+static int seccomp_allows (struct injection *in) {
+  const uint64_t ip = in->site + 2;
+  const struct pss_seccomp_call calls[] = {
+    { SYS_clone, PSS_SECCOMP_ARCH_NATIVE, ip, { C1_FLAGS, 0, 0, 0, 0, 0 } },
+    { SYS_wait4, PSS_SECCOMP_ARCH_NATIVE, ip, { 1, 0, 0x40000000, 0, 0, 0 } },
+    { SYS_rt_sigprocmask, PSS_SECCOMP_ARCH_NATIVE, ip, { SIG_SETMASK, 0, 0, 8, 0, 0 } },
+    { SYS_clone, PSS_SECCOMP_ARCH_NATIVE, ip, { CLONE_FILES, 0, 0, 0, 0, 0 } },
+    { SYS_close_range, PSS_SECCOMP_ARCH_NATIVE, ip, { 0, ~0u, 2, 0, 0, 0 } },
+    { SYS_exit_group, PSS_SECCOMP_ARCH_NATIVE, ip, { 0, 0, 0, 0, 0, 0 } },
+  };
+  const char *why = NULL;
+  int verdict = pss_seccomp_check(in->tid, calls, sizeof calls / sizeof calls[0], &why);
+  if (verdict < 0) return verdict;
+  if (verdict == PSS_SECCOMP_ALLOWED) return 0;
+  /* the evaluator's reason names the filter's action and the call */
+  pss_fail_detail(why != NULL ? why
+                  : verdict == PSS_SECCOMP_DENIED
+                    ? "the target's seccomp filter forbids a system call the clone needs"
+                    : "the target has seccomp filters pss cannot read (CAP_SYS_ADMIN needed)");
+  return -EACCES;
+}
+
 static int prepare (struct injection *in, struct pss_freeze *fz) {
   int rc;
   if ((in->tid = pss_freeze_injector(fz)) == 0) {
+    size_t i;
+    for (i = 0; i < fz->n && pss_freeze_thread(fz, i) == 0; i++) {}
+    if (i == fz->n) return -ESRCH;    /* no thread left: the process has exited */
     pss_fail_detail("no thread of the target is in a plain stop to make the clone");
     return -EBUSY;
   }
@@ -822,7 +889,8 @@ static int prepare (struct injection *in, struct pss_freeze *fz) {
   if ((in->memfd = open_mem(in->t->pid, O_RDWR)) < 0 && (in->memfd = -1, errno == ESRCH))
     return -ESRCH;
   if ((rc = find_site(in)) < 0) return rc;
-  return site_in_use(in, fz);
+  if ((rc = site_in_use(in, fz)) < 0) return rc;
+  return seccomp_allows(in);
 }
 
 static uint64_t micros (void) {
@@ -854,8 +922,6 @@ int pss_clone_inject (struct pss_target *t, struct pss_freeze *fz, struct pss_cl
     c->pid = in.c2;
     c->site = in.site;
     c->parking = in.parking;
-    t->injector = in.tid;
-    memcpy(t->injector_gp, &in.frozen, sizeof t->injector_gp);
   }
   else if (in.c2 > 0) reap_tracee(in.c2);
   if (in.memfd >= 0) close(in.memfd);

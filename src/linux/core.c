@@ -1,0 +1,668 @@
+/*
+** core.c -- an ELF core file of a process image, laid out as the kernel
+** lays out its own (fs/binfmt_elf.c), so gdb reads it as one:
+**
+**   ELF header | program headers: PT_NOTE, then one PT_LOAD per mapping |
+**   the notes | (from a page boundary) the segments' bytes, in maps order |
+**   [one section header, only with PN_XNUM or more segments]
+**
+** Everything before the segments' bytes is built in memory first (its size
+** says where the bytes go), then the memory is copied through one bounce
+** buffer in large chunks. The mappings come from one read of smaps (its
+** header lines are the maps lines; maps itself where smaps is missing),
+** so the list, the flags and the page counts agree with each other.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "internal.h"
+#include "procfs.h"
+
+#if defined(__x86_64__)
+#include <elf.h>
+#include <signal.h>
+#include <sys/procfs.h>
+
+#define CORE_PAGE 4096u               /* x86-64's page; NT_FILE counts in it */
+#define CHUNK (1u << 20)              /* bytes copied per read and write */
+#define LINE_CAP (64u * 1024)         /* longest smaps line: a 4096-byte path escaped */
+
+/* What gdb and the kernel agree on for x86-64 (gdb checks these sizes). */
+_Static_assert(sizeof(struct elf_prstatus) == 336, "x86-64 NT_PRSTATUS is 336 bytes");
+_Static_assert(sizeof(struct elf_prpsinfo) == 136, "x86-64 NT_PRPSINFO is 136 bytes");
+_Static_assert(sizeof(elf_gregset_t) == sizeof ((struct pss_core_thread *)0)->gp,
+               "gp is a user_regs_struct");
+_Static_assert(sizeof(siginfo_t) == 128, "NT_SIGINFO is a 128-byte siginfo");
+
+/* {======================================================================
+** The mappings of the image
+** ======================================================================= */
+struct core_map {
+  uint64_t start, end, offset;
+  uint32_t pflags;           /* PF_R | PF_W | PF_X */
+  int shared, file;          /* 's'; backed by a file (listed in NT_FILE) */
+  int no_dump;               /* VmFlags dd, io or pf */
+  int64_t rss_kb, swap_kb;   /* -1: unknown (no smaps) */
+  size_t path, path_len;     /* unescaped, in the maps' path pool */
+  int dump;                  /* decided: its bytes go into the file */
+};
+
+struct core_maps {
+  struct core_map *v;
+  size_t n, cap;
+  struct pss_buf paths;
+};
+
+static void maps_free (struct core_maps *m) {
+  free(m->v);
+  pss_buf_free(&m->paths);
+}
+
+/* maps escapes only '\n', as "\012"; appends the path to the pool */
+static int add_path (struct core_maps *m, const char *in, size_t n, struct core_map *to) {
+  int64_t at = pss_buf_append(&m->paths, NULL, 0, 1);
+  size_t i = 0;
+  if (at < 0 || pss_buf_reserve(&m->paths, n) < 0) return -ENOMEM;
+  while (i < n) {
+    int nl = in[i] == '\\' && n - i >= 4 && memcmp(in + i, "\\012", 4) == 0;
+    m->paths.data[m->paths.len++] = nl ? '\n' : in[i];
+    i += nl ? 4 : 1;
+  }
+  to->path = (size_t)at;
+  to->path_len = m->paths.len - (size_t)at;
+  return 0;
+}
+
+static int add_map (struct core_maps *m, const struct pss_maps_line *ml) {
+  struct core_map *c;
+  if (m->n == m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 256;
+    struct core_map *grown = realloc(m->v, cap * sizeof *grown);
+    if (grown == NULL) return -ENOMEM;
+    m->v = grown;
+    m->cap = cap;
+  }
+  c = &m->v[m->n];
+  memset(c, 0, sizeof *c);
+  c->start = ml->start;
+  c->end = ml->end;
+  c->offset = ml->offset;
+  c->pflags = (ml->perms[0] == 'r' ? PF_R : 0) | (ml->perms[1] == 'w' ? PF_W : 0) |
+              (ml->perms[2] == 'x' ? PF_X : 0);
+  c->shared = ml->perms[3] == 's';
+  c->file = ml->inode != 0;
+  c->rss_kb = c->swap_kb = -1;
+  if (ml->end < ml->start || add_path(m, ml->path, ml->path_len, c) < 0)
+    return ml->end < ml->start ? -EINVAL : -ENOMEM;
+  m->n++;
+  return 0;
+}
+
+/* "dd" (VM_DONTDUMP), "io" (VM_IO), "pf" (VM_PFNMAP): the kernel does not
+** dump them, and reading them fails or has side effects. */
+static int vmflags_no_dump (const char *p, size_t n) {
+  size_t i;
+  for (i = 0; i + 2 <= n; i++)
+    if ((i == 0 || p[i - 1] == ' ') && (i + 2 == n || p[i + 2] == ' ') &&
+        (memcmp(p + i, "dd", 2) == 0 || memcmp(p + i, "io", 2) == 0 ||
+         memcmp(p + i, "pf", 2) == 0))
+      return 1;
+  return 0;
+}
+
+static int64_t kb_value (const char *p, size_t n) {
+  char text[32];
+  size_t k = n < sizeof text - 1 ? n : sizeof text - 1;
+  memcpy(text, p, k);
+  text[k] = '\0';
+  return strtoll(text, NULL, 10);
+}
+
+static int has_prefix (const char *line, size_t len, const char *prefix) {
+  size_t n = strlen(prefix);
+  return len >= n && memcmp(line, prefix, n) == 0;
+}
+
+/* The fields of smaps this file uses, for the mapping they follow. */
+static void map_field (struct core_map *c, const char *line, size_t len) {
+  if (has_prefix(line, len, "VmFlags:")) c->no_dump = vmflags_no_dump(line + 8, len - 8);
+  else if (has_prefix(line, len, "Rss:")) c->rss_kb = kb_value(line + 4, len - 4);
+  else if (has_prefix(line, len, "Swap:")) c->swap_kb = kb_value(line + 5, len - 5);
+}
+
+/*
+** One line of smaps (or maps): a mapping ("start-end perms ...", lowercase
+** hex), or a field of the last one ("Name: value", capitalized).
+*/
+static int map_line (struct core_maps *m, const char *line, size_t len) {
+  struct pss_maps_line ml;
+  char c = len > 0 ? line[0] : ' ';
+  if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+    if (m->n > 0) map_field(&m->v[m->n - 1], line, len);
+    return 0;
+  }
+  if (pss_parse_maps_line(line, len, &ml) <= 0) return -EINVAL;
+  return add_map(m, &ml);
+}
+
+/* Reads a text file line by line through a fixed buffer. */
+struct lines {
+  int fd, eof;
+  char *buf;
+  size_t start, end;
+};
+
+/* The next line, without its '\n': 1, 0 at the end, or -errno. */
+static int next_line (struct lines *l, const char **line, size_t *len) {
+  for (;;) {
+    char *nl = memchr(l->buf + l->start, '\n', l->end - l->start);
+    ssize_t n;
+    if (nl != NULL || (l->eof && l->end > l->start)) {
+      *line = l->buf + l->start;
+      *len = nl != NULL ? (size_t)(nl - *line) : l->end - l->start;
+      l->start = nl != NULL ? (size_t)(nl + 1 - l->buf) : l->end;
+      return 1;
+    }
+    if (l->eof) return 0;
+    memmove(l->buf, l->buf + l->start, l->end - l->start);
+    l->end -= l->start;
+    l->start = 0;
+    if (l->end == LINE_CAP) return -EOVERFLOW;
+    while ((n = read(l->fd, l->buf + l->end, LINE_CAP - l->end)) < 0 && errno == EINTR) ;
+    if (n < 0) return -errno;
+    if (n == 0) l->eof = 1;
+    l->end += (size_t)n;
+  }
+}
+
+static int read_map_lines (int fd, struct core_maps *m) {
+  struct lines l = { fd, 0, malloc(LINE_CAP), 0, 0 };
+  const char *line = NULL;
+  size_t len = 0;
+  int rc;
+  if (l.buf == NULL) return -ENOMEM;
+  while ((rc = next_line(&l, &line, &len)) > 0)
+    if ((rc = map_line(m, line, len)) < 0) break;
+  free(l.buf);
+  return rc;
+}
+
+/* Whether a mapping's bytes go into the file: not when the kernel would
+** leave them out (dd, io, pf), nor for anonymous private memory without a
+** single page (Rss and Swap 0): all zeros, which reading would fault in,
+** and which an ASan process has terabytes of. [vdso] always: gdb reads
+** its symbols from the core. */
+static int worth_dumping (const struct core_maps *m, const struct core_map *c) {
+  static const char vdso[] = "[vdso]";
+  int is_vdso = c->path_len == sizeof vdso - 1 &&
+                memcmp(m->paths.data + c->path, vdso, sizeof vdso - 1) == 0;
+  if (c->no_dump) return 0;
+  return is_vdso || c->file || c->shared || c->rss_kb != 0 || c->swap_kb != 0;
+}
+
+/* The mappings of the image: from smaps, or from maps without smaps. */
+static int read_maps (int dirfd, struct core_maps *m) {
+  int fd = openat(dirfd, "smaps", O_RDONLY | O_CLOEXEC), rc;
+  size_t i;
+  if (fd < 0 && errno == ENOENT) fd = openat(dirfd, "maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? -ESRCH : -errno;
+  rc = read_map_lines(fd, m);
+  close(fd);
+  if (rc < 0) return rc;
+  if (m->n == 0) return -ESRCH;     /* an exited process (a zombie) has no memory */
+  for (i = 0; i < m->n; i++) m->v[i].dump = worth_dumping(m, &m->v[i]);
+  return 0;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Reading the image's memory
+** ======================================================================= */
+struct core_image {
+  pid_t pid;
+  int dirfd;                 /* /proc/IMAGE */
+  int memfd;                 /* /proc/IMAGE/mem, -1 if it would not open */
+  int mem_error;             /* why not */
+  int vm_readv;              /* process_vm_readv works here */
+};
+
+static int image_open (struct core_image *im, pid_t pid) {
+  char path[32];
+  snprintf(path, sizeof path, "/proc/%d", (int)pid);
+  im->pid = pid;
+  im->vm_readv = 1;
+  im->memfd = -1;
+  im->dirfd = pid > 0 ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (im->dirfd < 0) return pid <= 0 || errno == ENOENT ? -ESRCH : -errno;
+  im->memfd = openat(im->dirfd, "mem", O_RDONLY | O_CLOEXEC);
+  im->mem_error = im->memfd < 0 ? -errno : 0;
+  return 0;
+}
+
+static void image_close (struct core_image *im) {
+  if (im->memfd >= 0) close(im->memfd);
+  if (im->dirfd >= 0) close(im->dirfd);
+}
+
+/* Bytes read at addr (a prefix: reading stops at the first bad page), or
+** -errno: -EFAULT where the page cannot be read this way. */
+static ssize_t read_vm (struct core_image *im, uint64_t addr, unsigned char *buf, size_t len) {
+  struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+  ssize_t n;
+  if (!im->vm_readv) return -EFAULT;
+  while ((n = process_vm_readv(im->pid, &local, 1, &remote, 1, 0)) < 0 && errno == EINTR) ;
+  if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+    im->vm_readv = 0;           /* seccomp, or a kernel without it: mem only */
+    return -EFAULT;
+  }
+  return n < 0 ? -errno : n > 0 ? n : -EFAULT;
+}
+
+/* The same through /proc/IMAGE/mem, which also reads what the image may
+** not (PROT_NONE): -EIO where a page cannot be read at all. */
+static ssize_t read_mem (const struct core_image *im, uint64_t addr, unsigned char *buf,
+                         size_t len) {
+  ssize_t n;
+  /* without mem, what process_vm_readv cannot read is unreadable */
+  if (im->memfd < 0) return im->vm_readv ? -EIO : im->mem_error;
+  if (addr > (uint64_t)INT64_MAX) return -EIO;  /* [vsyscall]: pread takes no such offset */
+  while ((n = pread(im->memfd, buf, len, (off_t)addr)) < 0 && errno == EINTR) ;
+  if (n == 0) return -ESRCH;    /* the image's memory is gone: it exited */
+  return n < 0 ? -errno : n;
+}
+
+/* Fills buf with len bytes of the image at addr; pages no way can read
+** are zeros. Fails only when the image is gone or out of reach. */
+static int read_image (struct core_image *im, uint64_t addr, unsigned char *buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = read_vm(im, addr + done, buf + done, len - done);
+    if (n == -EFAULT) n = read_mem(im, addr + done, buf + done, len - done);
+    if (n == -EIO || n == -EFAULT) {
+      n = (ssize_t)(CORE_PAGE - (addr + done) % CORE_PAGE);
+      if ((size_t)n > len - done) n = (ssize_t)(len - done);
+      memset(buf + done, 0, (size_t)n);
+    }
+    if (n < 0) return (int)n;
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+/* A whole small /proc file of the image, appended to b. */
+static int read_image_file (const struct core_image *im, const char *name, struct pss_buf *b) {
+  int fd = openat(im->dirfd, name, O_RDONLY | O_CLOEXEC), rc = 0;
+  if (fd < 0) return errno == ENOENT ? -ESRCH : -errno;
+  for (;;) {
+    ssize_t n;
+    if ((rc = pss_buf_reserve(b, 4096)) < 0) break;
+    while ((n = read(fd, b->data + b->len, b->cap - b->len)) < 0 && errno == EINTR) ;
+    if (n <= 0) {
+      rc = n < 0 ? -errno : 0;
+      break;
+    }
+    b->len += (size_t)n;
+  }
+  close(fd);
+  return rc;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Writing the file
+** ======================================================================= */
+struct core_out {
+  int fd;
+  int holes;                 /* a regular file: pwrite at offsets, zero pages skipped */
+  uint64_t off;              /* bytes of the core so far */
+};
+
+static int out_open (struct core_out *o, int fd) {
+  struct stat st;
+  int fl = fcntl(fd, F_GETFL);
+  o->fd = fd;
+  o->off = 0;
+  if (fl < 0 || fstat(fd, &st) < 0) return -errno;
+  if ((fl & O_ACCMODE) == O_RDONLY) return -EBADF;
+  o->holes = S_ISREG(st.st_mode) && !(fl & O_APPEND);
+  /* old bytes would show through the holes */
+  if (o->holes && ftruncate(fd, 0) < 0) return -errno;
+  return 0;
+}
+
+/* Writes n bytes at the core's offset `at` (a stream ignores it: it is
+** always there), retrying short writes. */
+static int put (struct core_out *o, const void *p, size_t n, uint64_t at) {
+  const char *c = p;
+  while (n > 0) {
+    ssize_t w = o->holes ? pwrite(o->fd, c, n, (off_t)at) : write(o->fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? -errno : -EIO;
+    c += w;
+    n -= (size_t)w;
+    at += (uint64_t)w;
+  }
+  return 0;
+}
+
+static int out_bytes (struct core_out *o, const void *p, size_t n) {
+  int rc = put(o, p, n, o->off);
+  if (rc == 0) o->off += n;
+  return rc;
+}
+
+/* n bytes of zeros: a hole in a file, written out to a stream. */
+static int out_zeros (struct core_out *o, size_t n) {
+  static const unsigned char zeros[CORE_PAGE];
+  while (!o->holes && n > 0) {
+    size_t k = n < sizeof zeros ? n : sizeof zeros;
+    int rc = out_bytes(o, zeros, k);
+    if (rc < 0) return rc;
+    n -= k;
+  }
+  if (o->holes) o->off += n;
+  return 0;
+}
+
+static int page_is_zero (const unsigned char *p, size_t n) {
+  return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+/* Memory contents: in a file, runs of pages with data; zero pages are
+** holes. n is a multiple of the page size. */
+static int out_memory (struct core_out *o, const unsigned char *p, size_t n) {
+  size_t i = 0, run;
+  int rc;
+  if (!o->holes) return out_bytes(o, p, n);
+  while (i < n) {
+    for (; i < n && page_is_zero(p + i, CORE_PAGE); i += CORE_PAGE) ;
+    for (run = i; run < n && !page_is_zero(p + run, CORE_PAGE); run += CORE_PAGE) ;
+    if (run > i && (rc = put(o, p + i, run - i, o->off + i)) < 0) return rc;
+    i = run;
+  }
+  o->off += n;
+  return 0;
+}
+
+/* A file ending in a hole gets its length. */
+static int out_finish (struct core_out *o) {
+  return o->holes && ftruncate(o->fd, (off_t)o->off) < 0 ? -errno : 0;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Notes, in the kernel's order: NT_PRSTATUS, NT_PRPSINFO, NT_SIGINFO,
+** NT_AUXV, NT_FILE, NT_FPREGSET for the first thread; NT_PRSTATUS and
+** NT_FPREGSET for each other thread. All named "CORE"; name and desc are
+** padded to 4 bytes.
+** ======================================================================= */
+static int note_begin (struct pss_buf *b, uint32_t type, size_t size) {
+  Elf64_Nhdr h;
+  h.n_namesz = sizeof "CORE";
+  h.n_descsz = (Elf64_Word)size;
+  h.n_type = type;
+  if (size > UINT32_MAX) return -E2BIG;
+  if (pss_buf_append(b, &h, sizeof h, 4) < 0 || pss_buf_append(b, "CORE", sizeof "CORE", 4) < 0 ||
+      pss_buf_append(b, NULL, 0, 4) < 0)
+    return -ENOMEM;
+  return 0;
+}
+
+static int note_end (struct pss_buf *b) {
+  return pss_buf_append(b, NULL, 0, 4) < 0 ? -ENOMEM : 0;
+}
+
+static int add_note (struct pss_buf *b, uint32_t type, const void *desc, size_t size) {
+  int rc = note_begin(b, type, size);
+  if (rc == 0 && pss_buf_append(b, desc, size, 1) < 0) rc = -ENOMEM;
+  return rc < 0 ? rc : note_end(b);
+}
+
+static int add_prstatus (struct pss_buf *b, const struct pss_core_process *p,
+                         const struct pss_core_thread *t) {
+  struct elf_prstatus st;
+  memset(&st, 0, sizeof st);
+  st.pr_pid = t->tid;
+  st.pr_ppid = p->ppid;
+  st.pr_pgrp = p->pgrp;
+  st.pr_sid = p->sid;
+  memcpy(&st.pr_reg, t->gp, sizeof st.pr_reg);
+  st.pr_fpvalid = t->have_fp != 0;
+  return add_note(b, NT_PRSTATUS, &st, sizeof st);
+}
+
+/* pr_state is the letter's place in "RSDTZW", as the kernel numbers it. */
+static int add_prpsinfo (struct pss_buf *b, const struct pss_core_process *p) {
+  static const char states[] = "RSDTZW";
+  char letter = p->state == 't' ? 'T' : p->state;
+  const char *at = letter != '\0' ? strchr(states, letter) : NULL;
+  struct elf_prpsinfo ps;
+  memset(&ps, 0, sizeof ps);
+  ps.pr_state = (char)(at != NULL ? at - states : (int)sizeof states - 1);
+  ps.pr_sname = at != NULL ? letter : '.';
+  ps.pr_zomb = letter == 'Z';
+  ps.pr_nice = (char)p->nice;
+  ps.pr_uid = p->uid;
+  ps.pr_gid = p->gid;
+  ps.pr_pid = p->pid;
+  ps.pr_ppid = p->ppid;
+  ps.pr_pgrp = p->pgrp;
+  ps.pr_sid = p->sid;
+  memcpy(ps.pr_fname, p->fname, strnlen(p->fname, sizeof ps.pr_fname));
+  memcpy(ps.pr_psargs, p->psargs, strnlen(p->psargs, sizeof ps.pr_psargs - 1));
+  return add_note(b, NT_PRPSINFO, &ps, sizeof ps);
+}
+
+/* NT_AUXV: /proc/IMAGE/auxv as it is (gdb relocates a PIE by AT_ENTRY). */
+static int add_auxv (struct pss_buf *b, const struct core_image *im) {
+  struct pss_buf auxv = { NULL, 0, 0, 0 };
+  int rc = read_image_file(im, "auxv", &auxv);
+  if (rc == 0 && auxv.len == 0) rc = -ESRCH;    /* exited meanwhile */
+  if (rc == 0) rc = add_note(b, NT_AUXV, auxv.data, auxv.len);
+  pss_buf_free(&auxv);
+  return rc;
+}
+
+/* NT_FILE: count, page size, then (start, end, offset in pages) of every
+** file mapping, then their paths, each NUL-terminated. */
+static int add_files (struct pss_buf *b, const struct core_maps *m) {
+  uint64_t head[2] = { 0, CORE_PAGE };
+  size_t i, size = sizeof head;
+  int rc;
+  for (i = 0; i < m->n; i++)
+    if (m->v[i].file) {
+      head[0]++;
+      size += 3 * sizeof(uint64_t) + m->v[i].path_len + 1;
+    }
+  if ((rc = note_begin(b, NT_FILE, size)) < 0) return rc;
+  if (pss_buf_reserve(b, size) < 0) return -ENOMEM;
+  pss_buf_append(b, head, sizeof head, 1);
+  for (i = 0; i < m->n; i++)
+    if (m->v[i].file) {
+      uint64_t e[3] = { m->v[i].start, m->v[i].end, m->v[i].offset / CORE_PAGE };
+      pss_buf_append(b, e, sizeof e, 1);
+    }
+  for (i = 0; i < m->n; i++)
+    if (m->v[i].file) {
+      pss_buf_append(b, m->paths.data + m->v[i].path, m->v[i].path_len, 1);
+      pss_buf_append(b, "", 1, 1);
+    }
+  return note_end(b);
+}
+
+static int add_fpregset (struct pss_buf *b, const struct pss_core_thread *t) {
+  return t->have_fp ? add_note(b, NT_FPREGSET, t->fp, sizeof t->fp) : 0;
+}
+
+static int add_notes (struct pss_buf *b, const struct core_image *im, const struct core_maps *m,
+                      const struct pss_core_process *p, const struct pss_core_thread *threads,
+                      size_t nthreads) {
+  static const siginfo_t no_signal;
+  size_t i;
+  int rc = add_prstatus(b, p, &threads[0]);
+  if (rc == 0) rc = add_prpsinfo(b, p);
+  if (rc == 0) rc = add_note(b, NT_SIGINFO, &no_signal, sizeof no_signal);
+  if (rc == 0) rc = add_auxv(b, im);
+  if (rc == 0) rc = add_files(b, m);
+  if (rc == 0) rc = add_fpregset(b, &threads[0]);
+  for (i = 1; rc == 0 && i < nthreads; i++)
+    if ((rc = add_prstatus(b, p, &threads[i])) == 0) rc = add_fpregset(b, &threads[i]);
+  return rc;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Headers
+** ======================================================================= */
+static uint64_t round_page (uint64_t n) {
+  return (n + CORE_PAGE - 1) & ~(uint64_t)(CORE_PAGE - 1);
+}
+
+static void fill_ehdr (Elf64_Ehdr *e, size_t phnum) {
+  memset(e, 0, sizeof *e);
+  memcpy(e->e_ident, ELFMAG, SELFMAG);
+  e->e_ident[EI_CLASS] = ELFCLASS64;
+  e->e_ident[EI_DATA] = ELFDATA2LSB;
+  e->e_ident[EI_VERSION] = EV_CURRENT;
+  e->e_ident[EI_OSABI] = ELFOSABI_NONE;
+  e->e_type = ET_CORE;
+  e->e_machine = EM_X86_64;
+  e->e_version = EV_CURRENT;
+  e->e_phoff = sizeof *e;
+  e->e_ehsize = sizeof *e;
+  e->e_phentsize = sizeof(Elf64_Phdr);
+  e->e_phnum = (Elf64_Half)(phnum < PN_XNUM ? phnum : PN_XNUM);
+}
+
+/* The program headers; returns where the segments' bytes end. */
+static uint64_t fill_phdrs (Elf64_Phdr *ph, const struct core_maps *m, uint64_t notes_off,
+                            uint64_t notes_len, uint64_t data_off) {
+  size_t i;
+  memset(ph, 0, (m->n + 1) * sizeof *ph);
+  ph[0].p_type = PT_NOTE;
+  ph[0].p_offset = notes_off;
+  ph[0].p_filesz = notes_len;
+  ph[0].p_align = 4;
+  for (i = 0; i < m->n; i++) {
+    Elf64_Phdr *p = &ph[i + 1];
+    p->p_type = PT_LOAD;
+    p->p_flags = m->v[i].pflags;
+    p->p_offset = data_off;
+    p->p_vaddr = m->v[i].start;
+    p->p_memsz = m->v[i].end - m->v[i].start;
+    p->p_filesz = m->v[i].dump ? p->p_memsz : 0;
+    p->p_align = CORE_PAGE;
+    data_off += p->p_filesz;
+  }
+  return data_off;
+}
+
+/* With PN_XNUM or more segments, e_phnum says PN_XNUM and the count is in
+** the sh_info of a single section header, at the end of the file. */
+static void fill_extnum (Elf64_Ehdr *e, Elf64_Shdr *sh, size_t phnum, uint64_t at) {
+  memset(sh, 0, sizeof *sh);
+  if (phnum < PN_XNUM) return;
+  e->e_shoff = at;
+  e->e_shentsize = sizeof *sh;
+  e->e_shnum = 1;
+  sh->sh_size = 1;
+  sh->sh_info = (Elf64_Word)phnum;
+}
+
+/*
+** Everything up to the segments' bytes: ELF header, program headers and
+** notes, in b; *data_off is where the bytes begin, *sh the section header
+** to write after them (sh_info 0: none).
+*/
+static int build_head (struct pss_buf *b, Elf64_Shdr *sh, uint64_t *data_off,
+                       const struct core_image *im, const struct core_maps *m,
+                       const struct pss_core_process *p, const struct pss_core_thread *threads,
+                       size_t nthreads) {
+  size_t phnum = m->n + 1, head = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
+  uint64_t end;
+  int rc;
+  if (phnum > UINT32_MAX) return -E2BIG;
+  if (pss_buf_reserve(b, head) < 0) return -ENOMEM;
+  memset(b->data, 0, head);
+  b->len = head;
+  if ((rc = add_notes(b, im, m, p, threads, nthreads)) < 0) return rc;
+  *data_off = round_page(b->len);
+  end = fill_phdrs((Elf64_Phdr *)(void *)(b->data + sizeof(Elf64_Ehdr)), m, head, b->len - head,
+                   *data_off);
+  fill_ehdr((Elf64_Ehdr *)(void *)b->data, phnum);
+  fill_extnum((Elf64_Ehdr *)(void *)b->data, sh, phnum, end);
+  return 0;
+}
+/* }====================================================================== */
+
+
+/* The bytes of one mapping, a chunk at a time. */
+static int copy_mapping (struct core_out *o, struct core_image *im, const struct core_map *c,
+                         unsigned char *chunk) {
+  uint64_t addr;
+  int rc;
+  for (addr = c->start; addr < c->end; addr += CHUNK) {
+    size_t n = c->end - addr < CHUNK ? (size_t)(c->end - addr) : CHUNK;
+    if ((rc = read_image(im, addr, chunk, n)) < 0 || (rc = out_memory(o, chunk, n)) < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int write_core (struct core_out *o, struct core_image *im, const struct core_maps *m,
+                       const struct pss_buf *head, const Elf64_Shdr *sh, uint64_t data_off) {
+  unsigned char *chunk = malloc(CHUNK);
+  size_t i;
+  int rc = chunk != NULL ? 0 : -ENOMEM;
+  if (rc == 0) rc = out_bytes(o, head->data, head->len);
+  if (rc == 0) rc = out_zeros(o, (size_t)(data_off - head->len));
+  for (i = 0; rc == 0 && i < m->n; i++)
+    if (m->v[i].dump) rc = copy_mapping(o, im, &m->v[i], chunk);
+  if (rc == 0 && sh->sh_info != 0) rc = out_bytes(o, sh, sizeof *sh);
+  if (rc == 0) rc = out_finish(o);
+  free(chunk);
+  return rc;
+}
+
+int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,
+                    const struct pss_core_thread *threads, size_t nthreads) {
+  struct core_out out;
+  struct core_image im = { 0, -1, -1, 0, 0 };
+  struct core_maps maps = { NULL, 0, 0, { NULL, 0, 0, 0 } };
+  struct pss_buf head = { NULL, 0, 0, 0 };
+  Elf64_Shdr sh;
+  uint64_t data_off = 0;
+  int rc;
+  if (proc == NULL || threads == NULL || nthreads == 0) return -EINVAL;
+  if ((rc = out_open(&out, fd)) < 0) return rc;
+  if ((rc = image_open(&im, image)) == 0 && (rc = read_maps(im.dirfd, &maps)) == 0 &&
+      (rc = build_head(&head, &sh, &data_off, &im, &maps, proc, threads, nthreads)) == 0)
+    rc = write_core(&out, &im, &maps, &head, &sh, data_off);
+  pss_buf_free(&head);
+  maps_free(&maps);
+  image_close(&im);
+  return rc;
+}
+
+#else
+
+/* The registers of pss_core_thread are x86-64's. */
+int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,
+                    const struct pss_core_thread *threads, size_t nthreads) {
+  (void)fd; (void)image; (void)proc; (void)threads; (void)nthreads;
+  return -EOPNOTSUPP;
+}
+
+#endif

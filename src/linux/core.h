@@ -1,0 +1,58 @@
+/*
+** core.h -- an ELF core file of a process image, as the kernel would
+** write it, for gdb.
+**
+** The memory comes from `image`, a process holding the target's memory at
+** the capture instant (in the product a stopped copy-on-write clone of the
+** target; any process we may ptrace will do), while the registers and the
+** identity come from the caller: they are the target's, taken at that same
+** instant. So the target runs on while its core is written.
+*/
+#ifndef PSS_LINUX_CORE_H
+#define PSS_LINUX_CORE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#pragma GCC visibility push(hidden)
+
+struct pss_core_thread {
+  pid_t tid;
+  unsigned char gp[27 * 8];   /* x86-64 user_regs_struct, as PTRACE_GETREGSET NT_PRSTATUS gives */
+  unsigned char fp[512];      /* struct user_fpregs_struct (FXSAVE image); valid when have_fp */
+  int have_fp;
+};
+
+struct pss_core_process {
+  pid_t pid, ppid, pgrp, sid;
+  uid_t uid; gid_t gid;
+  char state;                 /* stat letter */
+  int nice;
+  char fname[16];             /* comm */
+  char psargs[80];            /* command line, NULs turned to spaces, truncated */
+};
+
+/*
+** Writes an ELF64 core file to fd: the memory comes from process `image`
+** (its /proc/IMAGE/maps, /proc/IMAGE/smaps VmFlags, /proc/IMAGE/auxv, and
+** its memory via process_vm_readv with /proc/IMAGE/mem as the fallback),
+** the threads' registers from `threads` (the first one is the main
+** thread). Returns 0 or -errno; after an error the file is incomplete and
+** the caller deletes it.
+**
+** A regular file (not O_APPEND) is truncated and written from offset 0,
+** pages of zeros left as holes; anything else (a pipe) gets every byte in
+** order from where it is. The core holds every mapping except those the
+** kernel would not dump either: VM_DONTDUMP ("dd"), VM_IO and VM_PFNMAP
+** ("io", "pf": [vvar], device memory), and anonymous private memory that
+** has no page at all (Rss and Swap 0 in smaps: zeros), whose segments
+** have no bytes in the file (gdb reads them as zeros). Pages that cannot
+** be read even through /proc/IMAGE/mem are written as zeros. x86-64 only:
+** elsewhere -EOPNOTSUPP.
+*/
+int pss_core_write(int fd, pid_t image, const struct pss_core_process *proc,
+                   const struct pss_core_thread *threads, size_t nthreads);
+
+#pragma GCC visibility pop
+
+#endif
