@@ -27,10 +27,12 @@ build = {
       ["pss.core"] = {
          sources = {
             "src/lpss.c", "src/text.c",
-            "src/linux/capture.c", "src/linux/freeze.c", "src/linux/handle.c",
-            "src/linux/procfs.c", "src/linux/region.c", "src/linux/selffreeze.c",
+            "src/linux/capture.c", "src/linux/core.c", "src/linux/dump.c",
+            "src/linux/freeze.c", "src/linux/handle.c",
+            "src/linux/procfs.c", "src/linux/region.c", "src/linux/seccomp.c",
+            "src/linux/selffreeze.c",
             "src/linux/snapshot.c", "src/linux/socket.c", "src/linux/store.c",
-            "src/linux/thread.c", "src/linux/walk.c",
+            "src/linux/thread.c", "src/linux/vaclone.c", "src/linux/walk.c",
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },

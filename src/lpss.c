@@ -49,6 +49,7 @@ static const char *system_detail (void) { return PssLinuxLastErrorDetail(); }
 static DWORD snapshot_memory (HPSS h, UINT64 address, void *buf, SIZE_T n, SIZE_T *got) {
   return PssLinuxReadSnapshotMemory(h, address, buf, n, got);
 }
+static DWORD snapshot_core (HPSS h, const char *path) { return PssLinuxWriteCore(h, path); }
 #include <unistd.h>
 #endif
 /* }====================================================================== */
@@ -1308,6 +1309,24 @@ static int snapshot_read (lua_State *L) {
   return 3;
 }
 
+/*
+** snap:write_core(path) -> true: an ELF core file (a minidump on Windows)
+** of the snapshot, for the debugger. Needs the VA clone and thread
+** contexts: without them it raises, as a missing capture option.
+*/
+static int snapshot_write_core (lua_State *L) {
+  Snapshot *s = check_snapshot(L, 1);
+  const char *path = luaL_checkstring(L, 2);
+  DWORD rc = snapshot_core(s->h, path);
+  if (rc == ERROR_NOT_FOUND) {
+    const char *why = system_detail();
+    return luaL_error(L, "write_core: %s", why ? why : "the snapshot lacks what a core needs");
+  }
+  if (rc != ERROR_SUCCESS) return push_failure(L, "write_core", rc, NULL, s->pid);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* snap:query(class) -> table; a class that was not captured raises */
 static int snapshot_query (lua_State *L) {
   Snapshot *s = check_snapshot(L, 1);
@@ -1521,7 +1540,7 @@ static const luaL_Reg snapshot_methods[] = {
   { "threads", snapshot_threads }, { "handles", snapshot_handles },
   { "regions", snapshot_regions }, { "thread_names", snapshot_thread_names },
   { "marker", snapshot_marker }, { "duplicate", snapshot_duplicate },
-  { "read", snapshot_read },
+  { "read", snapshot_read }, { "write_core", snapshot_write_core },
   { "free", snapshot_release }, { NULL, NULL }
 };
 

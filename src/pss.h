@@ -588,6 +588,15 @@ DWORD PssLinuxReadSnapshotMemory(HPSS SnapshotHandle, UINT64 Address, void *Buff
                                  SIZE_T Length, SIZE_T *BytesRead);
 
 /*
+** Writes an ELF core file of the snapshot to Path (created or truncated,
+** mode 0600): the memory of its VA clone and the registers of every thread
+** captured with a context -- what `gdb EXECUTABLE CORE` needs. The target
+** keeps running meanwhile. ERROR_NOT_FOUND without a VA clone or without
+** thread contexts; on any failure the file is removed. x86-64 only.
+*/
+DWORD PssLinuxWriteCore(HPSS SnapshotHandle, char const *Path);
+
+/*
 ** Strings are UTF-16 as on Windows. Linux names are bytes: valid UTF-8 is
 ** converted normally, and every byte that is not part of valid UTF-8 is
 ** stored as the lone low surrogate U+DC00+byte (U+DC80..U+DCFF), which valid

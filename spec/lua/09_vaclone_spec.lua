@@ -110,6 +110,52 @@ describe("the VA clone", function ()
     assert.equal("partial read", pss.errname(code))
   end)
 
+  it("writes a core file gdb opens: every thread where it was, the values of the instant",
+    function ()
+    if not io.open("/usr/bin/gdb") then
+      print("# skipped: gdb is not installed")
+      return
+    end
+    local t <close> = support.start("--threads 2 --parked --writer")
+    local w = assert(t.writer)
+    local snap <close> = assert(pss.capture(t.pid, { "va_clone", "threads", "thread_context" }))
+    local counter = string.unpack("<I8", assert(snap:read(w.counter, 8)))
+    local rips = {}
+    for e in snap:threads() do rips[#rips + 1] = ("0x%x"):format(e.context.rip) end
+    local core = os.tmpname()
+    assert.is_true(snap:write_core(core))
+    -- the target ran on while its core was written
+    assert.is_true(live_word(t.pid, w.counter) > counter)
+    local gdb = io.popen(("DEBUGINFOD_URLS= gdb -nx -batch -iex 'set debuginfod enabled off' "
+      .. "-ex 'info threads' -ex 'print (unsigned long long) pss_writer_counter' "
+      .. "-ex 'thread apply all print/x $pc' %s %s 2>/dev/null"):format(t.exe, core))
+    local out = gdb:read("a")
+    gdb:close()
+    os.remove(core)
+    local threads = 0
+    for _ in out:gmatch("\n[%s%*]+%d+%s+Thread 0x") do threads = threads + 1 end
+    assert.equal(#rips, threads, out)
+    assert.equal(tostring(counter), out:match("%$1 = (%d+)"), out)
+    local pcs = {}
+    for pc in out:gmatch("%$%d+ = (0x%x+)") do pcs[pc] = true end
+    for _, rip in ipairs(rips) do assert.is_true(pcs[rip], rip .. " not in\n" .. out) end
+  end)
+
+  it("needs the clone and thread contexts to write a core", function ()
+    local snap <close> = assert(pss.capture(pss.self, { "threads", "thread_context" }))
+    assert.has_error(function () snap:write_core("/nonexistent/core") end,
+      "write_core: the snapshot has no VA clone (capture with PSS_CAPTURE_VA_CLONE)")
+    local cloned <close> = assert(pss.capture(pss.self, { "va_clone" }))
+    assert.has_error(function () cloned:write_core("/nonexistent/core") end,
+      "write_core: the snapshot has no thread contexts (capture with " ..
+      "PSS_CAPTURE_THREADS | PSS_CAPTURE_THREAD_CONTEXT)")
+    local full <close> = assert(pss.capture(pss.self, { "va_clone", "threads", "thread_context" }))
+    local ok, msg, code = full:write_core("/nonexistent/dir/core")
+    assert.is_nil(ok)
+    assert.matches("^write_core: ", msg)
+    assert.equal("number", math.type(code) and "number")
+  end)
+
   it("is needed to read memory, and reads check their arguments", function ()
     local snap <close> = assert(pss.capture(pss.self, { "threads" }))
     assert.has_error(function () snap:read(0, 1) end,

@@ -18,7 +18,7 @@
 
 struct pss_core_thread {
   pid_t tid;
-  unsigned char gp[27 * 8];   /* x86-64 user_regs_struct, as PTRACE_GETREGSET NT_PRSTATUS gives */
+  _Alignas(16) unsigned char gp[27 * 8];  /* x86-64 user_regs_struct, as PTRACE_GETREGSET NT_PRSTATUS gives */
   unsigned char fp[512];      /* struct user_fpregs_struct (FXSAVE image); valid when have_fp */
   int have_fp;
 };
