@@ -483,6 +483,59 @@ static void capturer_killed_at_any_moment (void **state) {
   expect_no_zombie_children(t->pid, "after the kills");
 }
 
+/*
+** Two processes capturing clones of one target at the same time: each
+** capture either holds the instant (the writer's invariant) or is refused
+** as busy (the other holds the target); the target runs on untouched.
+*/
+static void two_capturers_never_corrupt_each_other (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start_running(f, "--writer", "--no-fds", NULL);
+  uint64_t counter_at, buffer_at;
+  size_t bytes;
+  pid_t capturers[2];
+  int i, status, rounds = under_valgrind() ? 5 : 60;
+  writer_of(t, &counter_at, &buffer_at, &bytes);
+  for (i = 0; i < 2; i++) {
+    if ((capturers[i] = fork()) == 0) {
+      HANDLE h;
+      int k, made = 0;
+      if (PssLinuxOpenProcess((DWORD)t->pid, &h) != 0) _exit(10);
+      for (k = 0; k < rounds; k++) {
+        HPSS s;
+        uint64_t c = 0, first = 0, last = 0;
+        SIZE_T got;
+        DWORD rc;
+        usleep((useconds_t)(1000 + 1000 * i + (k * 7919) % 2000));   /* both get turns */
+        rc = PssCaptureSnapshot(h, PSS_CAPTURE_VA_CLONE, 0, &s);
+        if (rc == ERROR_BUSY) continue;
+        if (rc != ERROR_SUCCESS) {
+          note("capturer %d: %s (%u), errno %d, %s", i, win32_error_name(rc), (unsigned)rc,
+               PssLinuxLastErrno(), PssLinuxLastErrorDetail() ? PssLinuxLastErrorDetail() : "-");
+          _exit(11);
+        }
+        /* the counter, and the first and last word of the buffer */
+        if (PssLinuxReadSnapshotMemory(s, counter_at, &c, 8, &got) != 0 ||
+            PssLinuxReadSnapshotMemory(s, buffer_at, &first, 8, &got) != 0 ||
+            PssLinuxReadSnapshotMemory(s, buffer_at + bytes - 8, &last, 8, &got) != 0)
+          _exit(12);
+        if ((first != c && first != c + 1) || last != c) _exit(13);
+        PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s);
+        made++;
+      }
+      _exit(made > 0 ? 0 : 14);
+    }
+    assert_true(capturers[i] > 0);
+  }
+  for (i = 0; i < 2; i++) {
+    assert_int_equal(waitpid(capturers[i], &status, 0), capturers[i]);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      fail_because("capturer %d ended with status %#x", i, status);
+  }
+  expect_untouched(t->pid, "after two capturers");
+  expect_no_zombie_children(t->pid, "after two capturers");
+}
+
 static void clone_is_measured (void **state) {
   struct fixture *f = FIXTURE(state);
   struct target *t = fixture_start(f, NULL);
@@ -667,6 +720,7 @@ int run_vaclone_suite (void) {
     fixture_test(short_reads_stop_at_the_hole),
     fixture_test(capturer_killed_while_holding_a_clone),
     fixture_test(capturer_killed_at_any_moment),
+    fixture_test(two_capturers_never_corrupt_each_other),
     fixture_test(clone_is_measured),
     fixture_test(seccomp_filters_refuse_the_clone),
     fixture_test(pid_limit_refuses_the_clone),

@@ -114,12 +114,17 @@ static int seize_refused (struct pss_target *t, int taskfd, pid_t tid) {
 ** thread reads 't'); 1 if it is gone or a zombie.
 */
 static int seize (struct pss_target *t, int taskfd, pid_t tid, char *before) {
+  int attempt;
   *before = thread_state(t, taskfd, tid);
   if (*before == 0 || *before == 'Z' || *before == 'X') return 1;
-  if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0) {
+  /* a tracer that let go between the refusal and the look at TracerPid
+  ** (another capture ending) is no reason to fail: try again */
+  for (attempt = 0; ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0; attempt++) {
+    int why;
     if (errno == ESRCH) return 1;
-    if (errno == EPERM) return seize_refused(t, taskfd, tid);
-    return -errno;
+    if (errno != EPERM) return -errno;
+    why = seize_refused(t, taskfd, tid);
+    if (why != -EPERM || attempt == 3) return why;
   }
   if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno != ESRCH) {
     int e = errno;
