@@ -109,3 +109,9 @@ echo
 echo "### Freeze: how long the target is stopped"
 echo
 sh "$ROOT/bench/freeze.sh" "$BUILD"
+
+# The pause of a VA clone capture, next to the target's own fork and gcore.
+echo
+echo "### VA clone: the pause against fork() and gcore"
+echo
+sh "$ROOT/bench/clone.sh" "$BUILD"
