@@ -3,10 +3,12 @@
 local pss = require "pss"
 local support = require "support"
 
---- The pid behind a pidfd of this process (its fdinfo says).
+--- The pid behind a process handle of this process: a pidfd (its fdinfo
+-- says), or where pidfd_open is missing (valgrind) an fd of /proc/PID.
 local function pidfd_pid (fd)
   local info = support.read(("/proc/self/fdinfo/%d"):format(fd)) or ""
-  return tonumber(info:match("\nPid:%s*(%d+)"))
+  local link = support.readlink(("/proc/self/fd/%d"):format(fd)) or ""
+  return tonumber(info:match("\nPid:%s*(%d+)") or link:match("^/proc/(%d+)$"))
 end
 
 --- The clone's pid, from the handle query("va_clone") gives.
