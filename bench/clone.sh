@@ -6,6 +6,8 @@
 #          captured (bench/clone-target.c), median over ROUNDS captures;
 #   freeze: libpss's freeze_wall_clock_period for those captures (median);
 #   fork:  the target's own fork() of the same address space (median of 5);
+#   core:  the time snap:write_core takes to write the core from the clone
+#          (the target runs meanwhile); one run;
 #   gcore: the target's longest turn while `gcore` dumped it, and gcore's
 #          wall time; one run (SIZES_GCORE limits which sizes get one).
 # Prints a Markdown table. Measurement only: nothing here is asserted.
@@ -37,8 +39,8 @@ ask () {
   tail -n 1 "$WORK/out" | awk '{ print $2 }'
 }
 
-echo "| resident | threads | fork (ms) | pss pause (ms) | pss freeze (ms) | pause / fork | gcore pause (ms) | gcore wall (s) | gcore / pss |"
-echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| resident | threads | fork (ms) | pss pause (ms) | pss freeze (ms) | pause / fork | pss core write (s) | gcore pause (ms) | gcore wall (s) | gcore pause / pss pause |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for mb in $SIZES; do
   for n in $THREADS; do
     rm -f "$WORK/in" "$WORK/out"
@@ -61,9 +63,13 @@ for mb in $SIZES; do
     done
     pause=$(median < "$WORK/pause")
     freeze=$(median < "$WORK/freeze")
+    sync   # neither writer pays for the other's dirty pages
+    core=$("$LUA" "$ROOT/bench/clone.lua" "$TARGET" "$WORK/pss.core" | awk '{ printf "%.2f", $3 / 1000 }')
+    rm -f "$WORK/pss.core"; sync
     gpause="-"; gwall="-"
     case " ${SIZES_GCORE:-$SIZES} " in *" $mb "*)
       if command -v gcore >/dev/null 2>&1; then
+        sync
         ask reset > /dev/null
         sleep 0.05
         t0=$(date +%s%N)
@@ -75,10 +81,10 @@ for mb in $SIZES; do
         rm -f "$WORK"/core*
       fi ;;
     esac
-    printf '| %d MiB | %d | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n' "$mb" "$n" \
+    printf '| %d MiB | %d | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s |\n' "$mb" "$n" \
       "$(echo "$fork" | awk '{ print $1 / 1000 }')" "$(echo "$pause" | awk '{ print $1 / 1000 }')" \
       "$freeze" "$(awk -v p="$pause" -v f="$fork" 'BEGIN { printf "%.2f", p / f }')" \
-      "$gpause" "$gwall" \
+      "$core" "$gpause" "$gwall" \
       "$(awk -v g="$gpause" -v p="$pause" 'BEGIN { if (g == "-") print "-"; else printf "%.0fx", g * 1000 / p }')"
     exec 3>&-
     kill "$TARGET" 2>/dev/null; wait "$TARGET" 2>/dev/null || true
