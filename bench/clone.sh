@@ -18,6 +18,7 @@ LUA=${LUA:-lua5.4}
 ROUNDS=${ROUNDS:-15}
 SIZES=${SIZES:-"16 256 1024 4096"}
 THREADS=${THREADS:-"1 64"}
+THP=${THP:-}                    # THP=1: the memory in transparent huge pages
 export LUA_PATH="$ROOT/lua/?.lua;;" LUA_CPATH="$ROOT/$BUILD/lua/?.so;;"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pss-clone.XXXXXX")
 TARGET=""
@@ -45,7 +46,7 @@ for mb in $SIZES; do
   for n in $THREADS; do
     rm -f "$WORK/in" "$WORK/out"
     mkfifo "$WORK/in"
-    "$WORK/clone-target" "$mb" "$n" < "$WORK/in" > "$WORK/out" 2>/dev/null &
+    "$WORK/clone-target" "$mb" "$n" ${THP:+thp} < "$WORK/in" > "$WORK/out" 2>/dev/null &
     TARGET=$!
     exec 3> "$WORK/in"
     while ! grep -q '^ready' "$WORK/out" 2>/dev/null; do sleep 0.05; done
@@ -81,7 +82,7 @@ for mb in $SIZES; do
         rm -f "$WORK"/core*
       fi ;;
     esac
-    printf '| %d MiB | %d | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s |\n' "$mb" "$n" \
+    printf "| %d MiB${THP:+ THP} | %d | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s |\n" "$mb" "$n" \
       "$(echo "$fork" | awk '{ print $1 / 1000 }')" "$(echo "$pause" | awk '{ print $1 / 1000 }')" \
       "$freeze" "$(awk -v p="$pause" -v f="$fork" 'BEGIN { printf "%.2f", p / f }')" \
       "$core" "$gpause" "$gwall" \

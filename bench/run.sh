@@ -115,3 +115,8 @@ echo
 echo "### VA clone: the pause against fork() and gcore"
 echo
 sh "$ROOT/bench/clone.sh" "$BUILD"
+
+echo
+echo "### VA clone: the same with transparent huge pages"
+echo
+THP=1 SIZES="1024 4096" THREADS=1 sh "$ROOT/bench/clone.sh" "$BUILD"
