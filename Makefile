@@ -6,6 +6,7 @@
 #                   every suite, then the sanitizer and valgrind runs; ends
 #                   with one "N passed, N failed" line
 #   make check      the C suite only      make asan / make valgrind
+#   make console    the embedding example (examples/console), as a TAP suite
 #
 # Variables follow LuaRocks' names so `luarocks make` and distro builds can
 # override them: LUA, LUA_INCDIR, LUA_LIBDIR, LIBFLAG, CFLAGS, PREFIX, ...
@@ -17,6 +18,7 @@ LIBFLAG    ?= -shared
 PREFIX     ?= /usr/local
 INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
 INST_LUADIR ?= $(PREFIX)/share/lua/5.4
+INST_BINDIR ?= $(PREFIX)/bin
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -36,7 +38,7 @@ TEST_HDRS = $(wildcard spec/c/*.h)
 
 LUA_MODULE = $(BUILD)/lua/pss/core.so
 
-.PHONY: bench all lib lua check busted host lint cross-aarch64 asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
+.PHONY: bench all lib lua check busted host console console-asan console-valgrind lint cross-aarch64 asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
 all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo $(BUILD)/lua-host
 
 lua: $(LUA_MODULE)
@@ -70,6 +72,13 @@ $(BUILD)/lua-host: spec/support/lua-host.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -I$(LUA_INCDIR) $(CFLAGS) $< -o $@ \
 	  -L$(LUA_LIBDIR) -llua5.4 $(LDFLAGS)
 
+# The embedding example: a game-style host with its own lua_Alloc that
+# loads pss at run time (it does not link libpss).
+$(BUILD)/console: examples/console/console.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -I$(LUA_INCDIR) $(CFLAGS) $< -o $@ \
+	  -L$(LUA_LIBDIR) -llua5.4 $(LDFLAGS)
+
 $(BUILD)/pss-demo: examples/demo.c $(BUILD)/libpss.a
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(CFLAGS) $< $(BUILD)/libpss.a -o $@ $(LDFLAGS)
 
@@ -96,6 +105,13 @@ host: lua $(BUILD)/lua-host
 	$(BUILD)/lua-host $(abspath lua) $(abspath $(BUILD)/lua) > $(TAP)/host.tap; \
 	  rc=$$?; cat $(TAP)/host.tap; exit $$rc
 
+# The console example starts $(BUILD)/pss-target itself (--spawn) and stops
+# it; it finds lua/ and $(BUILD)/lua/ from where the binary is.
+console: lua $(BUILD)/pss-target $(BUILD)/console
+	@mkdir -p $(TAP)
+	$(BUILD)/console --spawn $(abspath $(BUILD)/pss-target) > $(TAP)/console.tap; \
+	  rc=$$?; cat $(TAP)/console.tap; exit $$rc
+
 # Sanitizers: the C suite built with them; the Lua module built with them
 # and loaded into the stock lua5.4 with the ASan runtime preloaded (leak
 # detection there would report the interpreter's and busted's own
@@ -119,6 +135,14 @@ asan-lua:
 	  build/asan/lua-host $(abspath lua) $(abspath build/asan/lua) > $(TAP)/host-asan.tap; \
 	  rc=$$?; cat $(TAP)/host-asan.tap; exit $$rc
 
+console-asan:
+	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
+	  $(addprefix build/asan/,pss-target lua/pss/core.so console)
+	@mkdir -p $(TAP)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/asan/console --spawn $(abspath build/asan/pss-target) > $(TAP)/console-asan.tap; \
+	  rc=$$?; cat $(TAP)/console-asan.tap; exit $$rc
+
 lua-env-asan:
 	$(LUA_ENV) LD_PRELOAD=$(ASAN_RT) PSS_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -138,18 +162,23 @@ valgrind-lua: lua $(BUILD)/pss-target $(BUILD)/lua-host
 	$(VALGRIND) $(BUILD)/lua-host $(abspath lua) $(abspath $(BUILD)/lua) > $(TAP)/host-valgrind.tap; \
 	  rc=$$?; cat $(TAP)/host-valgrind.tap; exit $$rc
 
+console-valgrind: lua $(BUILD)/pss-target $(BUILD)/console
+	@mkdir -p $(TAP)
+	$(VALGRIND) $(BUILD)/console --spawn $(abspath $(BUILD)/pss-target) > $(TAP)/console-valgrind.tap; \
+	  rc=$$?; cat $(TAP)/console-valgrind.tap; exit $$rc
+
 deps:
 	@sh spec/support/deps.sh
 
 # Zero warnings, as two counted tests: luacheck, and every C file with -Werror.
-LUA_DIRS = lua spec/lua spec/support bench examples bin
+LUA_DIRS = lua spec/lua spec/support bench examples bin/pss
 lint:
 	@mkdir -p $(TAP)
 	@{ echo "1..3"; \
 	  if luacheck -q --std lua54 $$(ls -d $(LUA_DIRS) 2>/dev/null) >$(TAP)/luacheck.log 2>&1; \
 	  then echo "ok 1 - luacheck"; else echo "not ok 1 - luacheck"; sed 's/^/# /' $(TAP)/luacheck.log; fi; \
 	  if $(MAKE) --no-print-directory BUILD=build/lint CFLAGS="-O2 -Werror" \
-	     $(addprefix build/lint/,libpss.a lua/pss/core.so test_pss pss-target pss-demo lua-host) \
+	     $(addprefix build/lint/,libpss.a lua/pss/core.so test_pss pss-target pss-demo lua-host console) \
 	     >$(TAP)/werror.log 2>&1; \
 	  then echo "ok 2 - C compiles without warnings"; \
 	  else echo "not ok 2 - C compiles without warnings"; sed 's/^/# /' $(TAP)/werror.log; fi; \
@@ -170,17 +199,21 @@ cross-aarch64:
 	  build/aarch64/libpss.a build/aarch64/lua/pss/core.so
 
 # Every suite runs even when one fails; the summary decides the exit code.
-SUITES = c lua host c-asan lua-asan host-asan c-valgrind lua-valgrind host-valgrind
+SUITES = c lua host console c-asan lua-asan host-asan console-asan \
+         c-valgrind lua-valgrind host-valgrind console-valgrind
 test: deps
 	@rm -rf $(TAP); mkdir -p $(TAP)
 	@$(MAKE) --no-print-directory all
 	-@$(MAKE) --no-print-directory check
 	-@$(MAKE) --no-print-directory busted
 	-@$(MAKE) --no-print-directory host
+	-@$(MAKE) --no-print-directory console
 	-@$(MAKE) --no-print-directory asan
 	-@$(MAKE) --no-print-directory asan-lua
+	-@$(MAKE) --no-print-directory console-asan
 	-@$(MAKE) --no-print-directory valgrind
 	-@$(MAKE) --no-print-directory valgrind-lua
+	-@$(MAKE) --no-print-directory console-valgrind
 	-@$(MAKE) --no-print-directory lint
 	@$(LUA) spec/support/tapsum.lua $(SUITES:%=$(TAP)/%.tap) $(TAP)/lint.tap
 
@@ -193,9 +226,11 @@ demo: deps lua $(BUILD)/pss-target
 	@LUA=$(LUA) sh examples/demo.sh $(BUILD)
 
 install: $(LUA_MODULE)
-	install -d $(DESTDIR)$(INST_LIBDIR)/pss $(DESTDIR)$(INST_LUADIR)
+	install -d $(DESTDIR)$(INST_LIBDIR)/pss $(DESTDIR)$(INST_LUADIR)/pss $(DESTDIR)$(INST_BINDIR)
 	install -m 755 $(LUA_MODULE) $(DESTDIR)$(INST_LIBDIR)/pss/core.so
 	install -m 644 lua/pss.lua $(DESTDIR)$(INST_LUADIR)/pss.lua
+	install -m 644 lua/pss/*.lua $(DESTDIR)$(INST_LUADIR)/pss/
+	install -m 755 bin/pss $(DESTDIR)$(INST_BINDIR)/pss
 
 clean:
 	rm -rf build

@@ -1,6 +1,6 @@
 -- pss: Process Snapshotting for Lua 5.4 (the Windows Process Snapshotting
 -- API, natively on Linux). `luarocks --lua-version=5.4 make` builds pss.core
--- from the C sources and installs lua/pss.lua.
+-- from the C sources and installs lua/pss.lua, lua/pss/*.lua and bin/pss.
 rockspec_format = "3.0"
 package = "pss"
 version = "scm-1"
@@ -19,11 +19,20 @@ description = {
 }
 dependencies = {
    "lua >= 5.4, < 5.5",
+   -- pss.json, pss.processes and the pss command; Debian packages them as
+   -- lua-cjson, lua-filesystem and lua-argparse
+   "lua-cjson", "luafilesystem", "argparse",
 }
 build = {
    type = "builtin",
    modules = {
       pss = "lua/pss.lua",
+      ["pss.cli"] = "lua/pss/cli.lua",
+      ["pss.diff"] = "lua/pss/diff.lua",
+      ["pss.json"] = "lua/pss/json.lua",
+      ["pss.process"] = "lua/pss/process.lua",
+      ["pss.report"] = "lua/pss/report.lua",
+      ["pss.svg"] = "lua/pss/svg.lua",
       ["pss.core"] = {
          sources = {
             "src/lpss.c", "src/text.c",
@@ -37,5 +46,8 @@ build = {
          defines = { "_GNU_SOURCE" },
          incdirs = { "src" },
       },
+   },
+   install = {
+      bin = { pss = "bin/pss" },
    },
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # make demo: start the test target (threads, fds, mappings of every kind),
-# triage it with the Lua API while it runs, then stop it.
+# triage it with the Lua API and with the pss command while it runs, then
+# stop it.
 set -eu
 build=${1:-build}
 fifo=$(mktemp -u "${TMPDIR:-/tmp}/pss-demo.XXXXXX")
@@ -11,6 +12,14 @@ exec 3>"$fifo"            # keeps the target's stdin open until we are done
 while ! grep -q '^ready' "$fifo.out" 2>/dev/null; do sleep 0.05; done
 LUA_PATH="$(pwd)/lua/?.lua;;" LUA_CPATH="$(pwd)/$build/lua/?.so;;" \
   ${LUA:-lua5.4} examples/triage.lua "$target"
+# the same process through the pss command
+echo
+echo "\$ pss show $target"
+bin/pss show "$target"
+echo
+echo "\$ pss core $target -o $fifo.core"
+bin/pss core "$target" -o "$fifo.core"
+rm -f "$fifo.core"
 exec 3>&-                 # EOF on stdin: the target exits
 wait "$target" || true
 rm -f "$fifo" "$fifo.out"

@@ -94,6 +94,27 @@ function pss.capture (target, options)
   return capture(target, flags, context)
 end
 
+--- {======================================================================
+-- Triage, in modules loaded on first use (tail calls: argument errors
+-- name the caller). See docs/lua-api.md.
+-- ======================================================================
+
+--- Iterator over the running processes (pss/process.lua).
+function pss.processes () return require("pss.process").processes() end
+
+--- What changed between two snapshots of one process (pss/diff.lua).
+function pss.diff (a, b) return require("pss.diff").diff(a, b) end
+
+--- JSON text of a snapshot, a diff or a process list (pss/json.lua).
+function pss.json (value) return require("pss.json").encode(value) end
+
+--- A readable text report of a snapshot (pss/report.lua).
+function pss.report (snap, options) return require("pss.report").report(snap, options) end
+
+--- An SVG map of a snapshot's address space (pss/svg.lua).
+function pss.svg (snap, options) return require("pss.svg").render(snap, options) end
+--- }======================================================================
+
 --- Short, stable names for the Win32 codes pss returns.
 pss.errnames = {
   [core.ERROR_ACCESS_DENIED] = "access denied",

@@ -5,6 +5,7 @@
 set -eu
 PACKAGES="gcc make libc6-dev libcmocka-dev valgrind lua5.4 liblua5.4-dev
 lua-busted lua-cjson lua-argparse lua-check lua-filesystem luarocks python3-psutil
+libxml2-utils
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 
 missing=""

@@ -11,6 +11,7 @@
 **          --exit-now CODE   --exit-after MS
 **          --parked   --counters   --sleeper   --churn   --tls
 **          --writer   --reaper   --fork-maps   --seccomp MODE
+**          --changes
 **
 ** Report, one item per line, numbers decimal unless said otherwise, byte
 ** strings (paths) as lowercase hex of the exact bytes, "-" for none:
@@ -26,7 +27,8 @@
 **   extra-maps <N>
 **   odd <hex path>                  only with --odd-name
 **   thread <tid> <name>             also for parked, counter-a, counter-b,
-**                                   sleeper, reader when their option is given
+**                                   sleeper, reader, changer-0 when their
+**                                   option is given
 **   parked <tid> <begin> <end> <self>   only with --parked (hex, no 0x)
 **   counters <tid-a> <tid-b>        only with --counters
 **   sleeper <tid-sleeper> <tid-reader>  only with --sleeper
@@ -91,12 +93,52 @@
 ** --seccomp MODE  after the report is built, a filter on every thread
 **             (TSYNC): "errno-clone" fails clone() with EPERM, "kill-clone"
 **             kills the process on clone(); everything else is allowed.
+**
+** For the diff tests (lua/pss/diff.lua):
+** --changes   each SIGUSR2 makes one "change step" (at most 100), done by
+**             the main thread in its wait loop (the handler only sets a
+**             flag; SIGUSR2 is blocked everywhere except in the main
+**             thread's ppoll). A step opens a pipe (2 fds), then closes the
+**             oldest fd of the change set; starts thread "changer-N" (N the
+**             step, from 1), then stops (joins) the oldest changer; maps 2
+**             private anonymous read-write regions, unmaps the oldest change
+**             region, reprotects the next oldest to read-only and grows the
+**             third oldest by 2 pages in place (mremap). It prints, flushed:
+**               change opened <fd>                     two lines
+**               change closed <fd>
+**               change started <tid>
+**               change ended <tid>
+**               change mapped <start, hex> <size>      two lines
+**               change unmapped <start, hex>
+**               change reprotected <start, hex> <perms, as in maps>
+**               change resized <start, hex> <old size> <new size>
+**               change done
+**             and the process's threads, fds and mappings then differ from
+**             before the step by exactly these (sizes and perms read back
+**             from /proc/self/maps; an ended thread is gone from
+**             /proc/self/task). The initial change set is in the report:
+**             "fd <n> change-pipe-read" (step 1 closes it) and "fd <n>
+**             change-pipe-write" (step 2), "thread <tid> changer-0" (step 1
+**             stops it), "map ... change-unmap" (step 1 unmaps it), "map ...
+**             change-reprotect" (step 1 reprotects it, step 2 unmaps it) and
+**             "map ... change-resize" (step 1 grows it, step 2 reprotects it,
+**             step 3 unmaps it); every region the steps map goes the same
+**             way, resized, reprotected and unmapped by the three steps
+**             after the one that mapped it. The fds a step opens are closed
+**             by later steps in the order they were opened (read end first).
+**             Nothing else changes: the regions lie in a range kept free far
+**             below the other mappings, each with unmapped pages around it,
+**             so none merges with a neighbour or moves; the changers run on
+**             stacks allocated at start (no stack mapping comes or goes) and
+**             never call malloc; the heap is never trimmed (M_TRIM_THRESHOLD)
+**             and the main thread's stack is grown in advance.
 */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -134,6 +176,10 @@
 #define SYS_pidfd_open 434   /* the same number on every architecture */
 #endif
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000   /* Linux 4.17; older kernels take it as a hint */
+#endif
+
 enum {
   MAX_THREADS = 10000,       /* "worker-9999" still fits the 15-byte name */
   MAX_FDS = 40,              /* the standard set plus file-odd, with room */
@@ -154,6 +200,7 @@ struct options {
   long exit_after_ms;        /* -1 unless --exit-after */
   bool parked, counters, sleeper, churn, tls, writer, reaper, fork_maps;
   char const *seccomp;       /* NULL, "errno-clone" or "kill-clone" */
+  bool changes;
 };
 
 /* One line of the fd part of the report; detail holds the kind's own keys,
@@ -198,6 +245,45 @@ struct extra_thread {
 enum { EXTRA_PARKED, EXTRA_COUNTER_A, EXTRA_COUNTER_B, EXTRA_SLEEPER, EXTRA_READER,
        EXTRA_WRITER, EXTRA_REAPER, EXTRA_COUNT };
 
+/* --changes: the change set, as queues (oldest first) of fds, regions and
+** changer threads. Region i lies in slot i of the arena; slots are far
+** enough apart that no two regions ever touch. */
+enum {
+  CHANGE_STEPS = 100,
+  CHANGE_FDS = 2 + 2 * CHANGE_STEPS,
+  CHANGE_SLOTS = 3 + 2 * CHANGE_STEPS,
+  CHANGE_SLOT_PAGES = 16,    /* the largest region is 6 pages */
+  CHANGE_GROW_PAGES = 2,
+  CHANGE_STACK_BYTES = 256 * 1024
+};
+
+struct changer {
+  struct changes *changes;
+  pthread_t thread;
+  pid_t tid;
+  bool running, stop;
+  char name[16];
+  char *stack;               /* CHANGE_STACK_BYTES of ours, reused */
+};
+
+struct change_region {
+  size_t size;
+  int prot;
+};
+
+struct changes {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  unsigned step;             /* steps done */
+  char *arena;
+  struct change_region regions[CHANGE_SLOTS];
+  size_t nregions, oldest_region;
+  int fds[CHANGE_FDS];
+  size_t nfds, oldest_fd;
+  struct changer threads[2]; /* at most two run, during a step */
+  unsigned oldest_thread;    /* the index of the one the next step stops */
+};
+
 struct target {
   struct options opt;
   size_t page;
@@ -213,10 +299,14 @@ struct target {
   long extra_fds_opened, extra_maps_made;
   struct extra_thread extra[EXTRA_COUNT];
   int idle_pipe[2];          /* --sleeper: the reader's pipe, never written */
+  struct changes changes;    /* --changes */
 };
 
 /* Set by the SIGTERM/SIGINT handler: the one piece of state a handler needs. */
 static volatile sig_atomic_t stop_requested;
+
+/* Set by the SIGUSR2 handler (--changes); the main thread does the step. */
+static volatile sig_atomic_t change_requested;
 
 static void cleanup (struct target *t);
 
@@ -237,7 +327,8 @@ static _Noreturn void usage (char const *why) {
           "                  [--extra-maps N] [--resident MB] [--odd-name]\n"
           "                  [--exit-now CODE] [--exit-after MS]\n"
           "                  [--parked] [--counters] [--sleeper] [--churn] [--tls]\n"
-          "                  [--writer] [--reaper] [--fork-maps] [--seccomp MODE]\n", why);
+          "                  [--writer] [--reaper] [--fork-maps] [--seccomp MODE]\n"
+          "                  [--changes]\n", why);
   exit(2);
 }
 
@@ -317,7 +408,7 @@ static char *read_proc (struct target *t, char const *path) {
 static void parse_options (int argc, char **argv, struct options *o) {
   enum { THREADS = 1, NO_FDS, NO_MAPS, EXTRA_FDS, EXTRA_MAPS, RESIDENT,
          ODD_NAME_OPT, EXIT_NOW, EXIT_AFTER, PARKED, COUNTERS, SLEEPER, CHURN, TLS,
-         WRITER, REAPER, FORK_MAPS, SECCOMP };
+         WRITER, REAPER, FORK_MAPS, SECCOMP, CHANGES };
   static struct option const longopts[] = {
     { "threads", required_argument, NULL, THREADS },
     { "no-fds", no_argument, NULL, NO_FDS },
@@ -337,6 +428,7 @@ static void parse_options (int argc, char **argv, struct options *o) {
     { "reaper", no_argument, NULL, REAPER },
     { "fork-maps", no_argument, NULL, FORK_MAPS },
     { "seccomp", required_argument, NULL, SECCOMP },
+    { "changes", no_argument, NULL, CHANGES },
     { NULL, 0, NULL, 0 }
   };
   int c;
@@ -366,6 +458,7 @@ static void parse_options (int argc, char **argv, struct options *o) {
           usage("--seccomp takes errno-clone or kill-clone");
         o->seccomp = optarg;
         break;
+      case CHANGES: o->changes = true; break;
       default: usage("unknown option");
     }
   }
@@ -456,6 +549,11 @@ static void on_stop_signal (int signo) {
   stop_requested = 1;
 }
 
+static void on_change_signal (int signo) {
+  (void)signo;
+  change_requested = 1;
+}
+
 /* SIGRTMIN+1 deliveries, for the "signals" command: a realtime signal
 ** queues each instance, so the count says whether any was lost or added. */
 static volatile long signals_delivered;
@@ -475,16 +573,23 @@ static void block_signals (struct target *t) {
   sigaddset(&block, SIGUSR1);
   sigaddset(&block, SIGTERM);
   sigaddset(&block, SIGINT);
+  if (t->opt.changes)
+    sigaddset(&block, SIGUSR2);        /* like SIGTERM: only inside ppoll */
   if (pthread_sigmask(SIG_BLOCK, &block, &t->waitmask) != 0)
     fail(t, "pthread_sigmask");
   sigaddset(&t->waitmask, SIGUSR1);
   sigdelset(&t->waitmask, SIGTERM);
   sigdelset(&t->waitmask, SIGINT);
+  if (t->opt.changes)
+    sigdelset(&t->waitmask, SIGUSR2);
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_stop_signal;      /* no SA_RESTART: ppoll must return */
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
     fail(t, "sigaction");
+  sa.sa_handler = on_change_signal;
+  if (t->opt.changes && sigaction(SIGUSR2, &sa, NULL) != 0)
+    fail(t, "sigaction SIGUSR2");
   sa.sa_handler = on_counted_signal;
   sa.sa_flags = SA_RESTART;
   if (sigaction(SIGRTMIN + 1, &sa, NULL) != 0)
@@ -1266,6 +1371,264 @@ static void map_extra (struct target *t) {
 /* }====================================================================== */
 
 
+/* {======================================================================
+** --changes: one change step per SIGUSR2
+** ======================================================================= */
+
+static char *change_slot (struct target *t, size_t slot) {
+  return t->changes.arena + slot * CHANGE_SLOT_PAGES * t->page;
+}
+
+/* /proc/self/maps, read into a buffer mapped at start: a step must not
+** malloc (a heap that grows or shrinks would be a change of its own). */
+enum { CHANGE_MAPS_BYTES = 1 << 20 };
+static char *change_maps;
+
+static void change_maps_read (struct target *t) {
+  size_t used = 0;
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    fail(t, "/proc/self/maps");
+  for (;;) {
+    ssize_t n = read(fd, change_maps + used, CHANGE_MAPS_BYTES - 1 - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      fail(t, "/proc/self/maps");
+    if (n == 0)
+      break;
+    used += (size_t)n;
+    if (used == CHANGE_MAPS_BYTES - 1) {
+      errno = EFBIG;
+      fail(t, "/proc/self/maps");
+    }
+  }
+  close(fd);
+  change_maps[used] = '\0';
+}
+
+/* The size and perms ("rw-p") of the maps line that starts at start; false
+** if no line starts there. */
+static bool change_maps_find (char const *start, size_t *size, char perms[5]) {
+  char const *line = change_maps;
+  while (*line != '\0') {
+    char const *eol = strchr(line, '\n');
+    char *p;
+    uintmax_t from = strtoumax(line, &p, 16);
+    if (from == (uintptr_t)start && *p == '-') {
+      *size = (size_t)(strtoumax(p + 1, &p, 16) - from);
+      memcpy(perms, p + 1, 4);
+      perms[4] = '\0';
+      return true;
+    }
+    if (eol == NULL)
+      break;
+    line = eol + 1;
+  }
+  return false;
+}
+
+/* A changer: named, published, then waits until told to stop. It runs on a
+** stack of ours and calls nothing that allocates. */
+static void *changer_main (void *arg) {
+  struct changer *ch = arg;
+  struct changes *c = ch->changes;
+  pthread_setname_np(pthread_self(), ch->name);   /* on itself: prctl */
+  pthread_mutex_lock(&c->lock);
+  ch->tid = gettid();
+  ch->running = true;
+  pthread_cond_broadcast(&c->cond);
+  while (!ch->stop)
+    pthread_cond_wait(&c->cond, &c->lock);
+  pthread_mutex_unlock(&c->lock);
+  return NULL;
+}
+
+/* Starts "changer-<n>" on ch's stack; returns once it has named itself. */
+static void changer_start (struct target *t, struct changer *ch, unsigned n) {
+  struct changes *c = &t->changes;
+  pthread_attr_t attr;
+  int err;
+  snprintf(ch->name, sizeof ch->name, "changer-%u", n);
+  ch->changes = c;
+  ch->running = ch->stop = false;
+  if ((err = pthread_attr_init(&attr)) != 0 ||
+      (err = pthread_attr_setstack(&attr, ch->stack, CHANGE_STACK_BYTES)) != 0 ||
+      (err = pthread_create(&ch->thread, &attr, changer_main, ch)) != 0) {
+    errno = err;
+    fail(t, "pthread_create --changes");
+  }
+  pthread_attr_destroy(&attr);
+  pthread_mutex_lock(&c->lock);
+  while (!ch->running)
+    pthread_cond_wait(&c->cond, &c->lock);
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* Stops and joins ch; returns once its task has left /proc/self/task (the
+** join returns when the kernel clears the tid, a moment before that). */
+static void changer_stop (struct target *t, struct changer *ch) {
+  struct changes *c = &t->changes;
+  char path[64];
+  int i;
+  pthread_mutex_lock(&c->lock);
+  ch->stop = true;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->lock);
+  pthread_join(ch->thread, NULL);
+  ch->running = false;
+  snprintf(path, sizeof path, "/proc/self/task/%d", (int)ch->tid);
+  for (i = 0; access(path, F_OK) == 0; i++) {
+    if (i == 10000) {
+      errno = ETIMEDOUT;
+      fail(t, path);
+    }
+    usleep(1000);
+  }
+}
+
+/* Maps the next slot's region, read-write, and writes its pages. */
+static char *change_map (struct target *t, size_t pages) {
+  struct changes *c = &t->changes;
+  size_t const size = pages * t->page;
+  char *want = change_slot(t, c->nregions), *p;
+  p = mmap(want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+           -1, 0);
+  if (p == MAP_FAILED)
+    fail(t, "mmap --changes");
+  if (p != want) {           /* a kernel without MAP_FIXED_NOREPLACE */
+    munmap(p, size);
+    errno = EEXIST;
+    fail(t, "mmap --changes");
+  }
+  memset(p, 0x5a, size);
+  c->regions[c->nregions++] = (struct change_region){ size, PROT_READ | PROT_WRITE };
+  return p;
+}
+
+/* The arena: a range that nothing else maps, 64 GiB below where the kernel
+** places mappings now (it fills the address space from the top down). */
+static void change_arena (struct target *t) {
+  size_t const span = (size_t)CHANGE_SLOTS * CHANGE_SLOT_PAGES * t->page;
+  char *probe = mmap(NULL, t->page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  uintptr_t at;
+  if (probe == MAP_FAILED)
+    fail(t, "mmap --changes");
+  munmap(probe, t->page);
+  at = ((uintptr_t)probe - ((uintptr_t)64 << 30) - span) & ~(((uintptr_t)1 << 30) - 1);
+  t->changes.arena = (char *)at;
+}
+
+/* Deeper than a step ever goes, so the [stack] mapping does not grow in one. */
+__attribute__((noinline))
+static void grow_main_stack (void) {
+  volatile char pad[256 * 1024];
+  size_t i;
+  for (i = 0; i < sizeof pad; i += 1024)
+    pad[i] = 0;
+}
+
+/* The initial change set, so that step 1 can make every kind of change. */
+static void changes_start (struct target *t) {
+  static char const *const kinds[3] = { "change-unmap", "change-reprotect", "change-resize" };
+  struct changes *c = &t->changes;
+  char *stacks;
+  int p[2];
+  size_t i;
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+  grow_main_stack();
+  pthread_mutex_init(&c->lock, NULL);
+  pthread_cond_init(&c->cond, NULL);
+  if (pipe2(p, O_CLOEXEC) != 0)
+    fail(t, "pipe2 --changes");
+  c->fds[c->nfds++] = add_fd(t, p[0], "change-pipe-read", false)->fd;
+  c->fds[c->nfds++] = add_fd(t, p[1], "change-pipe-write", false)->fd;
+  stacks = mmap(NULL, 2 * CHANGE_STACK_BYTES, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  change_maps = mmap(NULL, CHANGE_MAPS_BYTES, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (stacks == MAP_FAILED || change_maps == MAP_FAILED)
+    fail(t, "mmap --changes");
+  c->threads[0].stack = stacks;
+  c->threads[1].stack = stacks + CHANGE_STACK_BYTES;
+  changer_start(t, &c->threads[0], 0);
+  change_arena(t);
+  for (i = 0; i < 3; i++)
+    add_map(t, kinds[i], change_map(t, 2), 2 * t->page);
+}
+
+/* One step (see --changes at the top), then its report, flushed. */
+static void change_step (struct target *t) {
+  struct changes *c = &t->changes;
+  struct changer *old = &c->threads[c->oldest_thread];
+  struct changer *fresh = &c->threads[1 - c->oldest_thread];
+  size_t const u = c->oldest_region, grow = CHANGE_GROW_PAGES * t->page;
+  size_t old_size = c->regions[u + 2].size, size, i;
+  size_t const first = c->nregions;
+  char *mapped[2], perms[5];
+  int p[2], closed;
+  if (c->step == CHANGE_STEPS) {
+    errno = ENOSPC;
+    fail(t, "--changes: no steps left");
+  }
+  c->step++;
+  /* the pipe first: the number closed is then not reused at once */
+  if (pipe2(p, O_CLOEXEC) != 0)
+    fail(t, "pipe2 --changes");
+  c->fds[c->nfds++] = p[0];
+  c->fds[c->nfds++] = p[1];
+  closed = c->fds[c->oldest_fd++];
+  if (close(closed) != 0)
+    fail(t, "close --changes");
+  /* the new thread first, on the stack the oldest one does not use */
+  changer_start(t, fresh, c->step);
+  changer_stop(t, old);
+  c->oldest_thread = 1 - c->oldest_thread;
+  /* two new regions; of the oldest three, unmap, reprotect and grow one each */
+  for (i = 0; i < 2; i++)
+    mapped[i] = change_map(t, 2 + c->nregions % 3);
+  if (munmap(change_slot(t, u), c->regions[u].size) != 0)
+    fail(t, "munmap --changes");
+  if (mprotect(change_slot(t, u + 1), c->regions[u + 1].size, PROT_READ) != 0)
+    fail(t, "mprotect --changes");
+  c->regions[u + 1].prot = PROT_READ;
+  if (mremap(change_slot(t, u + 2), old_size, old_size + grow, 0) != change_slot(t, u + 2))
+    fail(t, "mremap --changes");
+  c->regions[u + 2].size = old_size + grow;
+  c->oldest_region++;
+  /* the report: what the kernel now says */
+  printf("change opened %d\nchange opened %d\nchange closed %d\n", p[0], p[1], closed);
+  printf("change started %d\nchange ended %d\n", (int)fresh->tid, (int)old->tid);
+  change_maps_read(t);
+  for (i = 0; i < 2; i++) {
+    if (!change_maps_find(mapped[i], &size, perms) || size != c->regions[first + i].size) {
+      errno = EFAULT;
+      fail(t, "--changes: a new region is not as mapped");
+    }
+    printf("change mapped %" PRIxPTR " %zu\n", (uintptr_t)mapped[i], size);
+  }
+  if (change_maps_find(change_slot(t, u), &size, perms)) {
+    errno = EEXIST;
+    fail(t, "--changes: an unmapped region is still there");
+  }
+  printf("change unmapped %" PRIxPTR "\n", (uintptr_t)change_slot(t, u));
+  if (!change_maps_find(change_slot(t, u + 1), &size, perms)) {
+    errno = EFAULT;
+    fail(t, "--changes: the reprotected region is gone");
+  }
+  printf("change reprotected %" PRIxPTR " %s\n", (uintptr_t)change_slot(t, u + 1), perms);
+  if (!change_maps_find(change_slot(t, u + 2), &size, perms) || size != old_size + grow) {
+    errno = EFAULT;
+    fail(t, "--changes: the grown region is not as resized");
+  }
+  printf("change resized %" PRIxPTR " %zu %zu\n", (uintptr_t)change_slot(t, u + 2), old_size, size);
+  printf("change done\n");
+  if (fflush(stdout) != 0)
+    fail(t, "stdout");
+}
+/* }====================================================================== */
+
+
 /* --seccomp: clone() fails with EPERM or kills the process; every thread
 ** gets the filter (TSYNC). Installed after the report is built, so the
 ** target's own start-up is not affected. */
@@ -1316,6 +1679,8 @@ static void print_threads (struct target *t) {
   for (i = 0; i < EXTRA_COUNT; i++)
     if (t->extra[i].started)
       print_thread(t, t->extra[i].tid);
+  if (t->opt.changes)
+    print_thread(t, t->changes.threads[0].tid);
   if (t->opt.parked)
     printf("parked %d %" PRIxPTR " %" PRIxPTR " %" PRIxPTR "\n", (int)t->extra[EXTRA_PARKED].tid,
            (uintptr_t)pss_parked_begin, (uintptr_t)pss_parked_end,
@@ -1339,6 +1704,8 @@ static void print_threads (struct target *t) {
     for (i = 0; i < EXTRA_COUNT; i++)
       if (t->extra[i].started)
         print_tls(t->extra[i].tid, t->extra[i].thread);
+    if (t->opt.changes)
+      print_tls(t->changes.threads[0].tid, t->changes.threads[0].thread);
   }
 }
 
@@ -1547,6 +1914,10 @@ static int serve (struct target *t) {
     struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
     struct timespec const now = { 0, 0 }, *timeout = timed ? &left : NULL;
     int r, code;
+    if (change_requested) {  /* --changes: the step runs here, not in the handler */
+      change_requested = 0;
+      change_step(t);
+    }
     if (stop_requested || (eof && !timed) || (timed && !time_left(&deadline, &left)))
       return 0;
     if (eof)
@@ -1555,7 +1926,7 @@ static int serve (struct target *t) {
       churn_once();
       timeout = &now;
     }
-    /* the only place SIGTERM/SIGINT are unblocked, so none is missed */
+    /* the only place SIGTERM/SIGINT (and SIGUSR2) are unblocked, so none is missed */
     r = ppoll(&in, 1, timeout, &t->waitmask);
     if (r < 0 && errno != EINTR)
       fail(t, "ppoll");
@@ -1612,6 +1983,8 @@ int main (int argc, char **argv) {
   map_extra(&t);
   if (t.opt.fork_maps)
     map_fork(&t);
+  if (t.opt.changes)
+    changes_start(&t);
   if (t.opt.seccomp != NULL)
     install_seccomp(&t);
   report(&t);

@@ -1,0 +1,357 @@
+--- pss.diff(a, b): what changed between two snapshots of one process.
+-- Pure Lua over the snapshot API, the same on every system: threads
+-- started and ended, handles opened, closed and retargeted, regions
+-- mapped, unmapped, resized and reprotected, and the change of the
+-- process's counters. Only what both snapshots captured is compared.
+-- See docs/lua-api.md ("pss.diff").
+local M = {}
+
+--- The result's metatable: tostring gives the text report.
+local Diff = { __name = "pss.diff" }
+
+--- Entries keyed by tid, handle value or base address (pss.json writes
+-- them as a list in key order).
+local Entries = { __name = "pss.diff.entries" }
+
+--- The counters table (pss.json writes it as an object even when empty).
+local Counters = { __name = "pss.diff.counters" }
+
+--- Process-record fields compared as counters, in report order; those
+-- the two records both have are compared.
+local PROCESS_COUNTERS = {
+  "user_time", "kernel_time", "virtual_size", "peak_virtual_size", "working_set_size",
+  "peak_working_set_size", "private_usage", "pagefile_usage", "peak_pagefile_usage",
+  "page_fault_count", "minor_faults", "major_faults", "resident_anon", "resident_file",
+  "resident_shmem", "quota_paged_pool_usage", "quota_peak_paged_pool_usage",
+  "quota_non_paged_pool_usage", "quota_peak_non_paged_pool_usage", "thread_count",
+}
+
+--- Counts of the capture, with the query class and field that give them.
+local CAPTURE_COUNTERS = {
+  { "threads", "threads_captured" }, { "handles", "handles_captured" },
+  { "va_space", "region_count" },
+}
+
+M.counters = {}
+for _, name in ipairs(PROCESS_COUNTERS) do M.counters[#M.counters + 1] = name end
+for _, c in ipairs(CAPTURE_COUNTERS) do M.counters[#M.counters + 1] = c[2] end
+
+local function check (x, n)
+  local kind = require("pss").type(x)
+  if kind ~= "snapshot" then
+    error(("bad argument #%d to 'diff' (snapshot expected, got %s)"):format(n, kind or type(x)), 3)
+  end
+end
+
+--- The query table of a class, or nil if the snapshot did not capture it.
+local function captured (snap, class)
+  local ok, result = pcall(snap.query, snap, class)
+  if ok then return result end
+  if tostring(result):find("not captured", 1, true) then return nil end
+  error(result, 0)
+end
+
+--- Every entry of an iterator method, keyed by one of its fields.
+local function keyed (snap, method, key)
+  local map = {}
+  for e in snap[method](snap) do map[e[key]] = e end
+  return map
+end
+
+--- The entries of `after` whose key `before` does not have.
+local function added (before, after)
+  local list = setmetatable({}, Entries)
+  for k, e in pairs(after) do
+    if before[k] == nil then list[k] = e end
+  end
+  return list
+end
+
+--- x and y differ where both have a value.
+local function differs (x, y)
+  return x ~= nil and y ~= nil and x ~= y
+end
+
+--- Whether two entries of one handle value name the same object: the
+-- link target (Linux), else the object name, and the type.
+local function same_object (x, y)
+  if differs(x.type_name, y.type_name) then return false end
+  if x.target ~= nil and y.target ~= nil then return x.target == y.target end
+  return not differs(x.object_name, y.object_name)
+end
+
+--- Whether two regions at one base address are the same mapping (else
+-- it was unmapped and another one mapped there): the same type and, on
+-- Linux, the same file, device and offset, elsewhere the same file name.
+local function same_mapping (x, y)
+  if differs(x.type, y.type) then return false end
+  if x.inode ~= nil and y.inode ~= nil then
+    return x.inode == y.inode and x.device_major == y.device_major
+      and x.device_minor == y.device_minor and x.offset == y.offset
+  end
+  return not differs(x.mapped_file_name, y.mapped_file_name)
+end
+
+local function protection (r)
+  if r.protect ~= nil then return r.protect end
+  return r.protect_flags
+end
+
+--- The capture time of a snapshot: the earliest capture_time of its
+-- thread entries, else of its handle entries.
+local function capture_time (threads, handles)
+  local t
+  for _, map in ipairs { threads or {}, handles or {} } do
+    for _, e in pairs(map) do
+      if e.capture_time and (t == nil or e.capture_time < t) then t = e.capture_time end
+    end
+    if t then return t end
+  end
+end
+
+--- What changed between snapshot a (before) and snapshot b (after) of one
+-- process. Raises unless both are snapshots of the same process.
+function M.diff (a, b)
+  check(a, 1)
+  check(b, 2)
+  local pa, pb = a:query("process"), b:query("process")
+  if pa.pid ~= pb.pid then
+    error(("diff: the snapshots are of different processes (pid %d and pid %d)")
+      :format(pa.pid, pb.pid), 2)
+  end
+  local ta, tb = pa.start_time_ticks, pb.start_time_ticks
+  if ta == nil or tb == nil then ta, tb = pa.create_time, pb.create_time end
+  if differs(ta, tb) then
+    error(("diff: the snapshots are of different processes (pid %d was reused)"):format(pa.pid), 2)
+  end
+
+  local d = { pid = pa.pid, counters = setmetatable({}, Counters) }
+  local threads_a = captured(a, "threads") and keyed(a, "threads", "tid")
+  local threads_b = captured(b, "threads") and keyed(b, "threads", "tid")
+  local handles_a = captured(a, "handles") and keyed(a, "handles", "handle")
+  local handles_b = captured(b, "handles") and keyed(b, "handles", "handle")
+
+  if threads_a and threads_b then
+    d.threads = { started = added(threads_a, threads_b), ended = added(threads_b, threads_a) }
+  end
+
+  if handles_a and handles_b then
+    local retargeted = setmetatable({}, Entries)
+    for h, e in pairs(handles_b) do
+      local o = handles_a[h]
+      if o and not same_object(o, e) then retargeted[h] = { before = o, after = e } end
+    end
+    d.handles = { opened = added(handles_a, handles_b), closed = added(handles_b, handles_a),
+      retargeted = retargeted }
+  end
+
+  if captured(a, "va_space") and captured(b, "va_space") then
+    local before, after = keyed(a, "regions", "base_address"), keyed(b, "regions", "base_address")
+    local r = { mapped = setmetatable({}, Entries), unmapped = setmetatable({}, Entries),
+      resized = setmetatable({}, Entries), reprotected = setmetatable({}, Entries) }
+    for base, o in pairs(before) do
+      local e = after[base]
+      if e == nil or not same_mapping(o, e) then
+        r.unmapped[base] = o
+        if e then r.mapped[base] = e end
+      else
+        if o.region_size ~= e.region_size then r.resized[base] = { before = o, after = e } end
+        if protection(o) ~= protection(e) then r.reprotected[base] = { before = o, after = e } end
+      end
+    end
+    for base, e in pairs(after) do
+      if before[base] == nil then r.mapped[base] = e end
+    end
+    d.regions = r
+  end
+
+  for _, name in ipairs(PROCESS_COUNTERS) do
+    local x, y = pa[name], pb[name]
+    if type(x) == "number" and type(y) == "number" then
+      d.counters[name] = { before = x, after = y, delta = y - x }
+    end
+  end
+  for _, c in ipairs(CAPTURE_COUNTERS) do
+    local qa, qb = captured(a, c[1]), captured(b, c[1])
+    if qa and qb then
+      local x, y = qa[c[2]], qb[c[2]]
+      d.counters[c[2]] = { before = x, after = y, delta = y - x }
+    end
+  end
+
+  local at = capture_time(threads_b and threads_a, handles_b and handles_a)
+  local bt = capture_time(threads_a and threads_b, handles_a and handles_b)
+  if at == nil or bt == nil then
+    at, bt = capture_time(threads_a, handles_a), capture_time(threads_b, handles_b)
+  end
+  if at and bt then d.interval = bt - at end
+  return setmetatable(d, Diff)
+end
+
+--- {======================================================================
+-- The text report (tostring)
+-- ======================================================================
+
+--- Keys of a table in order: integers as unsigned (addresses), else by
+-- their string form.
+local function sorted_keys (map)
+  local keys = {}
+  for k in pairs(map) do keys[#keys + 1] = k end
+  table.sort(keys, function (x, y)
+    if math.type(x) == "integer" and math.type(y) == "integer" then return math.ult(x, y) end
+    return tostring(x) < tostring(y)
+  end)
+  return keys
+end
+
+--- A byte string for one line: control characters as \xNN.
+local function printable (s)
+  return (tostring(s):gsub("[%c]", function (c) return ("\\x%02x"):format(c:byte()) end))
+end
+
+local function address (a) return ("0x%x"):format(a) end
+
+local function number (v)
+  if math.type(v) == "float" then return ("%.3f"):format(v) end
+  return ("%d"):format(v)
+end
+
+local function signed (v)
+  return (v >= 0 and "+" or "") .. number(v)
+end
+
+--- Rows of cells as aligned lines, each indented by two spaces: numbers
+-- right-aligned, text left-aligned; trailing spaces trimmed.
+local function aligned (rows, out)
+  local widths = {}
+  for _, row in ipairs(rows) do
+    for i, cell in ipairs(row) do
+      local s = type(cell) == "table" and cell[1] or cell
+      widths[i] = math.max(widths[i] or 0, #s)
+    end
+  end
+  for _, row in ipairs(rows) do
+    local parts = {}
+    for i, cell in ipairs(row) do
+      if type(cell) == "table" then   -- {text}: right-aligned
+        parts[i] = (" "):rep(widths[i] - #cell[1]) .. cell[1]
+      else
+        parts[i] = cell .. (" "):rep(widths[i] - #cell)
+      end
+    end
+    out[#out + 1] = ("  " .. table.concat(parts, "  ")):gsub("%s+$", "")
+  end
+end
+
+local function count (map)
+  local n = 0
+  for _ in pairs(map) do n = n + 1 end
+  return n
+end
+
+--- "name: 2 opened, 1 closed" for the lists of a section, in this order.
+local function summary (name, section, lists)
+  local parts, total = {}, 0
+  for _, list in ipairs(lists) do
+    local n = count(section[list])
+    total = total + n
+    parts[#parts + 1] = ("%d %s"):format(n, list)
+  end
+  if total == 0 then return name .. ": no change" end
+  return name .. ": " .. table.concat(parts, ", ")
+end
+
+local function thread_row (verb, t)
+  return { verb, { ("%d"):format(t.tid) }, printable(t.name or "") }
+end
+
+local function handle_name (h)
+  return printable(h.object_name or h.target or "")
+end
+
+local function handle_row (verb, h)
+  return { verb, { ("%d"):format(h.handle) }, printable(h.type_name or ""), handle_name(h) }
+end
+
+--- verb, address, size, then what the verb needs: protection, type and
+-- file for a mapping.
+local function region_row (verb, r)
+  local what = table.concat({ printable(protection(r) or ""), printable(r.type or ""),
+    printable(r.path or r.mapped_file_name or "") }, "  ")
+  return { verb, address(r.base_address), { ("%d"):format(r.region_size) }, what }
+end
+
+local function report (d)
+  local out = {}
+  out[1] = d.interval and ("pss.diff (pid %d, %.3f s apart)"):format(d.pid, d.interval)
+    or ("pss.diff (pid %d)"):format(d.pid)
+
+  if d.threads then
+    out[#out + 1] = summary("threads", d.threads, { "started", "ended" })
+    local rows = {}
+    for _, list in ipairs { "started", "ended" } do
+      for _, k in ipairs(sorted_keys(d.threads[list])) do
+        rows[#rows + 1] = thread_row(list, d.threads[list][k])
+      end
+    end
+    aligned(rows, out)
+  else
+    out[#out + 1] = "threads: not compared (not captured in both)"
+  end
+
+  if d.handles then
+    local h = d.handles
+    out[#out + 1] = summary("handles", h, { "opened", "closed", "retargeted" })
+    local rows = {}
+    for _, list in ipairs { "opened", "closed" } do
+      for _, k in ipairs(sorted_keys(h[list])) do rows[#rows + 1] = handle_row(list, h[list][k]) end
+    end
+    for _, k in ipairs(sorted_keys(h.retargeted)) do
+      local c = h.retargeted[k]
+      rows[#rows + 1] = { "retargeted", { ("%d"):format(k) }, printable(c.after.type_name or ""),
+        handle_name(c.before) .. " -> " .. handle_name(c.after) }
+    end
+    aligned(rows, out)
+  else
+    out[#out + 1] = "handles: not compared (not captured in both)"
+  end
+
+  if d.regions then
+    local r = d.regions
+    out[#out + 1] = summary("regions", r, { "mapped", "unmapped", "resized", "reprotected" })
+    local rows = {}
+    for _, list in ipairs { "mapped", "unmapped" } do
+      for _, k in ipairs(sorted_keys(r[list])) do rows[#rows + 1] = region_row(list, r[list][k]) end
+    end
+    for _, k in ipairs(sorted_keys(r.resized)) do
+      local c = r.resized[k]
+      rows[#rows + 1] = { "resized", address(k), { ("%d"):format(c.before.region_size) },
+        ("-> %d (%s)"):format(c.after.region_size, signed(c.after.region_size - c.before.region_size)) }
+    end
+    for _, k in ipairs(sorted_keys(r.reprotected)) do
+      local c = r.reprotected[k]
+      rows[#rows + 1] = { "reprotected", address(k), { ("%d"):format(c.after.region_size) },
+        printable(protection(c.before)) .. " -> " .. printable(protection(c.after)) }
+    end
+    aligned(rows, out)
+  else
+    out[#out + 1] = "regions: not compared (not captured in both)"
+  end
+
+  local rows, same = {}, 0
+  for _, name in ipairs(M.counters) do
+    local c = d.counters[name]
+    if c and c.delta ~= 0 then
+      rows[#rows + 1] = { name, { number(c.before) }, "->", { number(c.after) }, { signed(c.delta) } }
+    elseif c then
+      same = same + 1
+    end
+  end
+  out[#out + 1] = ("counters: %d changed, %d unchanged"):format(#rows, same)
+  aligned(rows, out)
+  return table.concat(out, "\n")
+end
+Diff.__tostring = report
+--- }======================================================================
+
+return M

@@ -1,0 +1,539 @@
+--- pss.report: a readable text report of a snapshot, for triaging a live
+-- process. `report(snap [, options])` returns the text; `regions(snap)`
+-- gives the regions with the memory kind the report files them under.
+-- Pure Lua: it reads the snapshot only (and, on Linux, the first bytes of
+-- the target's executable to tell its architecture). See docs/lua-api.md.
+local M = {}
+
+-- pss.core only when a function runs: no require cycle while pss loads.
+local function core () return require "pss.core" end
+
+--- {======================================================================
+-- Text helpers
+-- ======================================================================
+
+--- Valid UTF-8 text for any byte string: bytes that do not decode, and
+-- control characters (C0, DEL, C1) and the non-characters U+FFFE/U+FFFF,
+-- become "\xNN", one per byte. Everything else is kept as it is.
+function M.printable (s)
+  s = tostring(s)
+  if not s:find("[%c\128-\255]") then return s end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2
+      or (c >= 0xE0 and c <= 0xEF) and 3 or (c >= 0xF0 and c <= 0xF4) and 4 or 0
+    local ch = len > 0 and s:sub(i, i + len - 1)
+    local cp = ch and #ch == len and utf8.len(ch) == 1 and utf8.codepoint(ch)
+    if cp and cp >= 0x20 and cp ~= 0x7F and not (cp >= 0x80 and cp < 0xA0)
+        and cp ~= 0xFFFE and cp ~= 0xFFFF then
+      out[#out + 1] = ch
+      i = i + len
+    else
+      out[#out + 1] = ("\\x%02x"):format(c)
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+
+--- An integer as the unsigned value it holds, as a float (for sizes and
+-- address differences of 2^63 and more).
+local function unsigned (n)
+  if math.type(n) == "integer" and n < 0 then return n + 18446744073709551616.0 end
+  return n
+end
+
+local UNITS = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" }
+
+--- Bytes in binary units: "512 B", "4.0 KiB", "1.5 MiB", ... (one decimal).
+function M.size (bytes)
+  local v = unsigned(bytes)
+  if v < 1024 then return ("%d B"):format(math.tointeger(v) or math.floor(v)) end
+  local unit = 0
+  repeat v = v / 1024; unit = unit + 1 until v < 1024 or unit == #UNITS
+  -- 1023.96 KiB would print as "1024.0 KiB": say "1.0 MiB" instead
+  if ("%.1f"):format(v) == "1024.0" and unit < #UNITS then v = v / 1024; unit = unit + 1 end
+  return ("%.1f %s"):format(v, UNITS[unit])
+end
+
+local function seconds (s)
+  if s == nil then return "-" end
+  return ("%.2f s"):format(s)
+end
+
+local function width (s) return utf8.len(s) or #s end
+
+--- Appends rows as aligned columns. `right` is the set of column numbers
+-- aligned to the right; the last column is never padded.
+local function tabulate (out, indent, rows, right)
+  local widths = {}
+  for _, row in ipairs(rows) do
+    for i, cell in ipairs(row) do widths[i] = math.max(widths[i] or 0, width(cell)) end
+  end
+  for _, row in ipairs(rows) do
+    local cells = {}
+    for i, cell in ipairs(row) do
+      local pad = (" "):rep(widths[i] - width(cell))
+      if right and right[i] then cells[i] = pad .. cell
+      elseif i < #row then cells[i] = cell .. pad
+      else cells[i] = cell end
+    end
+    out[#out + 1] = (indent .. table.concat(cells, "  ")):gsub("%s+$", "")
+  end
+end
+--- }======================================================================
+
+
+--- {======================================================================
+-- What was captured
+-- ======================================================================
+
+local function captured (snap, class)
+  local ok, info = pcall(snap.query, snap, class)
+  return ok and info or nil
+end
+
+--- Every entry of an iterator method as a list.
+local function entries (snap, method)
+  local list = {}
+  for e in snap[method](snap) do list[#list + 1] = e end
+  return list
+end
+
+local function address_order (a, b)
+  if a.base_address ~= b.base_address then return math.ult(a.base_address, b.base_address) end
+  return math.ult(a.region_size, b.region_size)
+end
+
+--- The region of a sorted list that holds address a (binary search).
+local function region_at (list, a)
+  local lo, hi = 1, #list
+  while lo <= hi do
+    local mid = (lo + hi) // 2
+    local r = list[mid]
+    if math.ult(a, r.base_address) then hi = mid - 1
+    elseif math.ult(a - r.base_address, r.region_size) then return r, mid
+    else lo = mid + 1 end
+  end
+end
+
+--- The stack pointer of a thread entry, nil if the snapshot has none.
+local function stack_pointer (t)
+  local sp = t.context and t.context.rsp
+  if sp == nil or sp == 0 then sp = t.last_syscall_stack_pointer end
+  if sp ~= nil and sp ~= 0 then return sp end
+end
+
+--- The regions of a snapshot in address order, each a region record with
+-- `memory_kind` added ("image", "mapped", "private", "stack", "heap",
+-- "other", "free") and, for a stack whose thread is known, `stack_of` (its
+-- tid). `threads` (optional) is the list of thread entries; without it the
+-- snapshot's own are used when it has them.
+function M.regions (snap, threads)
+  if core().type(snap) ~= "snapshot" then
+    error(("bad argument #1 to 'regions' (snapshot expected, got %s)")
+      :format(core().type(snap) or type(snap)), 2)
+  end
+  if not captured(snap, "va_space") then
+    error("regions were not captured (capture with the \"va_space\" or \"va_regions\" option)", 2)
+  end
+  local list = entries(snap, "regions")
+  table.sort(list, address_order)
+  if threads == nil and captured(snap, "threads") then threads = entries(snap, "threads") end
+  local stack_bases = {}   -- allocation_base -> tid, of regions holding a stack pointer
+  for _, t in ipairs(threads or {}) do
+    local sp = stack_pointer(t)
+    local r = sp and region_at(list, sp)
+    if r and r.type == "private" and r.state ~= "free" then
+      stack_bases[r.allocation_base or r.base_address] = t.tid
+      r.stack_of = t.tid
+    end
+  end
+  for _, r in ipairs(list) do
+    local path = r.path
+    local tid = path and tonumber(path:match("^%[stack:(%d+)%]$"))
+    if r.state == "free" then r.memory_kind = "free"
+    elseif r.type == "image" then r.memory_kind = "image"
+    elseif r.type == "mapped" then r.memory_kind = "mapped"
+    elseif path == "[heap]" then r.memory_kind = "heap"
+    elseif path == "[stack]" or tid or r.stack_of
+        or stack_bases[r.allocation_base or r.base_address] then
+      r.memory_kind = "stack"
+      r.stack_of = r.stack_of or tid or stack_bases[r.allocation_base or r.base_address]
+    elseif path == nil or path == "" or path:find("^%[anon:") then r.memory_kind = "private"
+    else r.memory_kind = "other" end
+  end
+  return list
+end
+
+--- The name of a region for people: its path, or what it is.
+function M.region_name (r)
+  local name = r.path
+  if name == nil or name == "" then name = r.mapped_file_name end
+  if name ~= nil and name ~= "" then
+    if r.memory_kind == "stack" and r.stack_of and not name:find("^%[stack:") then
+      return M.printable(name) .. " (tid " .. r.stack_of .. ")"
+    end
+    return M.printable(name)
+  end
+  if r.memory_kind == "stack" then
+    return r.stack_of and ("[stack of tid %d]"):format(r.stack_of) or "[stack]"
+  end
+  return ""
+end
+--- }======================================================================
+
+
+--- {======================================================================
+-- System call names
+-- ======================================================================
+
+--- Common x86-64 Linux system calls (arch/x86/entry/syscalls/syscall_64.tbl).
+M.x86_64_syscalls = {
+  [0] = "read", [1] = "write", [2] = "open", [3] = "close", [4] = "stat", [5] = "fstat",
+  [7] = "poll", [8] = "lseek", [9] = "mmap", [10] = "mprotect", [11] = "munmap", [12] = "brk",
+  [13] = "rt_sigaction", [14] = "rt_sigprocmask", [16] = "ioctl", [17] = "pread64",
+  [18] = "pwrite64", [19] = "readv", [20] = "writev", [23] = "select", [24] = "sched_yield",
+  [28] = "madvise", [34] = "pause", [35] = "nanosleep", [39] = "getpid", [40] = "sendfile",
+  [41] = "socket", [42] = "connect", [43] = "accept", [44] = "sendto", [45] = "recvfrom",
+  [46] = "sendmsg", [47] = "recvmsg", [56] = "clone", [57] = "fork", [59] = "execve",
+  [60] = "exit", [61] = "wait4", [62] = "kill", [72] = "fcntl", [73] = "flock", [74] = "fsync",
+  [75] = "fdatasync", [101] = "ptrace", [128] = "rt_sigtimedwait", [130] = "rt_sigsuspend",
+  [186] = "gettid", [202] = "futex", [217] = "getdents64", [228] = "clock_gettime",
+  [230] = "clock_nanosleep", [231] = "exit_group", [232] = "epoll_wait", [234] = "tgkill",
+  [247] = "waitid", [257] = "openat", [270] = "pselect6", [271] = "ppoll",
+  [281] = "epoll_pwait", [288] = "accept4", [299] = "recvmmsg", [307] = "sendmmsg",
+  [426] = "io_uring_enter", [435] = "clone3", [441] = "epoll_pwait2",
+}
+
+local EM_X86_64 = 62
+
+--- The ELF machine of a file, nil if it cannot be read.
+local function elf_machine (path)
+  local f = path and io.open(path, "rb")
+  if not f then return nil end
+  local head = f:read(20)
+  f:close()
+  if head and #head == 20 and head:sub(1, 4) == "\127ELF" then
+    return string.unpack("<I2", head, 19)
+  end
+end
+
+--- The syscall table for the threads of a snapshot: names only for an
+-- x86-64 Linux process (so known by its executable, or if that cannot be
+-- read, by the Lua host's own).
+local function syscall_table (process, threads, option)
+  if option == false then return nil end
+  if type(option) == "table" then return option end
+  local linux = false
+  for _, t in ipairs(threads) do linux = linux or t.syscall_state ~= nil end
+  if not linux or process.wow64 then return nil end
+  local machine = elf_machine(process.image_file_name) or elf_machine("/proc/self/exe")
+  return machine == EM_X86_64 and M.x86_64_syscalls or nil
+end
+
+--- What a thread is doing in system-call terms, for the SYSCALL column.
+local function syscall_text (t, names)
+  local n = t.syscall_number or t.last_syscall_number
+  local state = t.syscall_state
+  if state ~= nil and state ~= "syscall" then
+    return state == "blocked" and "-" or state
+  end
+  if n == nil or n < 0 then return "-" end
+  return names and names[n] or ("#%d"):format(n)
+end
+--- }======================================================================
+
+
+--- {======================================================================
+-- Options
+-- ======================================================================
+
+local function count_option (options, key, default, min, what)
+  local v = options[key]
+  if v == nil then return default end
+  if math.type(v) ~= "integer" or v < min then
+    error(("report option '%s' must be %s, got %s"):format(key, what, tostring(v)), 4)
+  end
+  return v
+end
+
+local KNOWN = { top = true, names = true, threads = true, units = true, syscalls = true }
+
+local function check_options (options)
+  if options == nil then options = {} end
+  if type(options) ~= "table" then
+    error(("bad argument #2 to 'report' (table expected, got %s)"):format(type(options)), 3)
+  end
+  for k in pairs(options) do
+    if not KNOWN[k] then error(("unknown report option '%s'"):format(tostring(k)), 3) end
+  end
+  local units = options.units
+  if units ~= nil and units ~= "human" and units ~= "bytes" then
+    error(("report option 'units' must be \"human\" or \"bytes\", got %s"):format(tostring(units)), 3)
+  end
+  local syscalls = options.syscalls
+  if syscalls ~= nil and syscalls ~= false and type(syscalls) ~= "table" then
+    error(("report option 'syscalls' must be a table or false, got %s"):format(type(syscalls)), 3)
+  end
+  return {
+    top = count_option(options, "top", 10, 1, "a positive integer"),
+    names = count_option(options, "names", 3, 0, "a non-negative integer"),
+    threads = count_option(options, "threads", math.maxinteger, 0, "a non-negative integer"),
+    size = units == "bytes" and function (n) return ("%d"):format(n) end or M.size,
+    syscalls = syscalls,
+  }
+end
+--- }======================================================================
+
+
+--- {======================================================================
+-- Sections
+-- ======================================================================
+
+local STATES = {
+  R = "running", S = "sleeping", D = "disk sleep", T = "stopped", t = "tracing stop",
+  Z = "zombie", X = "dead", I = "idle", P = "parked", W = "paging", K = "wakekill",
+}
+
+local function date (t)
+  if t == nil then return nil end
+  local whole = math.floor(t)
+  return os.date("%Y-%m-%d %H:%M:%S", whole) .. (".%03d"):format(math.floor((t - whole) * 1000))
+end
+
+local function quote_arg (a)
+  a = M.printable(a)
+  if a == "" or a:find("[%s\"']") then return "'" .. a:gsub("'", "'\\''") .. "'" end
+  return a
+end
+
+local function process_section (out, p, counts, opt)
+  local size = opt.size
+  local rows = {}
+  local function row (k, v) if v ~= nil then rows[#rows + 1] = { k, v } end end
+  local name = p.comm or (p.image_file_name and p.image_file_name:match("([^/\\]*)$"))
+  out[#out + 1] = ("Process %d%s"):format(p.pid, name and ("  " .. M.printable(name)) or "")
+  row("pid", tostring(p.pid))
+  row("parent", p.parent_pid and tostring(p.parent_pid))
+  row("name", p.comm and M.printable(p.comm))
+  if p.image_file_name ~= "" then row("image", p.image_file_name and M.printable(p.image_file_name)) end
+  if p.argv and #p.argv > 0 then
+    local args = {}
+    for i, a in ipairs(p.argv) do args[i] = quote_arg(a) end
+    row("command", table.concat(args, " "))
+  end
+  if p.uid then
+    row("user", ("uid %d, euid %d, gid %d, egid %d"):format(p.uid, p.euid or p.uid,
+      p.gid or -1, p.egid or p.gid or -1))
+  end
+  if p.state then
+    row("state", STATES[p.state] and ("%s (%s)"):format(p.state, STATES[p.state]) or p.state)
+  end
+  if p.exit_status and p.exit_status ~= core().STILL_ACTIVE then
+    row("exit status", tostring(p.exit_status))
+  end
+  if p.priority_class or p.nice then
+    row("priority", table.concat({ p.priority_class, p.nice and ("nice " .. p.nice) }, ", "))
+  end
+  row("created", date(p.create_time))
+  if p.user_time or p.kernel_time then
+    row("cpu", ("%s (user %s, kernel %s)"):format(seconds((p.user_time or 0) + (p.kernel_time or 0)),
+      seconds(p.user_time), seconds(p.kernel_time)))
+  end
+  if p.virtual_size then
+    row("virtual", ("%s (peak %s)"):format(size(p.virtual_size), size(p.peak_virtual_size or 0)))
+  end
+  if p.working_set_size then
+    local v = ("%s (peak %s)"):format(size(p.working_set_size), size(p.peak_working_set_size or 0))
+    if p.resident_anon then
+      v = v .. (": anon %s, file %s, shmem %s"):format(size(p.resident_anon),
+        size(p.resident_file or 0), size(p.resident_shmem or 0))
+    end
+    row("resident", v)
+  end
+  row("private", p.private_usage and size(p.private_usage))
+  if p.pagefile_usage and p.pagefile_usage ~= 0 then
+    row("pagefile", ("%s (peak %s)"):format(size(p.pagefile_usage), size(p.peak_pagefile_usage or 0)))
+  end
+  if p.page_fault_count then
+    row("faults", p.minor_faults and ("%d (minor %d, major %d)"):format(p.page_fault_count,
+      p.minor_faults, p.major_faults or 0) or tostring(p.page_fault_count))
+  end
+  for _, c in ipairs(counts) do row(c[1], c[2]) end
+  tabulate(out, "  ", rows)
+end
+
+local function threads_section (out, threads, process, opt)
+  local names = syscall_table(process, threads, opt.syscalls)
+  local sorted = table.move(threads, 1, #threads, 1, {})
+  local function cpu (t) return (t.user_time or 0) + (t.kernel_time or 0) end
+  table.sort(sorted, function (a, b)
+    if cpu(a) ~= cpu(b) then return cpu(a) > cpu(b) end
+    return a.tid < b.tid
+  end)
+  out[#out + 1] = ""
+  if #threads == 0 then out[#out + 1] = "Threads: none"; return end
+  out[#out + 1] = ("Threads: %d, by CPU time"):format(#threads)
+  local rows = { { "TID", "NAME", "STATE", "CPU", "USER", "KERNEL", "SYSCALL" } }
+  for i = 1, math.min(#sorted, opt.threads) do
+    local t = sorted[i]
+    rows[#rows + 1] = { tostring(t.tid), t.name and M.printable(t.name) or "-", t.state or "-",
+      seconds(cpu(t)), seconds(t.user_time), seconds(t.kernel_time), syscall_text(t, names) }
+  end
+  tabulate(out, "  ", rows, { [1] = true, [4] = true, [5] = true, [6] = true })
+  if #sorted > opt.threads then
+    out[#out + 1] = ("  ... and %d more threads"):format(#sorted - opt.threads)
+  end
+end
+
+local function handles_section (out, handles, opt)
+  local by_type, order = {}, {}
+  for _, h in ipairs(handles) do
+    local kind = h.type_name or h.object_type or "?"
+    local g = by_type[kind]
+    if not g then
+      g = { name = kind, count = 0, names = {}, name_order = {} }
+      by_type[kind] = g
+      order[#order + 1] = g
+    end
+    g.count = g.count + 1
+    local name = h.object_name or h.target
+    if name ~= nil and name ~= "" then
+      if not g.names[name] then g.name_order[#g.name_order + 1] = name; g.names[name] = 0 end
+      g.names[name] = g.names[name] + 1
+    end
+  end
+  table.sort(order, function (a, b)
+    if a.count ~= b.count then return a.count > b.count end
+    return a.name < b.name
+  end)
+  out[#out + 1] = ""
+  if #handles == 0 then out[#out + 1] = "Handles: none"; return end
+  out[#out + 1] = ("Handles: %d in %d type%s"):format(#handles, #order, #order == 1 and "" or "s")
+  local rows = { { "TYPE", "COUNT", opt.names > 0 and "NAMES" or "" } }
+  for _, g in ipairs(order) do
+    local list = table.move(g.name_order, 1, #g.name_order, 1, {})
+    local first = {}
+    for i, n in ipairs(list) do first[n] = i end
+    table.sort(list, function (a, b)
+      if g.names[a] ~= g.names[b] then return g.names[a] > g.names[b] end
+      return first[a] < first[b]
+    end)
+    local shown = {}
+    for i = 1, math.min(opt.names, #list) do
+      local n = list[i]
+      shown[i] = M.printable(n) .. (g.names[n] > 1 and (" (%d)"):format(g.names[n]) or "")
+    end
+    if #list > opt.names and opt.names > 0 then
+      shown[#shown + 1] = ("... and %d more"):format(#list - opt.names)
+    end
+    rows[#rows + 1] = { M.printable(g.name), tostring(g.count), shown[1] or "" }
+    for i = 2, #shown do rows[#rows + 1] = { "", "", shown[i] } end
+  end
+  tabulate(out, "  ", rows, { [2] = true })
+end
+
+local KINDS = {
+  { "image", "image" }, { "mapped", "mapped file" }, { "private", "private" },
+  { "stack", "stack" }, { "heap", "heap" }, { "other", "other" },
+}
+
+local function regions_section (out, regions, opt)
+  local size = opt.size
+  local total, committed, used = 0, 0, {}
+  for _, r in ipairs(regions) do
+    if r.memory_kind ~= "free" then
+      used[#used + 1] = r
+      total = total + r.region_size
+      if r.state == "commit" then committed = committed + r.region_size end
+    end
+  end
+  table.sort(used, function (a, b)
+    if a.region_size ~= b.region_size then return math.ult(b.region_size, a.region_size) end
+    return math.ult(a.base_address, b.base_address)
+  end)
+  local n = math.min(opt.top, #used)
+  out[#out + 1] = ""
+  if #regions == 0 then out[#out + 1] = "Regions: none"; return end
+  out[#out + 1] = ("Regions: %d, %s (%s committed); the %d largest"):format(#regions,
+    size(total), size(committed), n)
+  local rows = { { "ADDRESS", "SIZE", "PROT", "STATE", "KIND", "PATH" } }
+  for i = 1, n do
+    local r = used[i]
+    rows[#rows + 1] = { ("%x"):format(r.base_address), size(r.region_size), r.protect or "-",
+      r.state or "-", r.memory_kind, M.region_name(r) }
+  end
+  tabulate(out, "  ", rows, { [1] = true, [2] = true })
+
+  local sums = {}
+  for _, k in ipairs(KINDS) do sums[k[1]] = { count = 0, size = 0, committed = 0 } end
+  sums.free = { count = 0, size = 0, committed = 0 }
+  for _, r in ipairs(regions) do
+    local s = sums[r.memory_kind]
+    s.count, s.size = s.count + 1, s.size + r.region_size
+    if r.state == "commit" then s.committed = s.committed + r.region_size end
+  end
+  out[#out + 1] = ""
+  out[#out + 1] = "Memory by kind"
+  rows = { { "KIND", "REGIONS", "SIZE", "COMMITTED" } }
+  for _, k in ipairs(KINDS) do
+    local s = sums[k[1]]
+    rows[#rows + 1] = { k[2], tostring(s.count), size(s.size), size(s.committed) }
+  end
+  rows[#rows + 1] = { "total", tostring(#used), size(total), size(committed) }
+  if sums.free.count > 0 then
+    rows[#rows + 1] = { "free (not counted)", tostring(sums.free.count), size(sums.free.size), "-" }
+  end
+  tabulate(out, "  ", rows, { [2] = true, [3] = true, [4] = true })
+end
+--- }======================================================================
+
+
+--- A text report of a snapshot (see docs/lua-api.md, "pss.report").
+-- @param snap a snapshot
+-- @param options nil or a table: top (10), names (3), threads (all),
+--   units ("human" or "bytes"), syscalls (a table number -> name, or false)
+-- @return the report, lines ending in "\n"
+function M.report (snap, options)
+  local kind = core().type(snap)
+  if kind ~= "snapshot" then
+    error(("bad argument #1 to 'report' (snapshot expected, got %s)"):format(kind or type(snap)), 2)
+  end
+  local opt = check_options(options)
+  local p = snap:query("process")
+  local threads = captured(snap, "threads") and entries(snap, "threads")
+  local handles = captured(snap, "handles") and entries(snap, "handles")
+  local regions = captured(snap, "va_space") and M.regions(snap, threads or {})
+  if threads and threads[1] and threads[1].name == nil then
+    -- Windows names threads only through the thread-name walk
+    local ok, names = pcall(entries, snap, "thread_names")
+    for i, t in ipairs(threads) do
+      local n = ok and names[i] and names[i].thread_name
+      if n ~= nil and n ~= "" then t.name = n end
+    end
+  end
+  local counts = {
+    { "threads", threads and tostring(#threads)
+        or p.thread_count and ("%d (not captured)"):format(p.thread_count) or "not captured" },
+    { "handles", handles and tostring(#handles) or "not captured" },
+    { "regions", regions and tostring(#regions) or "not captured" },
+  }
+  local out = {}
+  process_section(out, p, counts, opt)
+  if threads then threads_section(out, threads, p, opt) end
+  if handles then handles_section(out, handles, opt) end
+  if regions then regions_section(out, regions, opt) end
+  local perf = captured(snap, "performance")
+  if perf and perf.total_wall_clock_period then
+    out[#out + 1] = ""
+    out[#out + 1] = ("Captured in %.3f ms%s"):format(perf.total_wall_clock_period * 1000,
+      perf.freeze_wall_clock_period
+        and ("; the target was stopped for %.3f ms"):format(perf.freeze_wall_clock_period * 1000) or "")
+  end
+  out[#out + 1] = ""
+  return table.concat(out, "\n")
+end
+
+return M
