@@ -32,7 +32,8 @@ describe("the pss command", function ()
       if p.pid == me then found = p end
     end
     assert.truthy(found)
-    assert.equal("lua5.4", found.name)
+    -- lua5.4, or valgrind's own name when the specs run under it
+    assert.equal(support.read(("/proc/%d/comm"):format(me)):gsub("\n$", ""), found.name)
   end)
 
   it("lists a process's threads, handles and maps, as text and as JSON", function ()
@@ -141,7 +142,7 @@ describe("pss.processes", function ()
     local seen = {}
     for p in pss.processes() do seen[p.pid] = p end
     local me = seen[support.my_pid()]
-    assert.equal("lua5.4", me.name)
+    assert.equal(support.read(("/proc/%d/comm"):format(me.pid)):gsub("\n$", ""), me.name)
     assert.equal(tonumber(support.stat(("/proc/%d/stat"):format(me.pid))[4]), me.ppid)
     local target = assert(seen[t.pid])
     assert.equal("pss-target", target.name)
