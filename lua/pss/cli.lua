@@ -82,40 +82,37 @@ function commands.ps (a)
   return columns({ "PID", "PPID", "USER", "S", "THR", "RSS", "NAME" }, rows)
 end
 
-function commands.threads (a)
-  local snap <close> = capture(a.pid, { "threads" })
-  local threads = list(snap:threads())
-  if a.json then return json(threads) end
+--- A listing of one kind of entry: JSON of the entries, or one row each.
+local function listing (a, option, method, header, row)
+  local snap <close> = capture(a.pid, { option })
+  local entries = list(snap[method](snap))
+  if a.json then return json(entries) end
   local rows = {}
-  for _, t in ipairs(threads) do
-    rows[#rows + 1] = { t.tid, t.name or "", t.state or "-",
-      ("%.2f"):format((t.user_time or 0) + (t.kernel_time or 0)),
-      t.syscall_number and t.syscall_number >= 0 and t.syscall_number or "-" }
-  end
-  return columns({ "TID", "NAME", "S", "CPU(s)", "SYSCALL" }, rows)
+  for i, e in ipairs(entries) do rows[i] = row(e) end
+  return columns(header, rows)
+end
+
+function commands.threads (a)
+  return listing(a, "threads", "threads", { "TID", "NAME", "S", "CPU(s)", "SYSCALL" },
+    function (t)
+      return { t.tid, t.name or "", t.state or "-",
+        ("%.2f"):format((t.user_time or 0) + (t.kernel_time or 0)),
+        t.syscall_number and t.syscall_number >= 0 and t.syscall_number or "-" }
+    end)
 end
 
 function commands.handles (a)
-  local snap <close> = capture(a.pid, { "handles" })
-  local handles = list(snap:handles())
-  if a.json then return json(handles) end
-  local rows = {}
-  for _, h in ipairs(handles) do
-    rows[#rows + 1] = { h.handle, h.type_name or "-", h.object_name or h.target or "" }
-  end
-  return columns({ "FD", "TYPE", "NAME" }, rows)
+  return listing(a, "handles", "handles", { "FD", "TYPE", "NAME" }, function (h)
+    return { h.handle, h.type_name or "-", h.object_name or h.target or "" }
+  end)
 end
 
 function commands.maps (a)
-  local snap <close> = capture(a.pid, { "va_space" })
-  local regions = list(snap:regions())
-  if a.json then return json(regions) end
-  local rows = {}
-  for _, r in ipairs(regions) do
-    rows[#rows + 1] = { ("%016x"):format(r.base_address), kib(r.region_size), r.protect or "-",
-      r.type or "-", r.path or r.mapped_file_name or "" }
-  end
-  return columns({ "ADDRESS", "SIZE", "PERM", "TYPE", "PATH" }, rows)
+  return listing(a, "va_space", "regions", { "ADDRESS", "SIZE", "PERM", "TYPE", "PATH" },
+    function (r)
+      return { ("%016x"):format(r.base_address), kib(r.region_size), r.protect or "-",
+        r.type or "-", r.path or r.mapped_file_name or "" }
+    end)
 end
 
 local function show (pid, as_json)

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "observe.h"
 #include "suites.h"
 #include "linux/core.h"
 
@@ -54,12 +55,6 @@
 #define PAGE 4096u
 #define PARKED_R12 0x5053535f52313221ULL
 #define GDB_OUTPUT (1 << 20)
-
-static long long now_ms (void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms (long ms) {
   struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

@@ -36,6 +36,7 @@
 #include <linux/capability.h>
 
 #include "fixture.h"
+#include "observe.h"
 #include "suites.h"
 #include "linux/seccomp.h"        /* src/linux/seccomp.h (-Isrc), not the kernel's */
 
@@ -68,17 +69,6 @@ struct filter {
   unsigned short len;
 };
 #define FILTER(code) { (code), COUNT(code) }
-
-static void sleep_us (long us) {
-  struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
-}
-
-static long long now_ms (void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* {======================================================================
 ** Watchdog, children and seized threads: all undone by the teardown
@@ -319,20 +309,6 @@ static void expect_verdict_ (pid_t tid, const struct pss_seccomp_call *calls, si
 /* The same for one call */
 #define expect_call(tid, c, want, part, what) \
   expect_verdict_((tid), &(c), 1, (want), (part), (what), __FILE__, __LINE__)
-
-/* TracerPid of a thread of pid; -1 if it is gone. */
-static long thread_tracer (pid_t pid, pid_t tid) {
-  char rel[64], text[4096];
-  char const *line;
-  long n;
-  snprintf(rel, sizeof rel, "task/%d/status", (int)tid);
-  n = proc_read(pid, rel, text, sizeof text - 1);
-  if (n < 0)
-    return -1;
-  text[n] = '\0';
-  line = strstr(text, "\nTracerPid:");
-  return line != NULL ? strtol(line + 11, NULL, 10) : -1;
-}
 
 /* The target runs on as before: alive, every thread untraced and not
 ** stopped (waited for briefly: a detached thread takes a moment to run),
