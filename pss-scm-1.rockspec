@@ -1,6 +1,7 @@
 -- pss: Process Snapshotting for Lua 5.4 (the Windows Process Snapshotting
--- API, natively on Linux). `luarocks --lua-version=5.4 make` builds pss.core
--- from the C sources and installs lua/pss.lua, lua/pss/*.lua and bin/pss.
+-- API, natively on Linux, kernel32's own on Windows). `luarocks
+-- --lua-version=5.4 make` builds pss.core from the C sources and installs
+-- lua/pss.lua, lua/pss/*.lua and bin/pss.
 rockspec_format = "3.0"
 package = "pss"
 version = "scm-1"
@@ -13,14 +14,15 @@ description = {
       pss captures a snapshot of a live process -- process record, threads,
       handles (file descriptors), memory regions -- and lets Lua query it and
       walk its entries, through the Windows Process Snapshotting API with its
-      names and semantics, implemented natively on Linux from /proc.
+      names and semantics, implemented natively on Linux from /proc and
+      passed through to kernel32 on Windows.
    ]],
    license = "MIT",
 }
 dependencies = {
    "lua >= 5.4, < 5.5",
-   -- pss.json, pss.processes and the pss command; Debian packages them as
-   -- lua-cjson, lua-filesystem and lua-argparse
+   -- pss.json, pss.processes (on Linux) and the pss command; Debian packages
+   -- them as lua-cjson, lua-filesystem and lua-argparse
    "lua-cjson", "luafilesystem", "argparse",
 }
 build = {
@@ -49,5 +51,18 @@ build = {
    },
    install = {
       bin = { pss = "bin/pss" },
+   },
+   -- On Windows pss.core passes through to kernel32 (docs/windows.md)
+   platforms = {
+      windows = {
+         modules = {
+            ["pss.core"] = {
+               sources = { "src/lpss.c", "src/windows/pss_win.c" },
+               defines = { "_WIN32_WINNT=0x0601" },
+               incdirs = { "src" },
+               libraries = { "advapi32" },
+            },
+         },
+      },
    },
 }

@@ -11,7 +11,6 @@
 ** Conventions (as liolib): programming errors raise; runtime failures of the
 ** API return fail, message, Win32 code.
 */
-#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -35,22 +34,12 @@
 
 
 /* {======================================================================
-** Platform: opening a process by pid (the only OS-specific part)
+** Platform: what differs between the two systems (one header each)
 ** ======================================================================= */
 #if defined(_WIN32)
 #include "windows/lpss_win.h"
 #else
-#define CURRENT_PROCESS PSS_LINUX_CURRENT_PROCESS
-#define HAVE_LINUX_CLASSES 1
-static DWORD process_open (DWORD pid, HANDLE *h) { return PssLinuxOpenProcess(pid, h); }
-static void process_close (HANDLE h) { PssLinuxCloseProcess(h); }
-static int system_errno (void) { return PssLinuxLastErrno(); }
-static const char *system_detail (void) { return PssLinuxLastErrorDetail(); }
-static DWORD snapshot_memory (HPSS h, UINT64 address, void *buf, SIZE_T n, SIZE_T *got) {
-  return PssLinuxReadSnapshotMemory(h, address, buf, n, got);
-}
-static DWORD snapshot_core (HPSS h, const char *path) { return PssLinuxWriteCore(h, path); }
-#include <unistd.h>
+#include "linux/lpss_linux.h"
 #endif
 /* }====================================================================== */
 
@@ -82,9 +71,14 @@ static const char *error_text (DWORD code) {
 static int push_failure (lua_State *L, const char *fn, DWORD code, const char *reason,
                          lua_Integer pid) {
   const char *text = reason ? reason : error_text(code), *detail = system_detail();
-  int e = system_errno();
+  char buf[256];
   luaL_pushfail(L);
-  if (text == NULL && e != 0) text = strerror(e);
+  if (code == ERROR_NOT_SUPPORTED && api_missing()) {
+    lua_pushfstring(L, "%s is not available on this system", fn);
+    lua_pushinteger(L, (lua_Integer)code);
+    return 3;
+  }
+  if (text == NULL) text = system_message(code, buf, sizeof buf);
   if (text == NULL) lua_pushfstring(L, "%s: error %d", fn, (int)code);
   else if (pid > 0) lua_pushfstring(L, "%s: %s (pid %I)", fn, text, pid);
   else lua_pushfstring(L, "%s: %s", fn, text);
@@ -627,12 +621,12 @@ static void push_enum (lua_State *L, int keys, int t, int flags_key, const Field
   else lua_pushfstring(L, "0x%p", (void *)(uintptr_t)v);
 }
 
-/* UTF-16 -> the original bytes (see PssLinuxUtf16ToBytes). */
+/* UTF-16 -> a Lua string, as the platform converts names */
 static void push_wide (lua_State *L, const WCHAR *s, size_t units) {
   luaL_Buffer b;
-  size_t n = PssLinuxUtf16ToBytes(s, units, NULL, 0);
+  size_t n = wide_to_utf8(s, units, NULL, 0);
   char *out = luaL_buffinitsize(L, &b, n);
-  PssLinuxUtf16ToBytes(s, units, out, n);
+  wide_to_utf8(s, units, out, n);
   luaL_pushresultsize(&b, n);
 }
 
@@ -713,6 +707,14 @@ typedef union {
 #endif
 } Entry;
 
+static void set_bool (lua_State *L, int keys, int t, int k, int value) {
+  lua_pushboolean(L, value);
+  set_key(L, keys, t, k);
+}
+
+#if HAVE_LINUX_CLASSES
+#include <fcntl.h>
+
 static const char *const socket_families[] = { "unix", "inet", "inet6", "netlink", "packet" };
 static const int socket_family_values[] = { 1, 2, 10, 16, 17 };   /* AF_* */
 static const char *const socket_types[] = { "", "stream", "dgram", "raw", "", "seqpacket" };
@@ -726,14 +728,6 @@ static void set_string (lua_State *L, int keys, int t, int k, const char *value)
   lua_pushstring(L, value);
   set_key(L, keys, t, k);
 }
-
-static void set_bool (lua_State *L, int keys, int t, int k, int value) {
-  lua_pushboolean(L, value);
-  set_key(L, keys, t, k);
-}
-
-#if HAVE_LINUX_CLASSES
-#include <fcntl.h>
 
 static const char *syscall_state (WORD nr) {
   if (nr == PSS_LINUX_SYSCALL_RUNNING) return "running";
@@ -1404,8 +1398,8 @@ static int pss_capture (lua_State *L) {
                 "pid must be an integer in 1..2147483647, or pss.self");
   luaL_argcheck(L, flags >= 0 && flags <= 0xFFFFFFFF, 2, "flags out of range");
   luaL_argcheck(L, context >= 0 && context <= 0xFFFFFFFF, 3, "context flags out of range");
-  s = new_snapshot(L, self ? (lua_Integer)getpid() : pid);
-  if (!self && (rc = process_open((DWORD)pid, &proc)) != ERROR_SUCCESS)
+  s = new_snapshot(L, self ? current_pid() : pid);
+  if (!self && (rc = process_open((DWORD)pid, (DWORD)flags, &proc)) != ERROR_SUCCESS)
     return push_failure(L, "PssCaptureSnapshot",
                         rc == ERROR_INVALID_PARAMETER ? ERROR_INVALID_PARAMETER : rc,
                         rc == ERROR_INVALID_PARAMETER ? "no such process" : NULL, pid);
@@ -1423,6 +1417,15 @@ static int pss_capture (lua_State *L) {
     return push_failure(L, "PssCaptureSnapshot", rc, NULL, s->pid);
   }
   return 1;
+}
+
+/* core.sleep(seconds): pauses the calling thread, for sampling loops and
+** the diff command (Lua has no sleep of its own) */
+static int pss_sleep (lua_State *L) {
+  lua_Number seconds = luaL_checknumber(L, 1);
+  luaL_argcheck(L, seconds >= 0 && seconds <= 2e6, 1, "seconds must be in 0..2000000");
+  platform_sleep((double)seconds);
+  return 0;
 }
 
 /* core.type(x) -> "snapshot" | "freed snapshot" | "marker" | "freed marker" | nil */
@@ -1535,6 +1538,20 @@ static const Constant constants[] = {
 };
 #undef C
 
+/* core.sizes: sizeof each structure of the API, as this build lays it out
+** (the x64 values of pss-api.md on both systems; the specs compare) */
+typedef struct { const char *name; size_t size; } StructSize;
+
+#define S(type) { #type, sizeof(type) }
+static const StructSize struct_sizes[] = {
+  S(PSS_ALLOCATOR), S(PSS_PROCESS_INFORMATION), S(PSS_VA_CLONE_INFORMATION),
+  S(PSS_AUXILIARY_PAGES_INFORMATION), S(PSS_VA_SPACE_INFORMATION), S(PSS_HANDLE_INFORMATION),
+  S(PSS_THREAD_INFORMATION), S(PSS_HANDLE_TRACE_INFORMATION), S(PSS_PERFORMANCE_COUNTERS),
+  S(PSS_AUXILIARY_PAGE_ENTRY), S(PSS_VA_SPACE_ENTRY), S(PSS_HANDLE_ENTRY), S(PSS_THREAD_ENTRY),
+  S(PSS_THREAD_NAME), S(MEMORY_BASIC_INFORMATION), S(FILETIME),
+};
+#undef S
+
 static const luaL_Reg snapshot_methods[] = {
   { "query", snapshot_query }, { "walk", snapshot_walk },
   { "threads", snapshot_threads }, { "handles", snapshot_handles },
@@ -1561,7 +1578,7 @@ static const luaL_Reg marker_meta[] = {
 
 static const luaL_Reg functions[] = {
   { "capture", pss_capture }, { "type", pss_type }, { "fields", pss_fields },
-  { "allocations", pss_allocations }, { NULL, NULL }
+  { "allocations", pss_allocations }, { "sleep", pss_sleep }, { NULL, NULL }
 };
 
 static void create_meta (lua_State *L, const char *name, const luaL_Reg *meta,
@@ -1586,8 +1603,15 @@ LPSS_API int luaopen_pss_core (lua_State *L) {
     lua_pushinteger(L, constants[i].value);
     lua_setfield(L, -2, constants[i].name);
   }
+  lua_createtable(L, 0, (int)NFIELDS(struct_sizes));
+  for (i = 0; i < NFIELDS(struct_sizes); i++) {
+    lua_pushinteger(L, (lua_Integer)struct_sizes[i].size);
+    lua_setfield(L, -2, struct_sizes[i].name);
+  }
+  lua_setfield(L, -2, "sizes");
   lua_pushlightuserdata(L, (void *)&self_key);
   lua_setfield(L, -2, "self");
+  platform_open(L);
   return 1;
 }
 /* }====================================================================== */

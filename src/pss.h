@@ -3,9 +3,11 @@
 **
 ** Same function names, signatures, constants and x64 struct layouts as
 ** Windows, so code written against processsnapshot.h compiles unchanged.
-** On Windows this header defers to the SDK's own declarations; on Linux it
-** declares them itself (LP64 type mapping of pss-api Appendix B) and adds a
-** few clearly named Linux extensions (PssLinux*, PSS_*_LINUX_*).
+** On Windows the base types come from windows.h and the functions pass
+** through to kernel32, resolved at run time (use pss.h instead of the SDK's
+** processsnapshot.h, not beside it). On Linux the header declares the base
+** types itself (LP64 type mapping of pss-api Appendix B) and adds a few
+** clearly named Linux extensions (PssLinux*, PSS_*_LINUX_*).
 **
 ** Every function returns a Win32 error code (ERROR_SUCCESS on success);
 ** out-parameters are written only on success.
@@ -17,15 +19,22 @@
 #include <stdint.h>
 
 #if defined(_WIN32)
-
+/* windows.h gives the base types, CONTEXT, the error codes and the MEM_ and
+   PAGE_ values. processsnapshot.h is declared below instead of included:
+   mingw-w64 ships none, and the SDK's declares the functions as kernel32
+   imports, which libpss never uses (src/windows/pss_win.c resolves them at
+   run time, so the module loads on systems without them). */
 #include <windows.h>
-#include <processsnapshot.h>
-
-#else /* Linux (LP64) */
+#ifndef CONTEXT_XSTATE
+#define CONTEXT_XSTATE (CONTEXT_AMD64 | 0x40L)
+#endif
+#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#if !defined(_WIN32) /* Linux (LP64): the Windows types, declared here */
 
 /* {======================================================================
 ** Windows base types, LP64 mapping (never `long`, never `wchar_t`)
@@ -187,6 +196,7 @@ struct _CONTEXT {
 #define GENERIC_READ  0x80000000u
 #define GENERIC_WRITE 0x40000000u
 /* }====================================================================== */
+#endif /* !_WIN32 */
 
 
 /* {======================================================================
@@ -228,10 +238,12 @@ typedef enum {
   PSS_QUERY_THREAD_INFORMATION = 5,
   PSS_QUERY_HANDLE_TRACE_INFORMATION = 6,
   PSS_QUERY_PERFORMANCE_COUNTERS = 7,
+#if !defined(_WIN32)
   /* Linux extensions: PSS_LINUX_PROCESS_INFORMATION,
      PSS_LINUX_PERFORMANCE_COUNTERS */
   PSS_QUERY_LINUX_PROCESS_INFORMATION = 0x100,
   PSS_QUERY_LINUX_PERFORMANCE_COUNTERS = 0x101
+#endif
 } PSS_QUERY_INFORMATION_CLASS;
 
 typedef enum {
@@ -240,10 +252,12 @@ typedef enum {
   PSS_WALK_HANDLES = 2,
   PSS_WALK_THREADS = 3,
   PSS_WALK_THREAD_NAME = 4,
+#if !defined(_WIN32)
   /* Linux extensions: the Windows entry followed by Linux-only fields */
   PSS_WALK_LINUX_VA_SPACE = 0x101,
   PSS_WALK_LINUX_HANDLES = 0x102,
   PSS_WALK_LINUX_THREADS = 0x103
+#endif
 } PSS_WALK_INFORMATION_CLASS;
 
 typedef DWORD PSS_DUPLICATE_FLAGS;
@@ -483,7 +497,7 @@ DWORD WINAPI PssWalkMarkerSeekToBeginning(HPSSWALK WalkMarkerHandle);
 #else
 #define PSS_LAYOUT_(cond, msg) _Static_assert(cond, msg)
 #endif
-#if defined(__x86_64__) || defined(__aarch64__)
+#if defined(_WIN64) || defined(__x86_64__) || defined(__aarch64__)
 PSS_LAYOUT_(sizeof(FILETIME) == 8 && _Alignof(FILETIME) == 4, "FILETIME");
 PSS_LAYOUT_(sizeof(MEMORY_BASIC_INFORMATION) == 48, "MEMORY_BASIC_INFORMATION");
 PSS_LAYOUT_(offsetof(MEMORY_BASIC_INFORMATION, RegionSize) == 24, "MBI.RegionSize");
@@ -535,7 +549,7 @@ PSS_LAYOUT_(offsetof(PSS_THREAD_ENTRY, SizeOfContextRecord) == 110, "Thread.Size
 PSS_LAYOUT_(offsetof(PSS_THREAD_ENTRY, ContextRecord) == 112, "Thread.ContextRecord");
 PSS_LAYOUT_(sizeof(PSS_THREAD_NAME) == 16, "PSS_THREAD_NAME");
 #endif
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(_M_X64)
 PSS_LAYOUT_(sizeof(XMM_SAVE_AREA32) == 512, "XMM_SAVE_AREA32");
 PSS_LAYOUT_(sizeof(CONTEXT) == 1232 && _Alignof(CONTEXT) == 16, "CONTEXT");
 PSS_LAYOUT_(offsetof(CONTEXT, ContextFlags) == 0x30, "CONTEXT.ContextFlags");
@@ -548,6 +562,7 @@ PSS_LAYOUT_(offsetof(CONTEXT, LastExceptionFromRip) == 0x4C8, "CONTEXT.LastExcep
 #endif
 /* }====================================================================== */
 
+#if !defined(_WIN32)
 /* {======================================================================
 ** Linux extensions
 ** ======================================================================= */
@@ -726,11 +741,21 @@ typedef struct {
 #define PSS_LINUX_CLONE_ZEROED     4  /* MADV_WIPEONFORK: zeros in the clone */
 #define PSS_LINUX_CLONE_UNREADABLE 5  /* device memory (VM_IO, VM_PFNMAP) such as [vvar] */
 /* }====================================================================== */
+#endif /* !_WIN32 */
+
+#if defined(_WIN32)
+/* {======================================================================
+** Windows extension
+** ======================================================================= */
+/* TRUE when kernel32 exports all ten functions (Windows 8.1 and later).
+** Otherwise (Windows 7 and 8.0, wine) every Pss* function returns
+** ERROR_NOT_SUPPORTED: the API is used whole or not at all. */
+BOOL PssWindowsIsAvailable(void);
+/* }====================================================================== */
+#endif
 
 #ifdef __cplusplus
 }
 #endif
-
-#endif /* _WIN32 */
 
 #endif /* PSS_H */
