@@ -77,7 +77,8 @@ function commands.ps (a)
   if a.json then return json(procs) end
   local rows = {}
   for _, p in ipairs(procs) do
-    rows[#rows + 1] = { p.pid, p.ppid, p.user or "-", p.state, p.threads or 0, kib(p.rss), p.name }
+    rows[#rows + 1] = { p.pid, p.ppid, p.user or "-", p.state or "-", p.threads or 0, kib(p.rss),
+      p.name }
   end
   return columns({ "PID", "PPID", "USER", "S", "THR", "RSS", "NAME" }, rows)
 end
@@ -102,7 +103,8 @@ function commands.threads (a)
 end
 
 function commands.handles (a)
-  return listing(a, "handles", "handles", { "FD", "TYPE", "NAME" }, function (h)
+  local number = pss.platform == "windows" and "HANDLE" or "FD"
+  return listing(a, "handles", "handles", { number, "TYPE", "NAME" }, function (h)
     return { h.handle, h.type_name or "-", h.object_name or h.target or "" }
   end)
 end
@@ -126,7 +128,7 @@ function commands.self (a) return show("self", a.json) end
 
 function commands.diff (a)
   local before <close> = capture(a.pid, pss.default_options)
-  os.execute(("sleep %s"):format(a.interval))
+  pss.sleep(a.interval)
   local after <close> = capture(a.pid, pss.default_options)
   local d = require("pss.diff").diff(before, after)
   if a.json then return json(d) end
@@ -138,9 +140,10 @@ function commands.core (a)
     "measure_performance" })
   local ok, msg = snap:write_core(a.output)
   if not ok then fail(msg) end
-  local perf = snap:query("performance")
+  local stopped = snap:query("performance").freeze_wall_clock_period
+  if not stopped then return ("%s: minidump of pid %d\n"):format(a.output, a.pid) end
   return ("%s: core of pid %d; the process was stopped for %.1f ms\n"):format(a.output, a.pid,
-    perf.freeze_wall_clock_period * 1e3)
+    stopped * 1e3)
 end
 
 function commands.map (a)
@@ -180,12 +183,12 @@ local function parser ()
   pid_argument(d)
   d:option("-i --interval", "Seconds between the two captures.", "5"):convert(function (s)
     local n = tonumber(s)
-    if not n or n < 0 then return nil, ("'%s' is not a number of seconds"):format(s) end
+    if not n or n < 0 or n > 2e6 then return nil, ("'%s' is not a number of seconds"):format(s) end
     return n
   end)
   d:flag("--json", "JSON output.")
-  local core = p:command("core", "Write an ELF core file; the process is stopped only "
-    .. "for the time of a fork.")
+  local core = p:command("core", "Write an ELF core file (a minidump on Windows); the "
+    .. "process is stopped only for the time of a fork.")
   pid_argument(core); core:option("-o --output", "The core file."):args(1):count(1)
   local map = p:command("map", "Write an SVG map of the address space.")
   pid_argument(map); map:option("-o --output", "The SVG file."):args(1):count(1)

@@ -1,6 +1,9 @@
 --- pss.processes(): the running processes, one table each.
 -- On Linux from /proc: a process that vanishes or cannot be read while
--- the list is made is skipped, not an error. See docs/lua-api.md.
+-- the list is made is skipped, not an error. On Windows from the ToolHelp
+-- API (pss.core.processes). See docs/lua-api.md.
+local core = require "pss.core"
+
 local M = {}
 
 local function read (path)
@@ -46,9 +49,23 @@ local function entry (pid, names)
   }
 end
 
+--- The ToolHelp list, in pid order: pid, ppid, name, threads,
+-- base_priority, and rss and user where this user may open the process.
+local function windows_processes ()
+  local list, msg = core.processes()
+  if not list then error(msg, 3) end
+  table.sort(list, function (a, b) return a.pid < b.pid end)
+  local i = 0
+  return function ()
+    i = i + 1
+    return list[i]
+  end
+end
+
 --- Iterator over the running processes, in pid order: pid, ppid, name,
 -- state (the stat letter), uid, user, threads, rss (bytes).
 function M.processes ()
+  if core.platform == "windows" then return windows_processes() end
   local pids = {}
   local lfs = require "lfs"
   for name in lfs.dir("/proc") do
