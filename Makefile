@@ -7,6 +7,8 @@
 #                   with one "N passed, N failed" line
 #   make check      the C suite only      make asan / make valgrind
 #   make console    the embedding example (examples/console), as a TAP suite
+#   make windows    cross-build lua.exe, lua54.dll and pss.dll with mingw-w64
+#   make windows-test   the import guard and the smoke test under wine
 #
 # Variables follow LuaRocks' names so `luarocks make` and distro builds can
 # override them: LUA, LUA_INCDIR, LUA_LIBDIR, LIBFLAG, CFLAGS, PREFIX, ...
@@ -38,7 +40,7 @@ TEST_HDRS = $(wildcard spec/c/*.h)
 
 LUA_MODULE = $(BUILD)/lua/pss/core.so
 
-.PHONY: bench all lib lua check busted host console console-asan console-valgrind lint cross-aarch64 asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
+.PHONY: windows windows-test bench all lib lua check busted host console console-asan console-valgrind lint cross-aarch64 asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
 all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo $(BUILD)/lua-host
 
 lua: $(LUA_MODULE)
@@ -94,7 +96,7 @@ check: $(BUILD)/test_pss $(BUILD)/pss-target
 # The busted suite: specs in spec/lua, the module from $(BUILD)/lua.
 BUSTED = busted --lua=$(LUA) -o TAP
 LUA_ENV = PSS_TARGET=$(abspath $(BUILD)/pss-target) \
-  LUA_PATH="$(abspath lua)/?.lua;$(abspath spec/lua)/?.lua;;" \
+  LUA_PATH="$(abspath lua)/?.lua;$(abspath spec/lua)/?.lua;$(abspath spec/support)/?.lua;;" \
   LUA_CPATH="$(abspath $(BUILD)/lua)/?.so;;"
 busted: lua $(BUILD)/pss-target
 	@mkdir -p $(TAP)
@@ -171,7 +173,7 @@ deps:
 	@sh spec/support/deps.sh
 
 # Zero warnings, as two counted tests: luacheck, and every C file with -Werror.
-LUA_DIRS = lua spec/lua spec/support bench examples bin/pss
+LUA_DIRS = lua spec/lua spec/support spec/windows bench examples bin/pss
 lint:
 	@mkdir -p $(TAP)
 	@{ echo "1..3"; \
@@ -198,9 +200,49 @@ cross-aarch64:
 	  CFLAGS="-O2 -Werror -I$(abspath build/aarch64/include)" \
 	  build/aarch64/libpss.a build/aarch64/lua/pss/core.so
 
+# ---- Windows ---------------------------------------------------------------
+# Cross-built with mingw-w64: Lua 5.4 from Debian's source package (fetched
+# into $(WIN)/lua, never vendored) as lua54.dll and lua.exe, and pss.dll,
+# which holds luaopen_pss_core (require "pss.core" finds it by its root
+# name) and resolves the Pss* functions at run time. `make windows-test`
+# runs the smoke test under wine; see docs/windows.md.
+MINGW    ?= x86_64-w64-mingw32-
+WIN      ?= build/windows
+WIN_LUA   = $(WIN)/lua/src
+WIN_CFLAGS = -std=c11 -O2 -D_WIN32_WINNT=0x0601 $(WARN) -Werror
+WIN_SRCS  = src/lpss.c src/windows/pss_win.c
+WIN_HDRS  = src/pss.h $(wildcard src/windows/*.h)
+
+windows: $(WIN)/lua.exe $(WIN)/pss.dll
+
+$(WIN_LUA)/lua.h:
+	@sh src/windows/lua-source.sh $(WIN)/lua
+
+# Lua as the Lua makefile's mingw target builds it: every l*.c but the two
+# programs into lua54.dll, with the import library beside it.
+$(WIN)/lua54.dll: $(WIN_LUA)/lua.h
+	$(MINGW)gcc -O2 -Wall -DLUA_BUILD_AS_DLL -shared -o $@ \
+	  $$(ls $(WIN_LUA)/l*.c | grep -v -e '/lua\.c$$' -e '/luac\.c$$') \
+	  -Wl,--out-implib,$(WIN)/liblua54.dll.a -s
+
+$(WIN)/lua.exe: $(WIN)/lua54.dll
+	$(MINGW)gcc -O2 -Wall -DLUA_BUILD_AS_DLL -I$(WIN_LUA) $(WIN_LUA)/lua.c -o $@ \
+	  $(WIN)/liblua54.dll.a -s
+
+$(WIN)/pss.dll: $(WIN_SRCS) $(WIN_HDRS) $(WIN)/lua54.dll
+	$(MINGW)gcc $(WIN_CFLAGS) -DLUA_BUILD_AS_DLL -Isrc -I$(WIN_LUA) -shared $(WIN_SRCS) \
+	  -o $@ $(WIN)/liblua54.dll.a -ladvapi32 -static-libgcc -s
+
+# The import table must name no Pss* function (they are resolved at run
+# time); then the smoke test under wine. Writes $(TAP)/windows.tap.
+windows-test: windows
+	@mkdir -p $(TAP)
+	@OBJDUMP=$(MINGW)objdump sh spec/windows/run.sh $(WIN) > $(TAP)/windows.tap; \
+	  rc=$$?; cat $(TAP)/windows.tap; $(LUA) spec/support/tapsum.lua $(TAP)/windows.tap; exit $$rc
+
 # Every suite runs even when one fails; the summary decides the exit code.
 SUITES = c lua host console c-asan lua-asan host-asan console-asan \
-         c-valgrind lua-valgrind host-valgrind console-valgrind
+         c-valgrind lua-valgrind host-valgrind console-valgrind windows
 test: deps
 	@rm -rf $(TAP); mkdir -p $(TAP)
 	@$(MAKE) --no-print-directory all
@@ -215,6 +257,7 @@ test: deps
 	-@$(MAKE) --no-print-directory valgrind-lua
 	-@$(MAKE) --no-print-directory console-valgrind
 	-@$(MAKE) --no-print-directory lint
+	-@$(MAKE) --no-print-directory windows-test
 	@$(LUA) spec/support/tapsum.lua $(SUITES:%=$(TAP)/%.tap) $(TAP)/lint.tap
 
 # Benchmarks: pss against psutil and plain /proc reads on fixed targets;

@@ -356,49 +356,7 @@ end)
 
 describe("constants", function ()
   -- the Windows values (processsnapshot.h, winerror.h, winnt.h)
-  local windows = {
-    CAPTURE_NONE = 0, CAPTURE_VA_CLONE = 0x1, CAPTURE_RESERVED_00000002 = 0x2,
-    CAPTURE_HANDLES = 0x4, CAPTURE_HANDLE_NAME_INFORMATION = 0x8,
-    CAPTURE_HANDLE_BASIC_INFORMATION = 0x10, CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION = 0x20,
-    CAPTURE_HANDLE_TRACE = 0x40, CAPTURE_THREADS = 0x80, CAPTURE_THREAD_CONTEXT = 0x100,
-    CAPTURE_THREAD_CONTEXT_EXTENDED = 0x200, CAPTURE_RESERVED_00000400 = 0x400,
-    CAPTURE_VA_SPACE = 0x800, CAPTURE_VA_SPACE_SECTION_INFORMATION = 0x1000,
-    CAPTURE_IPT_TRACE = 0x2000, CAPTURE_RESERVED_00004000 = 0x4000,
-    CREATE_BREAKAWAY_OPTIONAL = 0x04000000, CREATE_BREAKAWAY = 0x08000000,
-    CREATE_FORCE_BREAKAWAY = 0x10000000, CREATE_USE_VM_ALLOCATIONS = 0x20000000,
-    CREATE_MEASURE_PERFORMANCE = 0x40000000, CREATE_RELEASE_SECTION = 0x80000000,
-    QUERY_PROCESS_INFORMATION = 0, QUERY_VA_CLONE_INFORMATION = 1,
-    QUERY_AUXILIARY_PAGES_INFORMATION = 2, QUERY_VA_SPACE_INFORMATION = 3,
-    QUERY_HANDLE_INFORMATION = 4, QUERY_THREAD_INFORMATION = 5,
-    QUERY_HANDLE_TRACE_INFORMATION = 6, QUERY_PERFORMANCE_COUNTERS = 7,
-    WALK_AUXILIARY_PAGES = 0, WALK_VA_SPACE = 1, WALK_HANDLES = 2, WALK_THREADS = 3,
-    WALK_THREAD_NAME = 4,
-    DUPLICATE_NONE = 0, DUPLICATE_CLOSE_SOURCE = 1,
-    PROCESS_FLAGS_NONE = 0, PROCESS_FLAGS_PROTECTED = 1, PROCESS_FLAGS_WOW64 = 2,
-    PROCESS_FLAGS_FROZEN = 0x10,
-    THREAD_FLAGS_NONE = 0, THREAD_FLAGS_TERMINATED = 1,
-    HANDLE_NONE = 0, HANDLE_HAVE_TYPE = 1, HANDLE_HAVE_NAME = 2,
-    HANDLE_HAVE_BASIC_INFORMATION = 4, HANDLE_HAVE_TYPE_SPECIFIC_INFORMATION = 8,
-    OBJECT_TYPE_UNKNOWN = 0, OBJECT_TYPE_PROCESS = 1, OBJECT_TYPE_THREAD = 2,
-    OBJECT_TYPE_MUTANT = 3, OBJECT_TYPE_EVENT = 4, OBJECT_TYPE_SECTION = 5,
-    OBJECT_TYPE_SEMAPHORE = 6,
-    PERF_RESOLUTION = 1000000,
-    ERROR_SUCCESS = 0, ERROR_ACCESS_DENIED = 5, ERROR_INVALID_HANDLE = 6,
-    ERROR_NOT_ENOUGH_MEMORY = 8, ERROR_BAD_LENGTH = 24, ERROR_GEN_FAILURE = 31,
-    ERROR_NOT_SUPPORTED = 50, ERROR_INVALID_PARAMETER = 87, ERROR_MORE_DATA = 234,
-    ERROR_NO_MORE_ITEMS = 259, ERROR_PARTIAL_COPY = 299, ERROR_PROCESS_ABORTED = 1067,
-    ERROR_NOT_FOUND = 1168, ERROR_BUSY = 170, ERROR_NO_PROC_SLOTS = 89,
-    CONTEXT_AMD64 = 0x100000, CONTEXT_CONTROL = 0x100001, CONTEXT_INTEGER = 0x100002,
-    CONTEXT_SEGMENTS = 0x100004, CONTEXT_FLOATING_POINT = 0x100008,
-    CONTEXT_DEBUG_REGISTERS = 0x100010, CONTEXT_FULL = 0x10000b, CONTEXT_ALL = 0x10001f,
-    CONTEXT_XSTATE = 0x100040,
-    STILL_ACTIVE = 259,
-    MEM_COMMIT = 0x1000, MEM_RESERVE = 0x2000, MEM_FREE = 0x10000, MEM_PRIVATE = 0x20000,
-    MEM_MAPPED = 0x40000, MEM_IMAGE = 0x1000000,
-    PAGE_NOACCESS = 0x1, PAGE_READONLY = 0x2, PAGE_READWRITE = 0x4, PAGE_WRITECOPY = 0x8,
-    PAGE_EXECUTE = 0x10, PAGE_EXECUTE_READ = 0x20, PAGE_EXECUTE_READWRITE = 0x40,
-    PAGE_EXECUTE_WRITECOPY = 0x80, PAGE_GUARD = 0x100,
-  }
+  local windows = require("windows_values").constants
 
   it("has every documented constant with its Windows value", function ()
     for name, value in pairs(windows) do
@@ -427,5 +385,40 @@ describe("constants", function ()
     assert.equal(259, pss.ERROR_NO_MORE_ITEMS)
     assert.equal(1168, pss.ERROR_NOT_FOUND)
     assert.equal(24, pss.ERROR_BAD_LENGTH)
+  end)
+end)
+
+describe("pss.sizes and pss.platform", function ()
+  it("reports the x64 size of every structure of pss-api.md", function ()
+    local expected = require("windows_values").sizes
+    for name, size in pairs(expected) do assert.equal(size, pss.sizes[name], name) end
+    for name in pairs(pss.sizes) do assert.is_not_nil(expected[name], name) end
+  end)
+
+  it("names the system the module was built for", function ()
+    assert.equal("linux", pss.platform)
+  end)
+end)
+
+describe("pss.sleep", function ()
+  --- Seconds since boot, from /proc/uptime (10 ms resolution).
+  local function uptime ()
+    local f = assert(io.open("/proc/uptime"))
+    local s = tonumber(f:read("a"):match("^(%S+)"))
+    f:close()
+    return s
+  end
+
+  it("pauses the calling thread for at least the time asked", function ()
+    local t0 = uptime()
+    assert.is_nil(pss.sleep(0.25))
+    assert.is_true(uptime() - t0 >= 0.24)
+    pss.sleep(0)
+  end)
+
+  it("raises on a time that is not a number in range", function ()
+    for _, bad in ipairs { -1, 2e6 + 1, 0 / 0, "x", {} } do
+      assert.has_error(function () pss.sleep(bad) end)
+    end
   end)
 end)
