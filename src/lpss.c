@@ -1405,18 +1405,16 @@ static int pss_capture (lua_State *L) {
                         rc == ERROR_INVALID_PARAMETER ? "no such process" : NULL, pid);
   rc = PssCaptureSnapshot(proc, (DWORD)flags, (DWORD)context, &s->h);
   if (!self) process_close(proc);
-  /* the library's own argument checks leave no errno behind; a failure
+  if (rc == ERROR_SUCCESS) return 1;
+  s->h = NULL;   /* whatever a failed call left there is no snapshot */
+  /* the library's own argument checks are programming errors; a failure
      of the system (EINVAL from the kernel, say) is a runtime failure */
-  if (rc == ERROR_INVALID_PARAMETER && system_errno() == 0) {
+  if (rc == ERROR_INVALID_PARAMETER && !failure_from_system()) {
     char msg[64];
     snprintf(msg, sizeof msg, "invalid capture flags 0x%lx", (unsigned long)flags);
     return luaL_argerror(L, 2, msg);
   }
-  if (rc != ERROR_SUCCESS) {
-    s->h = NULL;
-    return push_failure(L, "PssCaptureSnapshot", rc, NULL, s->pid);
-  }
-  return 1;
+  return push_failure(L, "PssCaptureSnapshot", rc, NULL, s->pid);
 }
 
 /* core.sleep(seconds): pauses the calling thread, for sampling loops and

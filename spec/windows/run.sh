@@ -13,9 +13,11 @@ WIN=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OBJDUMP=${OBJDUMP:-x86_64-w64-mingw32-objdump}
 n=0
+failed=0
 tap () {  # tap OK|FAIL description [diagnostic file]
   n=$((n + 1))
   if [ "$1" = OK ]; then echo "ok $n - $2"; else
+    failed=1
     echo "not ok $n - $2"
     [ -n "${3:-}" ] && sed 's/^/# /' "$3"
   fi
@@ -35,7 +37,8 @@ else
 fi
 # system DLLs and Lua only: no compiler runtime the user would have to ship
 awk '{ print tolower($1) }' "$WIN/pss.dll.imports" | sort -u > "$WIN/pss.dll.dlls"
-if grep -v -x -e kernel32.dll -e advapi32.dll -e msvcrt.dll -e lua54.dll "$WIN/pss.dll.dlls" \
+if [ ! -s "$WIN/pss.dll.dlls" ] ||
+   grep -v -x -e kernel32.dll -e advapi32.dll -e msvcrt.dll -e lua54.dll "$WIN/pss.dll.dlls" \
      > "$WIN/pss.dll.extra"; then
   tap FAIL "pss.dll needs only kernel32, advapi32, msvcrt and lua54" "$WIN/pss.dll.extra"
 else
@@ -56,10 +59,14 @@ if ! command -v wine >/dev/null || ! command -v wineserver >/dev/null; then
   echo "not ok $((n + 1)) - wine is installed (apt-get install wine wine64)"
   exit 1
 fi
+# one wineserver for the run (it needs the prefix folder to exist), stopped
+# however the run ends; every wine call is bounded in time
+mkdir -p "$WINEPREFIX"
 wineserver -p >/dev/null 2>&1 </dev/null
 trap 'wineserver -k >/dev/null 2>&1 </dev/null' EXIT
+trap 'exit 130' INT TERM HUP
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
-  wineboot -i > "$WIN/wineboot.log" 2>&1 </dev/null
+  timeout -k 10 300 wineboot -i > "$WIN/wineboot.log" 2>&1 </dev/null
 fi
 
 # Windows paths into the source tree through wine's Z: drive
@@ -69,10 +76,20 @@ LUA_PATH="$LUA_PATH;$(winpath /usr/share/lua/5.4)\\?.lua;;"
 export LUA_PATH PSS_ROOT="$(winpath "$ROOT")"
 unset LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4
 OUT="$WIN/smoke.out"
-wine "$WIN/lua.exe" "$(winpath "$ROOT/spec/windows/smoke.lua")" "$n" \
+rm -f "$OUT"
+timeout -k 10 600 wine "$WIN/lua.exe" "$(winpath "$ROOT/spec/windows/smoke.lua")" "$n" \
   > "$OUT" 2> "$WIN/smoke.err" </dev/null
 rc=$?
 # wine writes CRLF; TAP readers want plain lines
-tr -d '\r' < "$OUT"
+tr -d '\r' < "$OUT" > "$OUT.tap"
+cat "$OUT.tap"
 if [ -s "$WIN/smoke.err" ]; then sed 's/^/# stderr: /' "$WIN/smoke.err"; fi
+# a smoke test that died before its plan, or exited badly with no failed
+# test to show for it, is one failure more -- never a silent pass
+if ! grep -q '^1\.\.[0-9]' "$OUT.tap" || { [ $rc -ne 0 ] && ! grep -q '^not ok' "$OUT.tap"; }; then
+  echo "1..1"
+  echo "not ok $((n + $(grep -c '^ok\|^not ok' "$OUT.tap") + 1)) - smoke.lua ran to its end under wine (status $rc)"
+  rc=1
+fi
+[ $failed -eq 0 ] || rc=1
 exit $rc

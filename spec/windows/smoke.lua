@@ -30,8 +30,12 @@ local ROOT = os.getenv("PSS_ROOT") or "."
 
 --- Runs a command line under cmd.exe; returns its status and the text it
 -- wrote to stdout and stderr (through files: wine holds pipes open).
+local temp, runs = assert(os.getenv("TEMP"), "no TEMP folder"), 0
+
 local function run (command)
-  local out, err = os.tmpname(), os.tmpname()
+  runs = runs + 1
+  local out = ("%s\\pss-smoke-%d.out"):format(temp, runs)
+  local err = ("%s\\pss-smoke-%d.err"):format(temp, runs)
   -- cmd /c drops the first and the last quote of a line that starts with
   -- one: the outer pair is for it
   local ok, _, status = os.execute(('"%s > "%s" 2> "%s""'):format(command, out, err))

@@ -25,8 +25,8 @@ static void process_close (HANDLE h) { PssLinuxCloseProcess(h); }
 static lua_Integer current_pid (void) { return (lua_Integer)getpid(); }
 
 /* nonzero when the last failure came from the system, not from the
-** library's own argument checks */
-static int system_errno (void) { return PssLinuxLastErrno(); }
+** library's own argument checks (those leave no errno behind) */
+static int failure_from_system (void) { return PssLinuxLastErrno() != 0; }
 
 /* the system's words for the last failure, when the code has none */
 static const char *system_message (DWORD code, char *buf, size_t size) {

@@ -72,19 +72,30 @@ static void platform_sleep (double seconds) { Sleep((DWORD)(seconds * 1e3 + 0.5)
 
 static lua_Integer current_pid (void) { return (lua_Integer)GetCurrentProcessId(); }
 
-/* Win32 codes carry no errno: an ERROR_INVALID_PARAMETER from
-** PssCaptureSnapshot is taken as the flags' fault, as on Linux. */
-static int system_errno (void) { return 0; }
+/* Every failure of a kernel32 Pss* function is the system's: libpss adds
+** no checks of its own here, so ERROR_INVALID_PARAMETER from a capture is
+** a runtime failure, not an argument error. */
+static int failure_from_system (void) { return 1; }
 
-/* the system's words for a code, in UTF-8, without the final ".\r\n" */
+/* The system's words for a code, in UTF-8 without the final ".\r\n",
+** cut to fit buf. ERROR_GEN_FAILURE is only what a failed minidump
+** becomes (its detail says why), not "a device attached ...". */
 static const char *system_message (DWORD code, char *buf, size_t size) {
-  WCHAR wide[256];
-  DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-                           NULL, code, 0, wide, 256, NULL);
-  int len;
+  WCHAR *wide = NULL;
+  DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS |
+                           FORMAT_MESSAGE_ALLOCATE_BUFFER, NULL, code, 0,
+                           (WCHAR *)(void *)&wide, 0, NULL);
+  int len = 0;
+  if (code == ERROR_GEN_FAILURE) {
+    if (wide != NULL) LocalFree(wide);
+    return "failed";
+  }
   while (n > 0 && (wide[n - 1] == L'\r' || wide[n - 1] == L'\n' || wide[n - 1] == L'.')) n--;
-  if (n == 0) return NULL;
-  len = WideCharToMultiByte(CP_UTF8, 0, wide, (int)n, buf, (int)size - 1, NULL, NULL);
+  /* a message too long for buf is cut a character at a time until it fits */
+  while (n > 0 && (len = WideCharToMultiByte(CP_UTF8, 0, wide, (int)n, buf, (int)size - 1,
+                                             NULL, NULL)) <= 0)
+    n--;
+  if (wide != NULL) LocalFree(wide);
   if (len <= 0) return NULL;
   buf[len] = '\0';
   return buf;
@@ -106,15 +117,18 @@ static size_t wide_to_utf8 (const WCHAR *s, size_t units, char *out, size_t size
   return n > 0 ? (size_t)n : 0;
 }
 
-/* UTF-8 -> a NUL-terminated UTF-16 string from malloc, or NULL */
-static WCHAR *utf8_to_wide (const char *s) {
+/* UTF-8 -> a NUL-terminated UTF-16 string from malloc in *out */
+static DWORD utf8_to_wide (const char *s, WCHAR **out) {
   int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-  WCHAR *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
-  if (w != NULL && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
-    free(w);
-    w = NULL;
+  WCHAR *w;
+  if (n <= 0) {
+    failure_detail = "the path is not valid UTF-8";
+    return ERROR_INVALID_PARAMETER;
   }
-  return w;
+  if ((w = malloc((size_t)n * sizeof *w)) == NULL) return ERROR_NOT_ENOUGH_MEMORY;
+  MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
+  *out = w;
+  return ERROR_SUCCESS;
 }
 /* }====================================================================== */
 
@@ -172,20 +186,32 @@ typedef BOOL (WINAPI *WriteDumpFn)(HANDLE, DWORD, HANDLE, MINIDUMP_TYPE,
                                    PMINIDUMP_CALLBACK_INFORMATION);
 
 static INIT_ONCE dbghelp_loaded = INIT_ONCE_STATIC_INIT;
+static HMODULE dbghelp;
 static WriteDumpFn write_dump;
+/* DbgHelp is single-threaded: two Lua states on two threads must not be
+** inside MiniDumpWriteDump at once */
+static SRWLOCK dbghelp_lock = SRWLOCK_INIT;
 
-/* dbghelp.dll from the system directory by full path: never one planted
-** beside the host program or in the working directory */
+#ifndef LOAD_LIBRARY_SEARCH_SYSTEM32
+#define LOAD_LIBRARY_SEARCH_SYSTEM32 0x00000800
+#endif
+
+/* dbghelp.dll and its own imports from the system directory only: never a
+** copy planted beside the host program or in the working directory. The
+** search flag needs KB2533623 on Windows 7; without it the full path
+** still names the system's dbghelp. */
 static BOOL CALLBACK load_dbghelp (PINIT_ONCE once, void *param, void **context) {
   static const WCHAR name[] = L"\\dbghelp.dll";
   WCHAR path[MAX_PATH];
   UINT n = GetSystemDirectoryW(path, MAX_PATH);
-  HMODULE m;
   (void)once; (void)param; (void)context;
   if (n == 0 || n + sizeof name / sizeof name[0] > MAX_PATH) return TRUE;
   memcpy(path + n, name, sizeof name);
-  m = LoadLibraryW(path);
-  if (m != NULL) write_dump = (WriteDumpFn)(GenericFn)GetProcAddress(m, "MiniDumpWriteDump");
+  dbghelp = LoadLibraryExW(path, NULL, LOAD_LIBRARY_SEARCH_SYSTEM32);
+  if (dbghelp == NULL && GetLastError() == ERROR_INVALID_PARAMETER)
+    dbghelp = LoadLibraryW(path);
+  if (dbghelp != NULL)
+    write_dump = (WriteDumpFn)(GenericFn)GetProcAddress(dbghelp, "MiniDumpWriteDump");
   return TRUE;
 }
 
@@ -210,13 +236,34 @@ static BOOL CALLBACK dump_callback (void *param, PMINIDUMP_CALLBACK_INPUT in,
   MiniDumpWithUnloadedModules | MiniDumpWithFullMemoryInfo | MiniDumpWithThreadInfo | \
   MiniDumpIgnoreInaccessibleMemory)
 
-/* MiniDumpWriteDump leaves an HRESULT as the last error */
+/* MiniDumpWriteDump leaves an HRESULT (or a plain Win32 code) as the last
+** error; never ERROR_SUCCESS, since the call failed */
 static DWORD dump_error (DWORD hr) {
-  if ((hr & 0xFFFF0000u) == 0x80070000u) return hr & 0xFFFFu;   /* a Win32 code */
-  snprintf(detail_text, sizeof detail_text, "MiniDumpWriteDump failed, HRESULT 0x%08lx",
-           (unsigned long)hr);
+  char words[64];
+  if (hr != 0 && hr < 0x10000u) return hr;                       /* a Win32 code */
+  if ((hr & 0xFFFF0000u) == 0x80070000u && (hr & 0xFFFFu) != 0) return hr & 0xFFFFu;
+  if (system_message(hr, words, sizeof words) == NULL) words[0] = '\0';
+  snprintf(detail_text, sizeof detail_text, "MiniDumpWriteDump: %s%sHRESULT 0x%08lx", words,
+           words[0] ? ", " : "", (unsigned long)hr);
   failure_detail = detail_text;
   return ERROR_GEN_FAILURE;
+}
+
+/* What a useful dump needs, as on Linux: the clone's memory and the
+** threads (ERROR_NOT_FOUND, naming the missing option, raises in Lua) */
+static DWORD dump_needs (HPSS h) {
+  HANDLE clone;
+  PSS_THREAD_INFORMATION threads;
+  DWORD rc = clone_handle(h, &clone);
+  if (rc == ERROR_NOT_FOUND) {
+    failure_detail = "the snapshot has no VA clone (capture with PSS_CAPTURE_VA_CLONE)";
+    return rc;
+  }
+  if (rc != ERROR_SUCCESS) return rc;
+  rc = PssQuerySnapshot(h, PSS_QUERY_THREAD_INFORMATION, &threads, sizeof threads);
+  if (rc == ERROR_NOT_FOUND)
+    failure_detail = "the snapshot has no threads (capture with PSS_CAPTURE_THREADS)";
+  return rc;
 }
 
 /* A full-memory minidump of the snapshot at path (UTF-8); the file is
@@ -226,23 +273,25 @@ static DWORD snapshot_core (HPSS h, const char *path) {
   PSS_PROCESS_INFORMATION process;
   HANDLE file;
   WCHAR *wpath;
+  BOOL written;
   DWORD rc = PssQuerySnapshot(h, PSS_QUERY_PROCESS_INFORMATION, &process, sizeof process);
+  if (rc == ERROR_SUCCESS) rc = dump_needs(h);
   if (rc != ERROR_SUCCESS) return rc;
   InitOnceExecuteOnce(&dbghelp_loaded, load_dbghelp, NULL, NULL);
   if (write_dump == NULL) {
-    failure_detail = "dbghelp.dll has no MiniDumpWriteDump";
+    failure_detail = dbghelp ? "dbghelp.dll has no MiniDumpWriteDump"
+                             : "dbghelp.dll could not be loaded from the system directory";
     return ERROR_NOT_SUPPORTED;
   }
-  if ((wpath = utf8_to_wide(path)) == NULL) {
-    failure_detail = "the path is not valid UTF-8";
-    return ERROR_INVALID_PARAMETER;
-  }
+  if ((rc = utf8_to_wide(path, &wpath)) != ERROR_SUCCESS) return rc;
   file = CreateFileW(wpath, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
   if (file == INVALID_HANDLE_VALUE) {
     rc = GetLastError();
   } else {
-    if (!write_dump((HANDLE)h, process.ProcessId, file, DUMP_TYPE, NULL, NULL, &callback))
-      rc = dump_error(GetLastError());
+    AcquireSRWLockExclusive(&dbghelp_lock);
+    written = write_dump((HANDLE)h, process.ProcessId, file, DUMP_TYPE, NULL, NULL, &callback);
+    if (!written) rc = dump_error(GetLastError());
+    ReleaseSRWLockExclusive(&dbghelp_lock);
     CloseHandle(file);
     if (rc != ERROR_SUCCESS) DeleteFileW(wpath);
   }
@@ -272,25 +321,50 @@ typedef struct {
   WCHAR user[256];    /* DOMAIN\name */
 } ProcessExtras;
 
-static void token_user (HANDLE process, ProcessExtras *x) {
-  union { TOKEN_USER user; char room[128]; } info;
+/* Account names by SID, for one listing: LookupAccountSidW may ask a
+** domain controller, so each user is looked up once, not once a process */
+#define USER_CACHE 8
+typedef struct {
+  int n;
+  struct { BYTE sid[SECURITY_MAX_SID_SIZE]; WCHAR user[256]; } e[USER_CACHE];
+} UserCache;
+
+static int account_name (PSID sid, WCHAR user[256]) {
   WCHAR name[128], domain[120];
-  DWORD size, nname = 128, ndomain = 120;
+  DWORD nname = 128, ndomain = 120;
   SID_NAME_USE use;
+  if (!LookupAccountSidW(NULL, sid, name, &nname, domain, &ndomain, &use)) return 0;
+  if (ndomain > 0) _snwprintf(user, 255, L"%ls\\%ls", domain, name);
+  else _snwprintf(user, 255, L"%ls", name);
+  user[255] = 0;
+  return 1;
+}
+
+static void token_user (HANDLE process, ProcessExtras *x, UserCache *cache) {
+  union { TOKEN_USER user; char room[128]; } info;
+  DWORD size;
   HANDLE token;
+  int i;
   if (!OpenProcessToken(process, TOKEN_QUERY, &token)) return;
-  if (GetTokenInformation(token, TokenUser, &info, sizeof info, &size) &&
-      LookupAccountSidW(NULL, info.user.User.Sid, name, &nname, domain, &ndomain, &use)) {
-    x->have_user = 1;
-    if (ndomain > 0) _snwprintf(x->user, 255, L"%ls\\%ls", domain, name);
-    else _snwprintf(x->user, 255, L"%ls", name);
-    x->user[255] = 0;
+  if (GetTokenInformation(token, TokenUser, &info, sizeof info, &size)) {
+    PSID sid = info.user.User.Sid;
+    for (i = 0; i < cache->n && !EqualSid(sid, cache->e[i].sid); i++) continue;
+    if (i < cache->n) {
+      memcpy(x->user, cache->e[i].user, sizeof x->user);
+      x->have_user = 1;
+    } else if (account_name(sid, x->user)) {
+      x->have_user = 1;
+      if (cache->n < USER_CACHE && CopySid(SECURITY_MAX_SID_SIZE, cache->e[cache->n].sid, sid)) {
+        memcpy(cache->e[cache->n].user, x->user, sizeof x->user);
+        cache->n++;
+      }
+    }
   }
   CloseHandle(token);
 }
 
 /* what this user may read of a process beyond the ToolHelp entry */
-static void process_extras (DWORD pid, ProcessExtras *x) {
+static void process_extras (DWORD pid, ProcessExtras *x, UserCache *cache) {
   PROCESS_MEMORY_COUNTERS mc;
   HANDLE p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
   x->have_rss = x->have_user = 0;
@@ -300,7 +374,7 @@ static void process_extras (DWORD pid, ProcessExtras *x) {
     x->have_rss = 1;
     x->rss = mc.WorkingSetSize;
   }
-  token_user(p, x);
+  token_user(p, x, cache);
   CloseHandle(p);
 }
 
@@ -331,9 +405,12 @@ static void push_toolhelp_entry (lua_State *L, const PROCESSENTRY32W *pe, const 
 static int win_processes (lua_State *L) {
   PROCESSENTRY32W pe;
   ProcessExtras x;
+  UserCache cache;
   lua_Integer n = 0;
   HANDLE *h = lua_newuserdatauv(L, sizeof *h, 0);
   BOOL more;
+  DWORD err;
+  cache.n = 0;
   *h = INVALID_HANDLE_VALUE;
   luaL_setmetatable(L, TOOLHELP_MT);
   *h = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
@@ -342,12 +419,14 @@ static int win_processes (lua_State *L) {
   lua_newtable(L);
   pe.dwSize = sizeof pe;
   for (more = Process32FirstW(*h, &pe); more; more = Process32NextW(*h, &pe)) {
-    process_extras(pe.th32ProcessID, &x);
+    process_extras(pe.th32ProcessID, &x, &cache);
     push_toolhelp_entry(L, &pe, &x);
     lua_rawseti(L, -2, ++n);
   }
+  err = GetLastError();   /* why the walk ended: the end, or a failure */
   CloseHandle(*h);
   *h = INVALID_HANDLE_VALUE;
+  if (err != ERROR_NO_MORE_FILES) return push_failure(L, "Process32NextW", err, NULL, 0);
   return 1;
 }
 
