@@ -75,6 +75,24 @@ LUA_PATH="$(winpath "$ROOT/lua")\\?.lua;$(winpath "$ROOT/spec/support")\\?.lua"
 LUA_PATH="$LUA_PATH;$(winpath /usr/share/lua/5.4)\\?.lua;;"
 export LUA_PATH PSS_ROOT="$(winpath "$ROOT")"
 unset LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4
+# {=== libpss's Windows side in C (spec/windows/test_win.c)
+timeout -k 10 300 wine "$WIN/test_win.exe" "$n" > "$WIN/test_win.out" 2> "$WIN/test_win.err" \
+  </dev/null
+crc=$?
+tr -d '\r' < "$WIN/test_win.out" > "$WIN/test_win.tap"
+cat "$WIN/test_win.tap"
+if [ -s "$WIN/test_win.err" ]; then sed 's/^/# stderr: /' "$WIN/test_win.err"; fi
+ran=$(grep -c '^ok\|^not ok' "$WIN/test_win.tap")
+if ! grep -q '^1\.\.[0-9]' "$WIN/test_win.tap" || { [ $crc -ne 0 ] && ! grep -q '^not ok' "$WIN/test_win.tap"; }; then
+  echo "1..1"
+  ran=$((ran + 1))
+  echo "not ok $((n + ran)) - test_win.exe ran to its end under wine (status $crc)"
+  failed=1
+fi
+[ $crc -eq 0 ] || failed=1
+n=$((n + ran))
+
+# {=== the Lua module (spec/windows/smoke.lua)
 OUT="$WIN/smoke.out"
 rm -f "$OUT"
 timeout -k 10 600 wine "$WIN/lua.exe" "$(winpath "$ROOT/spec/windows/smoke.lua")" "$n" \

@@ -6,34 +6,17 @@
 ** memory, a dump file, and what the module adds on this system (here
 ** core.processes, from the ToolHelp API).
 */
-#include <stdlib.h>
 #include <string.h>
 #include <tlhelp32.h>
 #include <psapi.h>
-#include <dbghelp.h>
 
 #define CURRENT_PROCESS GetCurrentProcess()
 #define HAVE_LINUX_CLASSES 0
-
-#if defined(_MSC_VER)
-#define THREAD_LOCAL __declspec(thread)
-#else
-#define THREAD_LOCAL _Thread_local
-#endif
-
-/* why the last failure of this thread happened, in words (cleared when
-** read), and room for words made at run time */
-static THREAD_LOCAL const char *failure_detail;
-static THREAD_LOCAL char detail_text[96];
 
 /* defined by lpss.c, after this header */
 static int push_failure (lua_State *L, const char *fn, DWORD code, const char *reason,
                          lua_Integer pid);
 static void push_wide (lua_State *L, const WCHAR *s, size_t units);
-
-/* FARPROC goes through this generic type, which converts to any other
-** function pointer type without a cast-function-type warning */
-typedef void (*GenericFn)(void);
 
 
 /* {======================================================================
@@ -101,11 +84,7 @@ static const char *system_message (DWORD code, char *buf, size_t size) {
   return buf;
 }
 
-static const char *system_detail (void) {
-  const char *d = failure_detail;
-  failure_detail = NULL;
-  return d;
-}
+static const char *system_detail (void) { return PssWindowsLastErrorDetail(); }
 
 static int api_missing (void) { return !PssWindowsIsAvailable(); }
 
@@ -117,187 +96,17 @@ static size_t wide_to_utf8 (const WCHAR *s, size_t units, char *out, size_t size
   return n > 0 ? (size_t)n : 0;
 }
 
-/* UTF-8 -> a NUL-terminated UTF-16 string from malloc in *out */
-static DWORD utf8_to_wide (const char *s, WCHAR **out) {
-  int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-  WCHAR *w;
-  if (n <= 0) {
-    failure_detail = "the path is not valid UTF-8";
-    return ERROR_INVALID_PARAMETER;
-  }
-  if ((w = malloc((size_t)n * sizeof *w)) == NULL) return ERROR_NOT_ENOUGH_MEMORY;
-  MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
-  *out = w;
-  return ERROR_SUCCESS;
-}
 /* }====================================================================== */
 
 
 /* {======================================================================
-** The VA clone's memory
+** The VA clone's memory and the dump file: libpss's Windows extensions
 ** ======================================================================= */
-
-/* The clone's handle belongs to the snapshot: PssFreeSnapshot releases it
-** (pss-api.md §12 item 7), so it is used here and never closed. */
-static DWORD clone_handle (HPSS h, HANDLE *clone) {
-  PSS_VA_CLONE_INFORMATION vc;
-  DWORD rc = PssQuerySnapshot(h, PSS_QUERY_VA_CLONE_INFORMATION, &vc, sizeof vc);
-  if (rc == ERROR_SUCCESS && vc.VaCloneHandle == NULL) rc = ERROR_NOT_FOUND;
-  if (rc == ERROR_SUCCESS) *clone = vc.VaCloneHandle;
-  return rc;
-}
-
-/* ReadProcessMemory fails whole when any page of the range is missing; the
-** readable prefix is then read page by page, so a partial read says how
-** far it got, as on Linux. */
 static DWORD snapshot_memory (HPSS h, UINT64 address, void *buf, SIZE_T n, SIZE_T *got) {
-  HANDLE clone;
-  SYSTEM_INFO si;
-  SIZE_T done = 0, step, part;
-  DWORD rc = clone_handle(h, &clone), err;
-  if (rc != ERROR_SUCCESS) return rc;
-  if (ReadProcessMemory(clone, (const void *)(uintptr_t)address, buf, n, &part) && part == n) {
-    *got = n;
-    return ERROR_SUCCESS;
-  }
-  err = GetLastError();
-  if (err != ERROR_PARTIAL_COPY && err != ERROR_NOACCESS && err != ERROR_SUCCESS) return err;
-  GetSystemInfo(&si);
-  while (done < n) {
-    step = si.dwPageSize - (SIZE_T)((address + done) % si.dwPageSize);
-    if (step > n - done) step = n - done;
-    if (!ReadProcessMemory(clone, (const void *)(uintptr_t)(address + done),
-                           (char *)buf + done, step, &part) || part == 0)
-      break;
-    done += part;
-  }
-  *got = done;
-  return done == n ? ERROR_SUCCESS : ERROR_PARTIAL_COPY;
-}
-/* }====================================================================== */
-
-
-/* {======================================================================
-** Dump file: MiniDumpWriteDump on the snapshot (pss-api.md §8)
-** ======================================================================= */
-typedef BOOL (WINAPI *WriteDumpFn)(HANDLE, DWORD, HANDLE, MINIDUMP_TYPE,
-                                   PMINIDUMP_EXCEPTION_INFORMATION,
-                                   PMINIDUMP_USER_STREAM_INFORMATION,
-                                   PMINIDUMP_CALLBACK_INFORMATION);
-
-static INIT_ONCE dbghelp_loaded = INIT_ONCE_STATIC_INIT;
-static HMODULE dbghelp;
-static WriteDumpFn write_dump;
-/* DbgHelp is single-threaded: two Lua states on two threads must not be
-** inside MiniDumpWriteDump at once */
-static SRWLOCK dbghelp_lock = SRWLOCK_INIT;
-
-#ifndef LOAD_LIBRARY_SEARCH_SYSTEM32
-#define LOAD_LIBRARY_SEARCH_SYSTEM32 0x00000800
-#endif
-
-/* dbghelp.dll and its own imports from the system directory only: never a
-** copy planted beside the host program or in the working directory. The
-** search flag needs KB2533623 on Windows 7; without it the full path
-** still names the system's dbghelp. */
-static BOOL CALLBACK load_dbghelp (PINIT_ONCE once, void *param, void **context) {
-  static const WCHAR name[] = L"\\dbghelp.dll";
-  WCHAR path[MAX_PATH];
-  UINT n = GetSystemDirectoryW(path, MAX_PATH);
-  (void)once; (void)param; (void)context;
-  if (n == 0 || n + sizeof name / sizeof name[0] > MAX_PATH) return TRUE;
-  memcpy(path + n, name, sizeof name);
-  dbghelp = LoadLibraryExW(path, NULL, LOAD_LIBRARY_SEARCH_SYSTEM32);
-  if (dbghelp == NULL && GetLastError() == ERROR_INVALID_PARAMETER)
-    dbghelp = LoadLibraryW(path);
-  if (dbghelp != NULL)
-    write_dump = (WriteDumpFn)(GenericFn)GetProcAddress(dbghelp, "MiniDumpWriteDump");
-  return TRUE;
+  return PssWindowsReadSnapshotMemory(h, address, buf, n, got);
 }
 
-/*
-** Tells dbghelp that the "process handle" is a PSS snapshot: the answer to
-** IsProcessSnapshotCallback is Status = S_FALSE. Status is written at
-** offset 0 because that is where the SDK's MINIDUMP_CALLBACK_OUTPUT has it
-** (a member of its leading union); mingw-w64's header declares it after
-** the union, where dbghelp would never look.
-*/
-static BOOL CALLBACK dump_callback (void *param, PMINIDUMP_CALLBACK_INPUT in,
-                                    PMINIDUMP_CALLBACK_OUTPUT out) {
-  (void)param;
-  if (in->CallbackType == IsProcessSnapshotCallback) {
-    HRESULT status = S_FALSE;
-    memcpy(out, &status, sizeof status);
-  }
-  return TRUE;
-}
-
-#define DUMP_TYPE (MiniDumpWithFullMemory | MiniDumpWithHandleData | \
-  MiniDumpWithUnloadedModules | MiniDumpWithFullMemoryInfo | MiniDumpWithThreadInfo | \
-  MiniDumpIgnoreInaccessibleMemory)
-
-/* MiniDumpWriteDump leaves an HRESULT (or a plain Win32 code) as the last
-** error; never ERROR_SUCCESS, since the call failed */
-static DWORD dump_error (DWORD hr) {
-  char words[64];
-  if (hr != 0 && hr < 0x10000u) return hr;                       /* a Win32 code */
-  if ((hr & 0xFFFF0000u) == 0x80070000u && (hr & 0xFFFFu) != 0) return hr & 0xFFFFu;
-  if (system_message(hr, words, sizeof words) == NULL) words[0] = '\0';
-  snprintf(detail_text, sizeof detail_text, "MiniDumpWriteDump: %s%sHRESULT 0x%08lx", words,
-           words[0] ? ", " : "", (unsigned long)hr);
-  failure_detail = detail_text;
-  return ERROR_GEN_FAILURE;
-}
-
-/* What a useful dump needs, as on Linux: the clone's memory and the
-** threads (ERROR_NOT_FOUND, naming the missing option, raises in Lua) */
-static DWORD dump_needs (HPSS h) {
-  HANDLE clone;
-  PSS_THREAD_INFORMATION threads;
-  DWORD rc = clone_handle(h, &clone);
-  if (rc == ERROR_NOT_FOUND) {
-    failure_detail = "the snapshot has no VA clone (capture with PSS_CAPTURE_VA_CLONE)";
-    return rc;
-  }
-  if (rc != ERROR_SUCCESS) return rc;
-  rc = PssQuerySnapshot(h, PSS_QUERY_THREAD_INFORMATION, &threads, sizeof threads);
-  if (rc == ERROR_NOT_FOUND)
-    failure_detail = "the snapshot has no threads (capture with PSS_CAPTURE_THREADS)";
-  return rc;
-}
-
-/* A full-memory minidump of the snapshot at path (UTF-8); the file is
-** removed again when the dump fails. */
-static DWORD snapshot_core (HPSS h, const char *path) {
-  MINIDUMP_CALLBACK_INFORMATION callback = { dump_callback, NULL };
-  PSS_PROCESS_INFORMATION process;
-  HANDLE file;
-  WCHAR *wpath;
-  BOOL written;
-  DWORD rc = PssQuerySnapshot(h, PSS_QUERY_PROCESS_INFORMATION, &process, sizeof process);
-  if (rc == ERROR_SUCCESS) rc = dump_needs(h);
-  if (rc != ERROR_SUCCESS) return rc;
-  InitOnceExecuteOnce(&dbghelp_loaded, load_dbghelp, NULL, NULL);
-  if (write_dump == NULL) {
-    failure_detail = dbghelp ? "dbghelp.dll has no MiniDumpWriteDump"
-                             : "dbghelp.dll could not be loaded from the system directory";
-    return ERROR_NOT_SUPPORTED;
-  }
-  if ((rc = utf8_to_wide(path, &wpath)) != ERROR_SUCCESS) return rc;
-  file = CreateFileW(wpath, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
-  if (file == INVALID_HANDLE_VALUE) {
-    rc = GetLastError();
-  } else {
-    AcquireSRWLockExclusive(&dbghelp_lock);
-    written = write_dump((HANDLE)h, process.ProcessId, file, DUMP_TYPE, NULL, NULL, &callback);
-    if (!written) rc = dump_error(GetLastError());
-    ReleaseSRWLockExclusive(&dbghelp_lock);
-    CloseHandle(file);
-    if (rc != ERROR_SUCCESS) DeleteFileW(wpath);
-  }
-  free(wpath);
-  return rc;
-}
+static DWORD snapshot_core (HPSS h, const char *path) { return PssWindowsWriteDump(h, path); }
 /* }====================================================================== */
 
 
@@ -411,6 +220,7 @@ static int win_processes (lua_State *L) {
   BOOL more;
   DWORD err;
   cache.n = 0;
+  PssWindowsIsAvailable();   /* clears the failure detail of earlier calls */
   *h = INVALID_HANDLE_VALUE;
   luaL_setmetatable(L, TOOLHELP_MT);
   *h = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
