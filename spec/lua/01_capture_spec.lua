@@ -366,15 +366,7 @@ describe("constants", function ()
   end)
 
   it("has no constant of those families with a value not checked here", function ()
-    local families = { "CAPTURE_", "CREATE_", "QUERY_", "WALK_", "DUPLICATE_", "PROCESS_FLAGS_",
-      "THREAD_FLAGS_", "HANDLE_", "OBJECT_TYPE_", "ERROR_", "MEM_", "PAGE_", "CONTEXT_" }
-    for name, value in pairs(pss) do
-      for _, prefix in ipairs(families) do
-        if name:sub(1, #prefix) == prefix then
-          assert.equal(windows[name], value, name)
-        end
-      end
-    end
+    assert.same({}, require("windows_values").unchecked(pss))
   end)
 
   it("includes the representative values of pss-api", function ()

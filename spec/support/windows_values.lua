@@ -59,4 +59,23 @@ M.sizes = {
   MEMORY_BASIC_INFORMATION = 48, FILETIME = 8,
 }
 
+--- The constants of the API's families in module that this table does not
+-- hold with the same value: a sorted list of "NAME = value" (empty when
+-- none), so both specs catch a value added to pss.core without a check.
+local FAMILIES = { "CAPTURE_", "CREATE_", "QUERY_", "WALK_", "DUPLICATE_", "PROCESS_FLAGS_",
+  "THREAD_FLAGS_", "HANDLE_", "OBJECT_TYPE_", "ERROR_", "MEM_", "PAGE_", "CONTEXT_" }
+
+function M.unchecked (module)
+  local list = {}
+  for name, value in pairs(module) do
+    for _, prefix in ipairs(FAMILIES) do
+      if name:sub(1, #prefix) == prefix and M.constants[name] ~= value then
+        list[#list + 1] = ("%s = %s"):format(name, tostring(value))
+      end
+    end
+  end
+  table.sort(list)
+  return list
+end
+
 return M

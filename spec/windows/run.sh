@@ -75,39 +75,32 @@ LUA_PATH="$(winpath "$ROOT/lua")\\?.lua;$(winpath "$ROOT/spec/support")\\?.lua"
 LUA_PATH="$LUA_PATH;$(winpath /usr/share/lua/5.4)\\?.lua;;"
 export LUA_PATH PSS_ROOT="$(winpath "$ROOT")"
 unset LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4
-# {=== libpss's Windows side in C (spec/windows/test_win.c)
-timeout -k 10 300 wine "$WIN/test_win.exe" "$n" > "$WIN/test_win.out" 2> "$WIN/test_win.err" \
-  </dev/null
-crc=$?
-tr -d '\r' < "$WIN/test_win.out" > "$WIN/test_win.tap"
-cat "$WIN/test_win.tap"
-if [ -s "$WIN/test_win.err" ]; then sed 's/^/# stderr: /' "$WIN/test_win.err"; fi
-ran=$(grep -c '^ok\|^not ok' "$WIN/test_win.tap")
-if ! grep -q '^1\.\.[0-9]' "$WIN/test_win.tap" || { [ $crc -ne 0 ] && ! grep -q '^not ok' "$WIN/test_win.tap"; }; then
-  echo "1..1"
-  ran=$((ran + 1))
-  echo "not ok $((n + ran)) - test_win.exe ran to its end under wine (status $crc)"
-  failed=1
-fi
-[ $crc -eq 0 ] || failed=1
-n=$((n + ran))
+# suite NAME TIMEOUT COMMAND...: runs one TAP program under wine, numbered
+# after the $n tests so far, and prints its TAP. A program that dies before
+# its plan, or exits badly with no failed test to show for it, is one
+# failure more -- never a silent pass.
+suite () {
+  name=$1 limit=$2
+  shift 2
+  rm -f "$WIN/$name.out"
+  timeout -k 10 "$limit" wine "$@" "$n" > "$WIN/$name.out" 2> "$WIN/$name.err" </dev/null
+  status=$?
+  # wine writes CRLF; TAP readers want plain lines
+  tr -d '\r' < "$WIN/$name.out" > "$WIN/$name.tap"
+  cat "$WIN/$name.tap"
+  if [ -s "$WIN/$name.err" ]; then sed 's/^/# stderr: /' "$WIN/$name.err"; fi
+  ran=$(grep -c '^ok\|^not ok' "$WIN/$name.tap")
+  if ! grep -q '^1\.\.[0-9]' "$WIN/$name.tap" ||
+     { [ $status -ne 0 ] && ! grep -q '^not ok' "$WIN/$name.tap"; }; then
+    echo "1..1"
+    ran=$((ran + 1))
+    echo "not ok $((n + ran)) - $name ran to its end under wine (status $status)"
+  fi
+  [ $status -eq 0 ] || failed=1
+  n=$((n + ran))
+}
 
-# {=== the Lua module (spec/windows/smoke.lua)
-OUT="$WIN/smoke.out"
-rm -f "$OUT"
-timeout -k 10 600 wine "$WIN/lua.exe" "$(winpath "$ROOT/spec/windows/smoke.lua")" "$n" \
-  > "$OUT" 2> "$WIN/smoke.err" </dev/null
-rc=$?
-# wine writes CRLF; TAP readers want plain lines
-tr -d '\r' < "$OUT" > "$OUT.tap"
-cat "$OUT.tap"
-if [ -s "$WIN/smoke.err" ]; then sed 's/^/# stderr: /' "$WIN/smoke.err"; fi
-# a smoke test that died before its plan, or exited badly with no failed
-# test to show for it, is one failure more -- never a silent pass
-if ! grep -q '^1\.\.[0-9]' "$OUT.tap" || { [ $rc -ne 0 ] && ! grep -q '^not ok' "$OUT.tap"; }; then
-  echo "1..1"
-  echo "not ok $((n + $(grep -c '^ok\|^not ok' "$OUT.tap") + 1)) - smoke.lua ran to its end under wine (status $rc)"
-  rc=1
-fi
-[ $failed -eq 0 ] || rc=1
-exit $rc
+# libpss's Windows side in C, then the Lua module
+suite test_win 300 "$WIN/test_win.exe"
+suite smoke 600 "$WIN/lua.exe" "$(winpath "$ROOT/spec/windows/smoke.lua")"
+[ $failed -eq 0 ]

@@ -17,6 +17,7 @@
 static int push_failure (lua_State *L, const char *fn, DWORD code, const char *reason,
                          lua_Integer pid);
 static void push_wide (lua_State *L, const WCHAR *s, size_t units);
+static void set_integer (lua_State *L, const char *key, lua_Integer v);
 
 
 /* {======================================================================
@@ -187,11 +188,6 @@ static void process_extras (DWORD pid, ProcessExtras *x, UserCache *cache) {
   CloseHandle(p);
 }
 
-static void entry_integer (lua_State *L, const char *k, lua_Integer v) {
-  lua_pushinteger(L, v);
-  lua_setfield(L, -2, k);
-}
-
 static void entry_wide (lua_State *L, const char *k, const WCHAR *s) {
   push_wide(L, s, wcslen(s));
   lua_setfield(L, -2, k);
@@ -199,12 +195,12 @@ static void entry_wide (lua_State *L, const char *k, const WCHAR *s) {
 
 static void push_toolhelp_entry (lua_State *L, const PROCESSENTRY32W *pe, const ProcessExtras *x) {
   lua_createtable(L, 0, 8);
-  entry_integer(L, "pid", pe->th32ProcessID);
-  entry_integer(L, "ppid", pe->th32ParentProcessID);
+  set_integer(L, "pid", pe->th32ProcessID);
+  set_integer(L, "ppid", pe->th32ParentProcessID);
   entry_wide(L, "name", pe->szExeFile);
-  entry_integer(L, "threads", pe->cntThreads);
-  entry_integer(L, "base_priority", pe->pcPriClassBase);
-  if (x->have_rss) entry_integer(L, "rss", (lua_Integer)x->rss);
+  set_integer(L, "threads", pe->cntThreads);
+  set_integer(L, "base_priority", pe->pcPriClassBase);
+  if (x->have_rss) set_integer(L, "rss", (lua_Integer)x->rss);
   if (x->have_user) entry_wide(L, "user", x->user);
 }
 
