@@ -164,6 +164,7 @@ struct _CONTEXT {
 #define ERROR_ARITHMETIC_OVERFLOW 534
 #define ERROR_PROCESS_ABORTED     1067
 #define ERROR_NOT_FOUND           1168
+#define ERROR_TIMEOUT             1460
 #define ERROR_UNIDENTIFIED_ERROR  1287
 
 /* Memory protection, state and type (winnt.h values) */
@@ -612,6 +613,27 @@ DWORD PssLinuxReadSnapshotMemory(HPSS SnapshotHandle, UINT64 Address, void *Buff
 DWORD PssLinuxWriteCore(HPSS SnapshotHandle, char const *Path);
 
 /*
+** The same core written to Fd, which the caller opened and keeps: a regular
+** file gets the core from its current offset on, with holes for pages of
+** zeros; a pipe or socket gets every byte in order. Nothing is removed on
+** failure (the caller owns Fd and what it names). PssLinuxWriteCore(Path)
+** writes a new file beside Path (O_EXCL, mode 0600, never following a
+** symbolic link) and renames it over Path only once the core is complete,
+** so a failure leaves whatever Path named untouched.
+*/
+DWORD PssLinuxWriteCoreFd(HPSS SnapshotHandle, int Fd);
+
+/*
+** How long libpss waits for a target's thread to stop, for a tracee's next
+** stop and for a helper it started, in milliseconds (default 5000, at
+** least 1). Past it, a capture undoes everything it did to the target
+** (every thread detached, the clone gone) and fails with ERROR_TIMEOUT,
+** with a detail naming what did not answer. Process-wide; returns the
+** previous value.
+*/
+DWORD PssLinuxSetWaitLimit(DWORD Milliseconds);
+
+/*
 ** Strings are UTF-16 as on Windows. Linux names are bytes: valid UTF-8 is
 ** converted normally, and every byte that is not part of valid UTF-8 is
 ** stored as the lone low surrogate U+DC00+byte (U+DC80..U+DCFF), which valid
@@ -637,7 +659,8 @@ typedef struct {
 typedef struct {
   PSS_PROCESS_INFORMATION Process;
   char State;                 /* R S D T t Z X I ... */
-  char Reserved0[3];
+  unsigned char Truncated;    /* PSS_LINUX_TRUNCATED_*: what the record holds only in part */
+  char Reserved0[2];
   LONG Nice;                  /* -20..19 */
   DWORD Policy;               /* SCHED_OTHER, SCHED_FIFO, ... */
   DWORD RealtimePriority;     /* 0 unless SCHED_FIFO/RR */
@@ -652,11 +675,17 @@ typedef struct {
   UINT64 MinorFaults, MajorFaults;
   UINT64 ResidentAnon, ResidentFile, ResidentShmem; /* bytes */
   UINT64 EntryPoint;          /* AT_ENTRY */
-  WORD CommandLineLength;     /* bytes, NULs between arguments */
+  DWORD CommandLineLength;    /* bytes, NULs between arguments */
   WORD CommLength;
+  WORD Reserved1;
   char const *CommandLine;    /* exact bytes; valid until the snapshot is freed */
   char const *Comm;
 } PSS_LINUX_PROCESS_INFORMATION;
+
+/* Truncated: the command line is longer than PSS_LINUX_COMMAND_LINE_MAX
+** bytes and CommandLine holds its first PSS_LINUX_COMMAND_LINE_MAX. */
+#define PSS_LINUX_TRUNCATED_COMMAND_LINE 0x01
+#define PSS_LINUX_COMMAND_LINE_MAX (16u << 20)
 
 typedef struct {
   PSS_THREAD_ENTRY Thread;
@@ -672,8 +701,43 @@ typedef struct {
   UINT64 LastSyscallStackPointer;
   UINT64 LastSyscallProgramCounter;
   UINT64 MinorFaults, MajorFaults;
+  DWORD ContextRegisters;     /* PSS_LINUX_REGISTER_*: what the CONTEXT holds for real */
+  DWORD Reserved1;
   char const *Name;           /* comm, exact bytes; valid until the marker is freed */
 } PSS_LINUX_THREAD_ENTRY;
+
+/*
+** ContextRegisters: one bit per register of the CONTEXT record that holds
+** what the thread held; the others are zero. A thread stopped by the
+** capture has every register it was captured with. The thread that calls
+** PssCaptureSnapshot on its own process is described at the call: the
+** registers a function call preserves (Rbx, Rbp, R12-R15), its arguments
+** (Rdi, Rsi, Rdx, Rcx, R8, R9), Rsp, Rip, EFlags, the segment selectors and
+** the floating-point state; Rax, R10 and R11 are not known there. 0 when
+** the thread has no context.
+*/
+#define PSS_LINUX_REGISTER_RAX      0x00000001u  /* bits 0-15: Rax Rcx Rdx Rbx Rsp */
+#define PSS_LINUX_REGISTER_RCX      0x00000002u  /* Rbp Rsi Rdi R8 ... R15, the   */
+#define PSS_LINUX_REGISTER_RDX      0x00000004u  /* order of CONTEXT and of the   */
+#define PSS_LINUX_REGISTER_RBX      0x00000008u  /* x86-64 register numbers      */
+#define PSS_LINUX_REGISTER_RSP      0x00000010u
+#define PSS_LINUX_REGISTER_RBP      0x00000020u
+#define PSS_LINUX_REGISTER_RSI      0x00000040u
+#define PSS_LINUX_REGISTER_RDI      0x00000080u
+#define PSS_LINUX_REGISTER_R8       0x00000100u
+#define PSS_LINUX_REGISTER_R9       0x00000200u
+#define PSS_LINUX_REGISTER_R10      0x00000400u
+#define PSS_LINUX_REGISTER_R11      0x00000800u
+#define PSS_LINUX_REGISTER_R12      0x00001000u
+#define PSS_LINUX_REGISTER_R13      0x00002000u
+#define PSS_LINUX_REGISTER_R14      0x00004000u
+#define PSS_LINUX_REGISTER_R15      0x00008000u
+#define PSS_LINUX_REGISTER_RIP      0x00010000u
+#define PSS_LINUX_REGISTER_EFLAGS   0x00020000u
+#define PSS_LINUX_REGISTER_SEGMENTS 0x00040000u  /* SegCs SegDs SegEs SegFs SegGs SegSs */
+#define PSS_LINUX_REGISTER_FLOATING 0x00080000u  /* FltSave and MxCsr */
+#define PSS_LINUX_REGISTER_DEBUG    0x00100000u  /* Dr0-Dr3, Dr6, Dr7 */
+#define PSS_LINUX_REGISTER_XSTATE   0x00200000u  /* the XSAVE area after the record */
 
 /* LastSyscallNumber when the thread is in no system call */
 #define PSS_LINUX_SYSCALL_NONE    0xFFFFu  /* blocked, not in a syscall */
