@@ -65,9 +65,12 @@ $(BUILD)/pss-target: spec/support/pss-target.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $< -o $@ -pthread $(LDFLAGS)
 
+# Every allocation of libpss passes through spec/c/faults.c, which fails
+# the N-th on demand (test_faults.c).
+FAULT_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 $(BUILD)/test_pss: $(TEST_SRCS) $(TEST_HDRS) $(BUILD)/libpss.a
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Ispec/c $(CFLAGS) $(TEST_SRCS) \
-	  $(BUILD)/libpss.a -o $@ -lcmocka -pthread $(LDFLAGS)
+	  $(BUILD)/libpss.a -o $@ -lcmocka -pthread $(FAULT_WRAP) $(LDFLAGS)
 
 # A Lua host with a counting lua_Alloc, for the allocator bridge.
 $(BUILD)/lua-host: spec/support/lua-host.c

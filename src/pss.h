@@ -156,6 +156,9 @@ struct _CONTEXT {
 #define ERROR_NOT_SUPPORTED       50
 #define ERROR_BUSY                170
 #define ERROR_INVALID_PARAMETER   87
+#define ERROR_BROKEN_PIPE         109
+#define ERROR_DISK_FULL           112
+#define ERROR_FILE_TOO_LARGE      223
 #define ERROR_BUFFER_OVERFLOW     111
 #define ERROR_MORE_DATA           234
 #define ERROR_NO_MORE_ITEMS       259
@@ -586,8 +589,9 @@ DWORD PssLinuxGetProcessId(HANDLE ProcessHandle, DWORD *ProcessId);
 /* errno behind the last failing Pss* call of this thread (0 if none). */
 int PssLinuxLastErrno(void);
 /* Why the last failing Pss* call of this thread failed, in words, when
-** the code alone does not say (NULL otherwise): "the target's seccomp
-** filter forbids clone", ... The string is static. */
+** the code alone does not say (NULL otherwise): "thread 4242 is traced by
+** another process (pid 77, gdb)", "the target's seccomp filter forbids
+** clone", ... Valid until this thread's next failing Pss* call. */
 char const *PssLinuxLastErrorDetail(void);
 
 /*
@@ -604,32 +608,38 @@ DWORD PssLinuxReadSnapshotMemory(HPSS SnapshotHandle, UINT64 Address, void *Buff
                                  SIZE_T Length, SIZE_T *BytesRead);
 
 /*
-** Writes an ELF core file of the snapshot to Path (created or truncated,
-** mode 0600): the memory of its VA clone and the registers of every thread
-** captured with a context -- what `gdb EXECUTABLE CORE` needs. The target
-** keeps running meanwhile. ERROR_NOT_FOUND without a VA clone or without
-** thread contexts; on any failure the file is removed. x86-64 only.
+** Writes an ELF core file of the snapshot to Path: the memory of its VA
+** clone and the registers of every thread captured with a context -- what
+** `gdb EXECUTABLE CORE` needs. The target keeps running meanwhile.
+** ERROR_NOT_FOUND without a VA clone or without thread contexts, before
+** Path is touched. A device, FIFO or socket at Path, or a symbolic link to
+** one or to an open descriptor (/dev/stdout, /dev/fd/N), is written
+** through: opened for writing only, never created, renamed or removed.
+** Otherwise the core goes into a new file beside Path (O_EXCL, mode 0600)
+** renamed over Path once it is complete: a symbolic link at Path is
+** replaced, never followed, and a failure leaves whatever Path named
+** untouched. A directory is EISDIR. x86-64 only.
 */
 DWORD PssLinuxWriteCore(HPSS SnapshotHandle, char const *Path);
 
 /*
-** The same core written to Fd, which the caller opened and keeps: a regular
-** file gets the core from its current offset on, with holes for pages of
-** zeros; a pipe or socket gets every byte in order. Nothing is removed on
-** failure (the caller owns Fd and what it names). PssLinuxWriteCore(Path)
-** writes a new file beside Path (O_EXCL, mode 0600, never following a
-** symbolic link) and renames it over Path only once the core is complete,
-** so a failure leaves whatever Path named untouched.
+** The same core written to Fd, which the caller opened for writing and
+** keeps (ERROR_INVALID_HANDLE otherwise): a regular file gets the core from
+** its current offset on -- what it held past that offset is cut off, pages
+** of zeros are holes, its offset ends after the core; a pipe, socket,
+** device or O_APPEND file gets every byte in order. Nothing is closed or
+** removed on failure. SIGPIPE and SIGXFSZ never reach the caller: such a
+** write fails with ERROR_BROKEN_PIPE or ERROR_FILE_TOO_LARGE.
 */
 DWORD PssLinuxWriteCoreFd(HPSS SnapshotHandle, int Fd);
 
 /*
 ** How long libpss waits for a target's thread to stop, for a tracee's next
-** stop and for a helper it started, in milliseconds (default 5000, at
-** least 1). Past it, a capture undoes everything it did to the target
-** (every thread detached, the clone gone) and fails with ERROR_TIMEOUT,
-** with a detail naming what did not answer. Process-wide; returns the
-** previous value.
+** stop and for a helper it started, in milliseconds (default 5000). Past
+** it, a capture undoes everything it did to the target (every thread
+** detached, the clone gone) and fails with ERROR_TIMEOUT, with a detail
+** naming what did not answer. Process-wide; returns the previous value.
+** 0 changes nothing: it only returns the limit.
 */
 DWORD PssLinuxSetWaitLimit(DWORD Milliseconds);
 

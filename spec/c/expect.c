@@ -36,6 +36,10 @@ char const *win32_error_name (DWORD code) {
     case ERROR_PROCESS_ABORTED: return "ERROR_PROCESS_ABORTED";
     case ERROR_NOT_FOUND: return "ERROR_NOT_FOUND";
     case ERROR_UNIDENTIFIED_ERROR: return "ERROR_UNIDENTIFIED_ERROR";
+    case ERROR_TIMEOUT: return "ERROR_TIMEOUT";
+    case ERROR_BROKEN_PIPE: return "ERROR_BROKEN_PIPE";
+    case ERROR_DISK_FULL: return "ERROR_DISK_FULL";
+    case ERROR_FILE_TOO_LARGE: return "ERROR_FILE_TOO_LARGE";
     default: return "?";
   }
 }

@@ -45,5 +45,8 @@ int main (void) {
   failed += run_seccomp_suite();
   failed += run_core_suite();
   failed += run_vaclone_suite();
+  failed += run_reaper_suite();
+  failed += run_fault_suite();
+  failed += run_racing_suite();
   return failed > 0 ? (failed < 125 ? failed : 125) : 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "expect.h"
@@ -40,6 +41,17 @@ long thread_tracer (pid_t pid, pid_t tid) {
   text[n] = '\0';
   line = strstr(text, "\nTracerPid:");
   return line != NULL ? strtol(line + 11, NULL, 10) : -1;
+}
+
+/* Whether a thread is traced by a thread of this process (libpss traces
+** from a thread of its own, so TracerPid is that thread's tid). */
+int traced_by_us (pid_t pid, pid_t tid) {
+  char path[64];
+  long tracer = thread_tracer(pid, tid);
+  if (tracer <= 0)
+    return 0;
+  snprintf(path, sizeof path, "/proc/self/task/%ld", tracer);
+  return access(path, F_OK) == 0;
 }
 
 /* Fails unless every thread of pid runs or sleeps untraced: nothing

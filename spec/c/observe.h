@@ -15,6 +15,8 @@ long long now_ms (void);
 char thread_state (pid_t pid, pid_t tid);
 /* TracerPid of a thread; -1 if it is gone. */
 long thread_tracer (pid_t pid, pid_t tid);
+/* Whether a thread is traced by a thread of this process. */
+int traced_by_us (pid_t pid, pid_t tid);
 /* Fails unless every thread of pid runs or sleeps untraced: nothing
 ** stopped ('t', 'T') or with a TracerPid, as a capture must leave it. */
 void expect_untouched (pid_t pid, char const *when);

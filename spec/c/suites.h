@@ -21,5 +21,8 @@ int run_freeze_suite (void);
 int run_seccomp_suite (void);
 int run_core_suite (void);
 int run_vaclone_suite (void);
+int run_reaper_suite (void);
+int run_fault_suite (void);
+int run_racing_suite (void);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,20 +231,26 @@ static void captures_leak_no_descriptors (void **state) {
 ** "nobody" captures a target that belongs to root
 ** ======================================================================= */
 
+#define PSS_DETAIL_TEXT 256
+
 struct denied_result {
   DWORD none_rc, everything_rc;
   int untouched;
   int setup_errno;
+  char detail[PSS_DETAIL_TEXT];   /* PssLinuxLastErrorDetail of the last capture */
 };
+
+static int become_nobody (void) {
+  return setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+         setresuid(65534, 65534, 65534) != 0 ? errno : 0;
+}
 
 static void capture_as_nobody (pid_t target, int report) {
   struct denied_result res;
   HANDLE h = NULL;
   HPSS s = UNTOUCHED_SNAPSHOT;
   memset(&res, 0, sizeof res);
-  if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
-      setresuid(65534, 65534, 65534) != 0)
-    res.setup_errno = errno;
+  if ((res.setup_errno = become_nobody()) != 0) {}
   else if (PssLinuxOpenProcess((DWORD)target, &h) != ERROR_SUCCESS)
     res.setup_errno = -1;
   else {
@@ -251,26 +258,24 @@ static void capture_as_nobody (pid_t target, int report) {
     res.untouched = s == UNTOUCHED_SNAPSHOT;
     res.everything_rc = PssCaptureSnapshot(h, CAPTURE_EVERYTHING, 0, &s);
     res.untouched = res.untouched && s == UNTOUCHED_SNAPSHOT;
+    snprintf(res.detail, sizeof res.detail, "%s",
+             PssLinuxLastErrorDetail() ? PssLinuxLastErrorDetail() : "(none)");
   }
   if (write(report, &res, sizeof res) != (ssize_t)sizeof res)
     _exit(2);
   _exit(0);
 }
 
-static void capture_without_access_is_denied (void **state) {
-  struct fixture *f = FIXTURE(state);
-  struct target *t;
+/* Runs capture_as_nobody against target in a child; its result. */
+static struct denied_result denied_as_nobody (pid_t target) {
   struct denied_result res;
   int p[2], status;
   pid_t child;
-  if (geteuid() != 0)
-    skip_because("needs root to drop to nobody (uid 65534) in a child");
-  t = fixture_start(f, NULL);
   assert_int_equal(pipe2(p, O_CLOEXEC), 0);
   child = fork();
   assert_true(child >= 0);
   if (child == 0)
-    capture_as_nobody(t->pid, p[1]);
+    capture_as_nobody(target, p[1]);
   close(p[1]);
   memset(&res, 0xff, sizeof res);
   status = (int)read(p[0], &res, sizeof res);
@@ -279,9 +284,89 @@ static void capture_without_access_is_denied (void **state) {
   assert_int_equal(status, (int)sizeof res);
   if (res.setup_errno != 0)
     fail_because("the child could not become nobody or open the target (%d)", res.setup_errno);
+  res.detail[sizeof res.detail - 1] = '\0';
+  return res;
+}
+
+static void expect_detail (const char *detail, const char *words) {
+  if (strstr(detail, words) == NULL)
+    fail_because("the detail \"%s\" does not say \"%s\"", detail, words);
+}
+
+/* The reason is the real one: another user's process, said so. */
+static void capture_without_access_is_denied (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t;
+  struct denied_result res;
+  if (geteuid() != 0)
+    skip_because("needs root to drop to nobody (uid 65534) in a child");
+  t = fixture_start(f, NULL);
+  res = denied_as_nobody(t->pid);
   assert_code(res.none_rc, ERROR_ACCESS_DENIED);
   assert_code(res.everything_rc, ERROR_ACCESS_DENIED);
   assert_true(res.untouched);
+  expect_detail(res.detail, "belongs to uid 0");
+  expect_detail(res.detail, "pss runs as uid 65534");
+}
+
+/* A process of the same user that made itself not dumpable: the detail
+** says that, not "another user" nor "run as root". */
+static void not_dumpable_is_said (void **state) {
+  struct denied_result res;
+  int p[2], ready[2];
+  char byte;
+  pid_t target;
+  (void)state;
+  if (geteuid() != 0)
+    skip_because("needs root to make two processes of nobody");
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+  target = fork();
+  assert_true(target >= 0);
+  if (target == 0) {
+    close(p[1]);
+    close(ready[0]);
+    if (become_nobody() != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) _exit(2);
+    if (write(ready[1], "r", 1) != 1) _exit(2);
+    while (read(p[0], &byte, 1) < 0 && errno == EINTR) {}
+    _exit(0);
+  }
+  close(p[0]);
+  close(ready[1]);
+  if (read(ready[0], &byte, 1) != 1) {
+    close(p[1]);
+    waitpid(target, NULL, 0);
+    fail_because("the target could not become nobody and not dumpable");
+  }
+  close(ready[0]);
+  res = denied_as_nobody(target);
+  close(p[1]);
+  assert_int_equal(waitpid(target, NULL, 0), target);
+  assert_code(res.everything_rc, ERROR_ACCESS_DENIED);
+  expect_detail(res.detail, "not dumpable");
+}
+
+/* A kernel thread: refused, and said to be one (as root, which would
+** otherwise be told to run as root). */
+static void kernel_thread_is_said (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char text[512], *paren;
+  unsigned long flags = 0;
+  long n = proc_read(2, "stat", text, sizeof text - 1);
+  HANDLE h;
+  HPSS s = UNTOUCHED_SNAPSHOT;
+  const char *detail;
+  if (n <= 0) skip_because("no process 2 in this pid namespace");
+  text[n] = '\0';
+  paren = strrchr(text, ')');
+  if (paren == NULL || sscanf(paren + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) != 1 ||
+      !(flags & 0x00200000u))
+    skip_because("process 2 is not a kernel thread here (a container?)");
+  h = fixture_open(f, 2);
+  assert_code(PssCaptureSnapshot(h, PSS_CAPTURE_THREADS, 0, &s), ERROR_ACCESS_DENIED);
+  assert_ptr_equal(s, UNTOUCHED_SNAPSHOT);
+  detail = PssLinuxLastErrorDetail();
+  expect_detail(detail ? detail : "(none)", "a kernel thread cannot be traced");
 }
 /* }====================================================================== */
 
@@ -297,6 +382,8 @@ int run_lifecycle_suite (void) {
     fixture_test(target_keeps_running_after_capture),
     fixture_test(captures_leak_no_descriptors),
     fixture_test(capture_without_access_is_denied),
+    fixture_test(not_dumpable_is_said),
+    fixture_test(kernel_thread_is_said),
   };
   return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
 }

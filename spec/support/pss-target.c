@@ -11,7 +11,7 @@
 **          --exit-now CODE   --exit-after MS
 **          --parked   --counters   --sleeper   --churn   --tls
 **          --writer   --reaper   --fork-maps   --seccomp MODE
-**          --changes
+**          --changes   --thread-churn   --fd-churn   --map-churn
 **
 ** Report, one item per line, numbers decimal unless said otherwise, byte
 ** strings (paths) as lowercase hex of the exact bytes, "-" for none:
@@ -27,8 +27,9 @@
 **   extra-maps <N>
 **   odd <hex path>                  only with --odd-name
 **   thread <tid> <name>             also for parked, counter-a, counter-b,
-**                                   sleeper, reader, changer-0 when their
-**                                   option is given
+**                                   sleeper, reader, writer, reaper,
+**                                   thread-churn, fd-churn, map-churn,
+**                                   changer-0 when their option is given
 **   parked <tid> <begin> <end> <self>   only with --parked (hex, no 0x)
 **   counters <tid-a> <tid-b>        only with --counters
 **   sleeper <tid-sleeper> <tid-reader>  only with --sleeper
@@ -74,6 +75,32 @@
 **             loop while it serves stdin (polled between two threads).
 ** --tls       a "tls" line for every reported thread: its pthread_self,
 **             which glibc places at the thread's fs_base.
+**
+** For the racing tests (spec/c/test_racing.c): threads that change the
+** process as fast as they can, so that captures race them. They start
+** after the fds and mappings of the report are made (those are as
+** without them) and before the report is printed (their "thread" lines).
+** --thread-churn  "thread-churn" starts detached threads that exit at
+**             once, in a loop, keeping up to four of them alive: unlike
+**             --churn (one thread at a time, joined), new threads appear
+**             while others still run, and the one that makes them is not
+**             the main thread.
+** --fd-churn  "fd-churn" opens /dev/null, a pipe, an eventfd and a unix
+**             socket pair, then closes all six, in a loop. They take the
+**             lowest free numbers (above the standard set); never more
+**             than these six are open at once.
+** --map-churn "map-churn" works in an arena of its own, 16 slots of 4
+**             pages reserved PROT_NONE at start: round k maps 1 + k % 3
+**             pages of slot k % 16 read-write over the reservation
+**             (MAP_FIXED), writes their first byte, makes their first page
+**             read-only, unmaps them and reserves them again
+**             (MAP_FIXED_NOREPLACE: a slot whose pages someone else took
+**             in between is left alone from then on; with none left the
+**             thread ends). So the number of mappings goes up and down by
+**             a few, and nothing outside the arena is ever mapped over.
+** The stdin command "churned" prints "churned <threads> <fd rounds> <map
+** rounds>": the threads --churn and --thread-churn made and the rounds of
+** the two other churners so far (each 0 without its option).
 **
 ** For the VA clone tests (src/linux/vaclone.c):
 ** --writer    "writer" rewrites every word of the global pss_writer_buffer
@@ -200,7 +227,7 @@ struct options {
   long exit_after_ms;        /* -1 unless --exit-after */
   bool parked, counters, sleeper, churn, tls, writer, reaper, fork_maps;
   char const *seccomp;       /* NULL, "errno-clone" or "kill-clone" */
-  bool changes;
+  bool changes, thread_churn, fd_churn, map_churn;
 };
 
 /* One line of the fd part of the report; detail holds the kind's own keys,
@@ -243,7 +270,8 @@ struct extra_thread {
 };
 
 enum { EXTRA_PARKED, EXTRA_COUNTER_A, EXTRA_COUNTER_B, EXTRA_SLEEPER, EXTRA_READER,
-       EXTRA_WRITER, EXTRA_REAPER, EXTRA_COUNT };
+       EXTRA_WRITER, EXTRA_REAPER, EXTRA_THREAD_CHURN, EXTRA_FD_CHURN, EXTRA_MAP_CHURN,
+       EXTRA_COUNT };
 
 /* --changes: the change set, as queues (oldest first) of fds, regions and
 ** changer threads. Region i lies in slot i of the arena; slots are far
@@ -328,7 +356,7 @@ static _Noreturn void usage (char const *why) {
           "                  [--exit-now CODE] [--exit-after MS]\n"
           "                  [--parked] [--counters] [--sleeper] [--churn] [--tls]\n"
           "                  [--writer] [--reaper] [--fork-maps] [--seccomp MODE]\n"
-          "                  [--changes]\n", why);
+          "                  [--changes] [--thread-churn] [--fd-churn] [--map-churn]\n", why);
   exit(2);
 }
 
@@ -408,7 +436,8 @@ static char *read_proc (struct target *t, char const *path) {
 static void parse_options (int argc, char **argv, struct options *o) {
   enum { THREADS = 1, NO_FDS, NO_MAPS, EXTRA_FDS, EXTRA_MAPS, RESIDENT,
          ODD_NAME_OPT, EXIT_NOW, EXIT_AFTER, PARKED, COUNTERS, SLEEPER, CHURN, TLS,
-         WRITER, REAPER, FORK_MAPS, SECCOMP, CHANGES };
+         WRITER, REAPER, FORK_MAPS, SECCOMP, CHANGES, THREAD_CHURN, FD_CHURN,
+         MAP_CHURN };
   static struct option const longopts[] = {
     { "threads", required_argument, NULL, THREADS },
     { "no-fds", no_argument, NULL, NO_FDS },
@@ -429,6 +458,9 @@ static void parse_options (int argc, char **argv, struct options *o) {
     { "fork-maps", no_argument, NULL, FORK_MAPS },
     { "seccomp", required_argument, NULL, SECCOMP },
     { "changes", no_argument, NULL, CHANGES },
+    { "thread-churn", no_argument, NULL, THREAD_CHURN },
+    { "fd-churn", no_argument, NULL, FD_CHURN },
+    { "map-churn", no_argument, NULL, MAP_CHURN },
     { NULL, 0, NULL, 0 }
   };
   int c;
@@ -459,6 +491,9 @@ static void parse_options (int argc, char **argv, struct options *o) {
         o->seccomp = optarg;
         break;
       case CHANGES: o->changes = true; break;
+      case THREAD_CHURN: o->thread_churn = true; break;
+      case FD_CHURN: o->fd_churn = true; break;
+      case MAP_CHURN: o->map_churn = true; break;
       default: usage("unknown option");
     }
   }
@@ -887,11 +922,20 @@ static void reaper_start (struct target *t) {
   extra_start(t, EXTRA_REAPER, "reaper", reaper_main);
 }
 
+/* Returns once every extra thread started so far has published its tid. */
+static void extras_wait (struct target *t) {
+  size_t i;
+  pthread_mutex_lock(&t->crew.lock);
+  for (i = 0; i < EXTRA_COUNT; i++)
+    while (t->extra[i].name != NULL && !t->extra[i].started)
+      pthread_cond_wait(&t->crew.cond, &t->crew.lock);
+  pthread_mutex_unlock(&t->crew.lock);
+}
+
 /* Starts the threads the options ask for; returns once each has published
 ** its tid (and, for the counters, once both loop). They never end: the
 ** process's exit ends them. */
 static void extras_start (struct target *t) {
-  size_t i;
   if (t->opt.parked)
     extra_start(t, EXTRA_PARKED, "parked", parked_main);
   if (t->opt.counters) {
@@ -908,11 +952,7 @@ static void extras_start (struct target *t) {
     extra_start(t, EXTRA_WRITER, "writer", writer_main);
   if (t->opt.reaper)
     reaper_start(t);
-  pthread_mutex_lock(&t->crew.lock);
-  for (i = 0; i < EXTRA_COUNT; i++)
-    while (t->extra[i].name != NULL && !t->extra[i].started)
-      pthread_cond_wait(&t->crew.cond, &t->crew.lock);
-  pthread_mutex_unlock(&t->crew.lock);
+  extras_wait(t);
   /* A is in its loop once X moved; B says so itself */
   while (t->opt.counters && (counter_x == 0 || !counter_b_looping))
     sched_yield();
@@ -924,11 +964,124 @@ static void *do_nothing (void *arg) {
   return arg;
 }
 
+/* The "churned" command's counts (atomic). */
+static long threads_churned, fd_rounds, map_rounds;
+
 /* --churn: one short-lived thread, created and joined. */
 static void churn_once (void) {
   pthread_t th;
-  if (pthread_create(&th, NULL, do_nothing, NULL) == 0)
-    pthread_join(th, NULL);
+  if (pthread_create(&th, NULL, do_nothing, NULL) == 0 && pthread_join(th, NULL) == 0)
+    __atomic_add_fetch(&threads_churned, 1, __ATOMIC_RELAXED);
+}
+
+/* --thread-churn: the short-lived threads alive (atomic). */
+enum { THREAD_CHURN_ALIVE = 4 };
+static int churn_alive;
+
+static void *short_lived (void *arg) {
+  __atomic_sub_fetch(&churn_alive, 1, __ATOMIC_RELEASE);
+  return arg;
+}
+
+static void *thread_churn_main (void *arg) {
+  struct target *t = arg;
+  pthread_attr_t detached;
+  extra_started(t, &t->extra[EXTRA_THREAD_CHURN]);
+  if (pthread_attr_init(&detached) != 0 ||
+      pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED) != 0)
+    return NULL;
+  for (;;) {
+    pthread_t th;
+    if (__atomic_load_n(&churn_alive, __ATOMIC_ACQUIRE) >= THREAD_CHURN_ALIVE) {
+      sched_yield();
+      continue;
+    }
+    __atomic_add_fetch(&churn_alive, 1, __ATOMIC_RELAXED);
+    if (pthread_create(&th, &detached, short_lived, NULL) == 0)
+      __atomic_add_fetch(&threads_churned, 1, __ATOMIC_RELAXED);
+    else
+      __atomic_sub_fetch(&churn_alive, 1, __ATOMIC_RELAXED);
+  }
+  return NULL;
+}
+
+static void close_if_open (int fd) {
+  if (fd >= 0)
+    close(fd);
+}
+
+/* --fd-churn: six fds of four kinds come and go, forever. */
+static void *fd_churn_main (void *arg) {
+  struct target *t = arg;
+  extra_started(t, &t->extra[EXTRA_FD_CHURN]);
+  for (;;) {
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC), event = eventfd(0, EFD_CLOEXEC);
+    int p[2] = { -1, -1 }, sv[2] = { -1, -1 };
+    if (pipe2(p, O_CLOEXEC) != 0)
+      p[0] = p[1] = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      sv[0] = sv[1] = -1;
+    close_if_open(null);
+    close_if_open(p[0]);
+    close_if_open(p[1]);
+    close_if_open(event);
+    close_if_open(sv[0]);
+    close_if_open(sv[1]);
+    __atomic_add_fetch(&fd_rounds, 1, __ATOMIC_RELAXED);
+  }
+  return NULL;
+}
+
+enum { MAP_CHURN_SLOTS = 16, MAP_CHURN_SLOT_PAGES = 4 };
+
+/* --map-churn: mappings come, change protection and go, inside an arena
+** reserved here (before the thread starts), forever. */
+static char *map_churn_arena;
+
+static void *map_churn_main (void *arg) {
+  struct target *t = arg;
+  bool lost[MAP_CHURN_SLOTS] = { false };
+  unsigned long k, nlost = 0;
+  int const anon = MAP_PRIVATE | MAP_ANONYMOUS;
+  extra_started(t, &t->extra[EXTRA_MAP_CHURN]);
+  for (k = 0; nlost < MAP_CHURN_SLOTS; k++) {
+    size_t slot = k % MAP_CHURN_SLOTS, len = (1 + k % 3) * t->page;
+    char *p = map_churn_arena + slot * MAP_CHURN_SLOT_PAGES * t->page, *back;
+    if (lost[slot])
+      continue;
+    /* over our own reservation: MAP_FIXED replaces only what is ours */
+    if (mmap(p, len, PROT_READ | PROT_WRITE, anon | MAP_FIXED, -1, 0) == MAP_FAILED)
+      continue;
+    p[0] = 1;
+    mprotect(p, t->page, PROT_READ);
+    munmap(p, len);
+    /* the pages are a hole now: take them back only if nobody else did */
+    back = mmap(p, len, PROT_NONE, anon | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (back != p) {
+      if (back != MAP_FAILED)
+        munmap(back, len);   /* a kernel that took the flag for a hint */
+      lost[slot] = true;
+      nlost++;
+    }
+    __atomic_add_fetch(&map_rounds, 1, __ATOMIC_RELAXED);
+  }
+  return NULL;
+}
+
+/* Starts --thread-churn, --fd-churn and --map-churn; returns once they run. */
+static void churners_start (struct target *t) {
+  if (t->opt.thread_churn)
+    extra_start(t, EXTRA_THREAD_CHURN, "thread-churn", thread_churn_main);
+  if (t->opt.map_churn) {
+    map_churn_arena = mmap(NULL, MAP_CHURN_SLOTS * MAP_CHURN_SLOT_PAGES * t->page, PROT_NONE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (map_churn_arena == MAP_FAILED)
+      fail(t, "mmap --map-churn");
+    extra_start(t, EXTRA_MAP_CHURN, "map-churn", map_churn_main);
+  }
+  if (t->opt.fd_churn)
+    extra_start(t, EXTRA_FD_CHURN, "fd-churn", fd_churn_main);
+  extras_wait(t);
 }
 /* }====================================================================== */
 
@@ -1833,6 +1986,13 @@ static int run_command (char *line) {
     fflush(stdout);
     return -1;
   }
+  if (strcmp(line, "churned") == 0) {
+    printf("churned %ld %ld %ld\n", __atomic_load_n(&threads_churned, __ATOMIC_RELAXED),
+           __atomic_load_n(&fd_rounds, __ATOMIC_RELAXED),
+           __atomic_load_n(&map_rounds, __ATOMIC_RELAXED));
+    fflush(stdout);
+    return -1;
+  }
   if (strcmp(line, "anomalies") == 0) {
     printf("anomalies %ld\n", __atomic_load_n(&anomaly_count, __ATOMIC_RELAXED));
     fflush(stdout);
@@ -1985,6 +2145,7 @@ int main (int argc, char **argv) {
     map_fork(&t);
   if (t.opt.changes)
     changes_start(&t);
+  churners_start(&t);        /* after what the report lists; clone() is still allowed */
   if (t.opt.seccomp != NULL)
     install_seccomp(&t);
   report(&t);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,17 +29,22 @@
 ** first read is its end and the read that would return 0 is skipped --
 ** a tenth of the cost of such a file, paid per fd and per thread.
 */
-static ssize_t read_file (struct pss_target *t, int dirfd, const char *name, int one_record) {
+static ssize_t read_file (struct pss_target *t, int dirfd, const char *name, int one_record,
+                          size_t max) {
   struct pss_buf b = { t->scratch, 0, t->scratch_cap, t->scratch_vm };
   int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
   ssize_t n;
   if (fd < 0) return -errno;
   for (;;) {
+    size_t room;
     if (b.cap - b.len < 4096 && pss_buf_reserve(&b, b.cap ? b.cap : 16384) < 0) {
       n = -ENOMEM;
       break;
     }
-    n = read(fd, b.data + b.len, b.cap - b.len - 1);
+    room = b.cap - b.len - 1;
+    if (room > max - b.len) room = max - b.len;
+    if (room == 0) { n = 0; break; }
+    n = read(fd, b.data + b.len, room);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) { if (n < 0) n = -errno; break; }
     b.len += (size_t)n;
@@ -53,11 +59,11 @@ static ssize_t read_file (struct pss_target *t, int dirfd, const char *name, int
 }
 
 ssize_t pss_read_at (struct pss_target *t, int dirfd, const char *name) {
-  return read_file(t, dirfd, name, 0);
+  return read_file(t, dirfd, name, 0, SIZE_MAX - 1);
 }
 
 ssize_t pss_read_record (struct pss_target *t, int dirfd, const char *name) {
-  return read_file(t, dirfd, name, 1);
+  return read_file(t, dirfd, name, 1, SIZE_MAX - 1);
 }
 
 /*
@@ -196,19 +202,27 @@ static uint64_t entry_point (struct pss_target *t, int is32) {
   return 0;
 }
 
+/*
+** The command line, whole: its arguments are what a person looks for (a
+** process with thousands of arguments is common). One byte more than the
+** cap is read only to know it was cut.
+*/
 static int store_process_strings (struct pss_target *t, struct pss_store *s,
                                   const struct pss_stat *st) {
   PSS_LINUX_PROCESS_INFORMATION *p = &s->process;
-  ssize_t n = pss_read_at(t, t->livefd, "cmdline");
+  ssize_t n = read_file(t, t->livefd, "cmdline", 0, PSS_LINUX_COMMAND_LINE_MAX + 1);
   int64_t cmd, comm;
   if (n < 0) n = 0;           /* a zombie has none */
-  if (n > 0xFFFF) n = 0xFFFF;
+  if ((size_t)n > PSS_LINUX_COMMAND_LINE_MAX) {
+    n = PSS_LINUX_COMMAND_LINE_MAX;
+    p->Truncated |= PSS_LINUX_TRUNCATED_COMMAND_LINE;
+  }
   if ((cmd = pss_buf_append(&s->pstrings, t->scratch, (size_t)n, 1)) < 0 ||
       pss_buf_append(&s->pstrings, "", 1, 1) < 0 ||
       (comm = pss_buf_append(&s->pstrings, st->comm, st->comm_len, 1)) < 0 ||
       pss_buf_append(&s->pstrings, "", 1, 1) < 0)
     return -ENOMEM;
-  p->CommandLineLength = (WORD)n;
+  p->CommandLineLength = (DWORD)n;
   p->CommLength = (WORD)st->comm_len;
   p->CommandLine = s->pstrings.data + cmd;
   p->Comm = s->pstrings.data + comm;

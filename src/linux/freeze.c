@@ -3,9 +3,10 @@
 ** reading their registers.
 **
 ** PTRACE_SEIZE (no options: nothing the target does is reported or
-** changed) then PTRACE_INTERRUPT on every thread, then a wait with __WALL
-** for each stop; /proc/PID/task is scanned again until a pass finds no new
-** thread. Thawing detaches every thread exactly once.
+** changed) then PTRACE_INTERRUPT on every thread, then a wait for each
+** stop; /proc/PID/task is scanned again until a pass finds no new thread.
+** Thawing detaches every thread exactly once. It all runs on the capture's
+** tracer thread (tracer.c), and every wait ends at the freeze's deadline.
 **
 ** The target is never left stopped or changed:
 ** - a thread that was in a job-control stop (SIGSTOP) stays in it: the
@@ -18,6 +19,12 @@
 **   ptrace stop (sleeps keep their deadline, reads go on); only calls the
 **   kernel never restarts after a stop (epoll_wait, ...) see EINTR, as
 **   under gdb -- see docs/linux-mapping.md;
+** - a thread that does not stop before the deadline (an uninterruptible
+**   sleep) cannot be detached -- PTRACE_DETACH needs a stop --: the
+**   capture fails and its tracer thread exits, and the kernel lets go of
+**   it then, its pending stop cleared;
+** - no allocation happens between a seize and the record of it: every
+**   seized thread is in the list thaw walks;
 ** - if the capturing process dies at any moment, the kernel detaches its
 **   tracees and they run on (seized tracees are resumed, group-stopped
 **   ones stay stopped), so no cleanup of ours is needed for that.
@@ -31,8 +38,6 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <elf.h>
 
@@ -56,27 +61,36 @@ static int cmp_thread (const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* The sorted part by binary search, then the threads added since. */
 static struct frozen_thread *find (const struct pss_freeze *fz, pid_t tid) {
-  struct frozen_thread key;
+  struct frozen_thread key, *hit;
+  size_t i;
   key.tid = tid;
-  return fz->n ? bsearch(&key, fz->threads, fz->n, sizeof key, cmp_thread) : NULL;
+  hit = fz->sorted ? bsearch(&key, fz->threads, fz->sorted, sizeof key, cmp_thread) : NULL;
+  for (i = fz->sorted; hit == NULL && i < fz->n; i++)
+    if (fz->threads[i].tid == tid) hit = &fz->threads[i];
+  return hit;
 }
 
-static int add_thread (struct pss_freeze *fz, pid_t tid, char before) {
-  if (fz->n == fz->cap) {
-    size_t cap = fz->cap ? fz->cap * 2 : 64;
-    struct frozen_thread *grown = realloc(fz->threads, cap * sizeof *grown);
-    if (grown == NULL) return -ENOMEM;
-    fz->threads = grown;
-    fz->cap = cap;
-  }
-  fz->threads[fz->n].tid = tid;
-  fz->threads[fz->n].before = before;
-  fz->threads[fz->n].state = THREAD_RUNNING;
-  fz->threads[fz->n].pending_signal = 0;
-  fz->threads[fz->n].group_stopped = 0;
-  fz->n++;
+/* Room for `more` threads, made before any of them is seized. */
+static int reserve (struct pss_freeze *fz, size_t more) {
+  size_t cap = fz->cap ? fz->cap : 64;
+  struct frozen_thread *grown;
+  while (cap < fz->n + more) cap *= 2;
+  if (cap == fz->cap) return 0;
+  if ((grown = realloc(fz->threads, cap * sizeof *grown)) == NULL) return -ENOMEM;
+  fz->threads = grown;
+  fz->cap = cap;
   return 0;
+}
+
+static void record (struct pss_freeze *fz, pid_t tid, char before) {
+  struct frozen_thread *ft = &fz->threads[fz->n++];
+  ft->tid = tid;
+  ft->before = before;
+  ft->state = THREAD_RUNNING;
+  ft->pending_signal = 0;
+  ft->group_stopped = 0;
 }
 
 /* State letter of a thread, or 0 if it is gone. */
@@ -91,39 +105,20 @@ static char thread_state (struct pss_target *t, int taskfd, pid_t tid) {
 }
 
 /*
-** Why a SEIZE was refused: another tracer holds the thread (a debugger:
-** -EBUSY), the thread is a zombie or gone (skip: 1), or we have no right.
-*/
-static int seize_refused (struct pss_target *t, int taskfd, pid_t tid) {
-  char path[32];
-  ssize_t n;
-  const char *tracer;
-  char state = thread_state(t, taskfd, tid);
-  long pid;
-  if (state == 0 || state == 'Z' || state == 'X') return 1;
-  snprintf(path, sizeof path, "%d/status", (int)tid);
-  n = pss_read_record(t, taskfd, path);
-  tracer = n > 0 ? strstr(t->scratch, "\nTracerPid:") : NULL;
-  pid = tracer != NULL ? strtol(tracer + 11, NULL, 10) : 0;
-  if (pid != 0 && pid != (long)getpid()) return -EBUSY;
-  return -EPERM;
-}
-
-/*
 ** Seizes and interrupts one thread, noting its state before (a frozen
-** thread reads 't'); 1 if it is gone or a zombie.
+** thread reads 't'); 1 if it is gone or a zombie. A refusal is explained
+** (access.c); a tracer that let go between the refusal and the look at
+** it (another capture ending) is no reason to fail: try again.
 */
 static int seize (struct pss_target *t, int taskfd, pid_t tid, char *before) {
   int attempt;
   *before = thread_state(t, taskfd, tid);
   if (*before == 0 || *before == 'Z' || *before == 'X') return 1;
-  /* a tracer that let go between the refusal and the look at TracerPid
-  ** (another capture ending) is no reason to fail: try again */
   for (attempt = 0; ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0; attempt++) {
     int why;
     if (errno == ESRCH) return 1;
     if (errno != EPERM) return -errno;
-    why = seize_refused(t, taskfd, tid);
+    why = pss_explain_refusal(t, taskfd, tid);
     if (why != -EPERM || attempt == 3) return why;
   }
   if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno != ESRCH) {
@@ -135,125 +130,92 @@ static int seize (struct pss_target *t, int taskfd, pid_t tid, char *before) {
 }
 
 /*
-** Records the kind of stop a status (or a siginfo) shows. A thread whose
-** stop is a group-stop was stopped by job control: 'T', even if its state
+** Records the kind of stop: a group-stop (its signal one of job control)
+** means the thread was stopped by job control: 'T', even if its state
 ** was read a moment before while it was getting back into that stop (as
-** right after an earlier capture detached it).
+** right after an earlier capture detached it). A signal-delivery stop
+** holds a signal on its way in, handed back at detach.
 */
-static void stopped_by (struct frozen_thread *ft, int sig, int event_stop) {
+static void stopped_by (struct frozen_thread *ft, const struct pss_stop *st) {
+  int sig = st->sig;
   ft->state = THREAD_STOPPED;
-  if (event_stop)
+  if (st->event == PTRACE_EVENT_STOP)
     ft->group_stopped = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
-  else ft->pending_signal = sig;   /* a signal on its way in: kept for PTRACE_DETACH */
+  else ft->pending_signal = sig;
   if (ft->group_stopped) ft->before = 'T';
 }
 
-/*
-** Whether a seized thread is in a ptrace stop, asked of the thread itself:
-** PTRACE_GETSIGINFO works only then. Needed because the stop's wait report
-** may be taken by someone else -- another thread of this process waiting
-** for the target when the target is our own child (a reaper thread, a
-** SIGCHLD handler calling waitpid(-1)) receives our tracees' stops too.
-*/
-static int already_stopped (struct frozen_thread *ft) {
-  siginfo_t si;
-  if (ptrace(PTRACE_GETSIGINFO, ft->tid, NULL, &si) == 0) {
-    int event_stop = si.si_code == (SIGTRAP | PTRACE_EVENT_STOP << 8);
-    stopped_by(ft, event_stop ? SIGTRAP : si.si_signo, event_stop);
-    return 1;
-  }
-  if (errno == EINVAL) {          /* a group-stop has no siginfo */
-    stopped_by(ft, SIGSTOP, 1);
-    return 1;
-  }
-  return 0;
-}
-
-/*
-** Collects the exit of a traced thread -- but never the exit of the whole
-** process when we are its real parent too: that status belongs to the
-** caller's own wait for its child. (For a process that is not our child,
-** collecting it is the ptrace release the real parent waits for.)
-*/
-static void collect_exit (struct frozen_thread *ft, int keep_exit) {
-  int status;
-  if (!keep_exit)
-    while (waitpid(ft->tid, &status, __WALL | WNOHANG) < 0 && errno == EINTR) ;
-  ft->state = THREAD_GONE;
-}
-
-/*
-** Waits for the stop of one seized thread: its wait report (peeked first,
-** so that an exit is not taken by mistake), or, when none comes, the
-** thread found stopped. A thread in uninterruptible sleep stops only when
-** it leaves it; the wait lasts until then.
-*/
-static int wait_stop (struct frozen_thread *ft, int keep_exit) {
-  struct timespec pause = { 0, 20000 };
-  int status;
-  for (;;) {
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    if (waitid(P_PID, (id_t)ft->tid, &si, WEXITED | WSTOPPED | __WALL | WNOHANG | WNOWAIT) < 0) {
-      if (errno == EINTR) continue;
-      ft->state = THREAD_GONE;
-      return errno == ECHILD ? 0 : -errno;
-    }
-    if (si.si_pid == ft->tid &&
-        (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)) {
-      collect_exit(ft, keep_exit);
-      return 0;
-    }
-    if (si.si_pid == ft->tid && waitpid(ft->tid, &status, __WALL | WNOHANG) == ft->tid &&
-        WIFSTOPPED(status)) {
-      stopped_by(ft, WSTOPSIG(status), (status >> 16) == PTRACE_EVENT_STOP);
-      return 0;
-    }
-    if (already_stopped(ft)) return 0;
-    nanosleep(&pause, NULL);
-    if (pause.tv_nsec < 1000000) pause.tv_nsec *= 2;
-  }
-}
-
-/* Whether tid is the main thread of a process that is our own child. */
+/* Whether tid is the main thread of a process that is our own child:
+** its exit report is its parent's (the caller's) to collect, not ours. */
 static int own_child_leader (const struct pss_freeze *fz, pid_t tid) {
   return tid == fz->leader && fz->own_child;
 }
 
+/* "thread N did not stop within M ms (state D, in WCHAN)" */
+static void note_timeout (struct pss_target *t, int taskfd, pid_t tid) {
+  char path[48], wchan[64] = "";
+  char state = thread_state(t, taskfd, tid);
+  ssize_t n;
+  snprintf(path, sizeof path, "%d/wchan", (int)tid);
+  if ((n = pss_read_record(t, taskfd, path)) > 0 && strcmp(t->scratch, "0") != 0)
+    snprintf(wchan, sizeof wchan, ", in %.40s", t->scratch);
+  pss_fail_detailf("thread %d of the target did not stop within %u ms (state %c%s%s)",
+                   (int)tid, pss_wait_limit_ms(), state ? state : '?',
+                   state == 'D' ? ", an uninterruptible sleep" : "", wchan);
+}
+
+/* Waits for the stop of one seized thread, or its end. */
+static int wait_stop (struct pss_freeze *fz, struct frozen_thread *ft) {
+  struct pss_stop st;
+  int flags = own_child_leader(fz, ft->tid) ? PSS_WAIT_KEEP_EXIT : 0;
+  int rc = pss_tracee_wait(ft->tid, flags, fz->deadline, &st);
+  if (rc < 0) return rc;
+  if (st.kind == PSS_STOP_EXITED) ft->state = THREAD_GONE;
+  else stopped_by(ft, &st);
+  return 0;
+}
+
 /*
 ** Waits for the threads [first, n) just seized -- every one of them, even
-** after an error, since a seized thread that is not waited for would stop
-** later with nobody to detach it. The main thread comes last: if the
-** process is exiting, its report waits until the other threads are reaped.
+** after an error, since each must be stopped to be detached. The main
+** thread comes last: if the process is exiting, its report waits until
+** the other threads are reaped.
 */
-static int wait_seized (struct pss_freeze *fz, size_t first, pid_t leader) {
-  size_t i;
+static int wait_seized (struct pss_target *t, int taskfd, struct pss_freeze *fz, size_t first) {
+  size_t i, pass;
   int rc = 0, r;
-  for (i = first; i < fz->n; i++)
-    if (fz->threads[i].tid != leader && (r = wait_stop(&fz->threads[i], 0)) < 0 && rc == 0) rc = r;
-  for (i = first; i < fz->n; i++)
-    if (fz->threads[i].tid == leader &&
-        (r = wait_stop(&fz->threads[i], own_child_leader(fz, leader))) < 0 && rc == 0)
-      rc = r;
+  for (pass = 0; pass < 2; pass++)
+    for (i = first; i < fz->n; i++) {
+      struct frozen_thread *ft = &fz->threads[i];
+      if ((ft->tid == fz->leader) != (pass == 1)) continue;
+      if ((r = wait_stop(fz, ft)) < 0 && rc == 0) {
+        rc = r;
+        if (r == -ETIMEDOUT) note_timeout(t, taskfd, ft->tid);
+      }
+    }
   return rc;
 }
 
 /* One pass over task/: seize threads not seen before; returns how many. */
 static int scan (struct pss_target *t, struct pss_freeze *fz, int taskfd) {
   pid_t *tids = NULL;
-  size_t n = 0, i, first = fz->n;
+  size_t n = 0, i, k, first = fz->n;
   int rc = pss_list_numbers(taskfd, &tids, &n), added = 0, r;
-  for (i = 0; rc >= 0 && i < n; i++) {
+  /* the new ones first, so that their room is made before any seize */
+  for (i = k = 0; rc >= 0 && i < n; i++)
+    if (find(fz, tids[i]) == NULL) tids[k++] = tids[i];
+  if (rc >= 0) rc = reserve(fz, k);
+  for (i = 0; rc >= 0 && i < k; i++) {
     char before;
-    if (find(fz, tids[i]) != NULL) continue;
     r = seize(t, taskfd, tids[i], &before);
     if (r < 0) rc = r;
-    else if (r == 0 && (rc = add_thread(fz, tids[i], before)) == 0) added++;
+    else if (r == 0) { record(fz, tids[i], before); added++; }
   }
   free(tids);
   /* wait after seizing them all: the stops happen in parallel */
-  if ((r = wait_seized(fz, first, t->pid)) < 0 && rc >= 0) rc = r;
+  if ((r = wait_seized(t, taskfd, fz, first)) < 0 && rc >= 0) rc = r;
   if (fz->n > 1) qsort(fz->threads, fz->n, sizeof *fz->threads, cmp_thread);
+  fz->sorted = fz->n;
   return rc < 0 ? rc : added;
 }
 
@@ -264,12 +226,6 @@ static int is_own_child (struct pss_target *t) {
   return n > 0 && pss_parse_stat(t->scratch, (size_t)n, &st) == 0 && st.ppid == getpid();
 }
 
-static uint64_t now_us (void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
-}
-
 int pss_freeze (struct pss_target *t, struct pss_freeze *fz) {
   int taskfd = openat(t->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int rc = 0, pass;
@@ -277,7 +233,8 @@ int pss_freeze (struct pss_target *t, struct pss_freeze *fz) {
   fz->leader = t->pid;
   fz->own_child = is_own_child(t);
   if (taskfd < 0) return errno == ENOENT ? -ESRCH : -errno;
-  fz->started_us = now_us();
+  fz->started_us = pss_now_us();
+  fz->deadline = pss_deadline();
   for (pass = 0; pass < MAX_SCANS; pass++)
     if ((rc = scan(t, fz, taskfd)) <= 0) break;
   close(taskfd);
@@ -289,48 +246,48 @@ int pss_freeze (struct pss_target *t, struct pss_freeze *fz) {
 }
 
 /*
-** Collects the exit report of a traced thread that is dying (blocking: it
-** is already on its way out), except the process's own exit when we are
-** its parent (see collect_exit).
+** Collects the end of a traced thread that is dying, which releases it
+** (a traced thread's exit holds up its process until its tracer takes
+** it); the process's own exit when we are its parent is the caller's.
 */
 static void reap (const struct pss_freeze *fz, struct frozen_thread *ft) {
-  int status;
-  siginfo_t si;
-  if (own_child_leader(fz, ft->tid)) {
-    while (waitid(P_PID, (id_t)ft->tid, &si, WEXITED | __WALL | WNOWAIT) < 0 && errno == EINTR) ;
-  }
-  else while (waitpid(ft->tid, &status, __WALL) < 0 && errno == EINTR) ;
-  ft->state = THREAD_GONE;
+  struct pss_stop st;
+  int flags = PSS_WAIT_END | (own_child_leader(fz, ft->tid) ? PSS_WAIT_KEEP_EXIT : 0);
+  if (pss_tracee_wait(ft->tid, flags, pss_deadline(), &st) == 0) ft->state = THREAD_GONE;
 }
 
 /*
 ** Detaches every seized thread once, handing back any signal it held.
-** A thread killed while frozen cannot be detached (ESRCH: it is dying):
-** it stays a zombie traced by us, and holds up its whole process, until we
-** collect its exit -- so we do, blocking (it is already dying), the other
-** threads first: a main thread's exit report waits for the rest.
+** A thread still running (it never stopped before the deadline) gets one
+** last look. A thread killed while frozen cannot be detached (ESRCH: it
+** is dying): it stays a zombie traced by us, and holds up its whole
+** process, until we collect its exit -- so we do, the other threads
+** first: a main thread's exit report waits for the rest. What is left
+** (unreleased) is let go by the kernel when the tracer thread exits.
 */
 void pss_thaw (struct pss_freeze *fz) {
   size_t i;
   if (fz == NULL || fz->threads == NULL) return;
   for (i = 0; i < fz->n; i++) {
     struct frozen_thread *ft = &fz->threads[i];
-    if (ft->state == THREAD_RUNNING) wait_stop(ft, own_child_leader(fz, ft->tid));
-    if (ft->state == THREAD_GONE) continue;
+    if (ft->state == THREAD_RUNNING) (void)wait_stop(fz, ft);
+    if (ft->state != THREAD_STOPPED) continue;
     if (ptrace(PTRACE_DETACH, ft->tid, NULL, (void *)(uintptr_t)ft->pending_signal) == 0 ||
         errno != ESRCH)
       ft->state = THREAD_GONE;          /* detached: nothing more to do */
   }
   for (i = 0; i < fz->n; i++)
-    if (fz->threads[i].state != THREAD_GONE && fz->threads[i].tid != fz->leader)
+    if (fz->threads[i].state == THREAD_STOPPED && fz->threads[i].tid != fz->leader)
       reap(fz, &fz->threads[i]);
   for (i = 0; i < fz->n; i++)
-    if (fz->threads[i].state != THREAD_GONE) reap(fz, &fz->threads[i]);
-  fz->frozen_us = now_us() - fz->started_us;
+    if (fz->threads[i].state == THREAD_STOPPED) reap(fz, &fz->threads[i]);
+  fz->unreleased = 0;
+  for (i = 0; i < fz->n; i++) fz->unreleased += fz->threads[i].state != THREAD_GONE;
+  fz->frozen_us = pss_now_us() - fz->started_us;
   free(fz->threads);
   fz->threads = NULL;
   fz->count = fz->n;
-  fz->n = fz->cap = 0;
+  fz->n = fz->cap = fz->sorted = 0;
 }
 
 int pss_frozen (const struct pss_freeze *fz, pid_t tid) {
@@ -408,17 +365,22 @@ int pss_thread_registers (pid_t tid, struct pss_registers *r, int want_fp, int w
   memset(r, 0, offsetof(struct pss_registers, xstate));
   r->xstate_len = 0;
   if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) < 0) return -errno;
+  /* a stopped thread: every register is its own */
+  r->known = PSS_LINUX_ALL_GENERAL_REGISTERS | PSS_LINUX_REGISTER_DEBUG;
   if (want_fp) {
     iov.iov_base = r->fp;
     iov.iov_len = sizeof r->fp;
     if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRFPREG, &iov) < 0) return -errno;
     r->have_fp = 1;
+    r->known |= PSS_LINUX_REGISTER_FLOATING;
   }
   if (want_xstate) {
     iov.iov_base = r->xstate;
     iov.iov_len = sizeof r->xstate;
-    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0)
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0) {
       r->xstate_len = iov.iov_len;
+      r->known |= PSS_LINUX_REGISTER_XSTATE;
+    }
   }
   return 0;
 }

@@ -76,6 +76,8 @@ struct pss_clone {
   int memfd;               /* /proc/CLONE/mem, for what process_vm_readv cannot read */
   uint64_t site, parking;  /* another process's clone: where its stub is, and a
                               syscall instruction to park it on */
+  struct pss_tracer *keeper;  /* another process's clone: the thread tracing it */
+  pid_t owner;             /* the process that made it (a fork of it does not own it) */
 };
 
 struct pss_store {
@@ -120,18 +122,57 @@ void *pss_registry_remove(uintptr_t handle, enum pss_kind kind);
 
 
 /* {======================================================================
+** Tracees (tracee.c): waits no wait of the caller can take, each bounded
+** by the wait limit; the tracer thread (tracer.c) that does the ptrace
+** work of a capture, and keeps a snapshot's clone
+** ======================================================================= */
+uint64_t pss_now_us(void);                 /* CLOCK_MONOTONIC */
+uint64_t pss_deadline(void);               /* now + the wait limit */
+unsigned pss_wait_limit_ms(void);
+
+enum { PSS_STOP_TRAP = 1, PSS_STOP_EXITED = 2 };
+struct pss_stop {
+  int kind;        /* PSS_STOP_TRAP: in a ptrace stop; PSS_STOP_EXITED: ended */
+  int sig;         /* the stop's signal; SIGTRAP|0x80 for a system-call stop */
+  int event;       /* PTRACE_EVENT_* of an event stop, else 0 */
+  int status;      /* wait status of an end we collected; -1 otherwise */
+};
+#define PSS_WAIT_KEEP_EXIT 1   /* never collect its end: our own child's is its parent's */
+#define PSS_WAIT_END 2         /* only its end is an answer */
+/* 0 with *st filled, -ETIMEDOUT past the deadline, or -errno. */
+int pss_tracee_wait(pid_t tid, int flags, uint64_t deadline, struct pss_stop *st) PSS_MUST_CHECK;
+/* Collects the end of a tracee or child that was killed (bounded). */
+void pss_tracee_collect(pid_t pid);
+
+struct pss_tracer;
+int pss_tracer_start(struct pss_tracer **out) PSS_MUST_CHECK;
+/* Runs job(arg) on the tracer thread; returns its result, and passes its
+** failure detail on to the calling thread. */
+int pss_tracer_run(struct pss_tracer *tr, int (*job)(void *), void *arg);
+/* Ends the thread: the kernel lets go of every tracee it still has. NULL-safe. */
+void pss_tracer_stop(struct pss_tracer *tr);
+
+/* Why the kernel refused to let us trace a thread (access.c): -EBUSY or
+** -EPERM with a detail noted, or 1 if the thread is gone. */
+struct pss_target;
+int pss_explain_refusal(struct pss_target *t, int taskfd, pid_t tid);
+/* }====================================================================== */
+
+
+/* {======================================================================
 ** Freeze: every thread of another process stopped for the capture
 ** ======================================================================= */
 struct frozen_thread;
 struct pss_freeze {
-  struct frozen_thread *threads;   /* sorted by tid while frozen */
-  size_t n, cap;
+  struct frozen_thread *threads;   /* [0, sorted) sorted by tid; then this pass's */
+  size_t n, cap, sorted;
   size_t count;                    /* threads that were frozen (set by thaw) */
+  size_t unreleased;               /* threads thaw could not let go of (set by thaw) */
   pid_t leader;                    /* the main thread, reaped last */
   int own_child;                   /* the target is our child: its exit is not ours to take */
   uint64_t started_us, frozen_us;  /* when the freeze began; how long it held */
+  uint64_t deadline;               /* every stop must come before it */
 };
-struct pss_target;
 int pss_freeze(struct pss_target *t, struct pss_freeze *fz) PSS_MUST_CHECK;
 void pss_thaw(struct pss_freeze *fz);              /* NULL-safe, once */
 int pss_frozen(const struct pss_freeze *fz, pid_t tid);
@@ -160,9 +201,12 @@ struct pss_registers {
   _Alignas(16) unsigned char gp[27 * 8];   /* NT_PRSTATUS: user_regs_struct */
   unsigned char fp[512];                    /* NT_PRFPREG: the FXSAVE image */
   int have_fp;
+  unsigned known;                           /* PSS_LINUX_REGISTER_*: what holds the thread's values */
   size_t xstate_len;
   _Alignas(64) unsigned char xstate[16384]; /* NT_X86_XSTATE: the XSAVE area */
 };
+/* Rax..R15, Rip, EFlags and the segment selectors */
+#define PSS_LINUX_ALL_GENERAL_REGISTERS 0x0007FFFFu
 int pss_thread_registers(pid_t tid, struct pss_registers *r, int want_fp, int want_xstate);
 uint64_t pss_registers_fs_base(const struct pss_registers *r);
 #if defined(__x86_64__)
@@ -245,8 +289,12 @@ int pss_clone_coverage(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK
 void pss_clone_release(struct pss_clone *c);      /* kills and reaps it */
 /* Reads the clone's memory; the bytes read, or -errno if none could be. */
 ssize_t pss_clone_read(const struct pss_clone *c, uint64_t address, void *buf, size_t n);
-/* Why the last failure of this thread happened, in words (static). */
+/* Why the last failure of this thread happened, in words (copied; NULL
+** clears); pss_take_detail moves it out, to hand it to another thread. */
+#define PSS_DETAIL_MAX 256
 void pss_fail_detail(const char *detail);
+void pss_fail_detailf(const char *format, ...) __attribute__((format(printf, 1, 2)));
+void pss_take_detail(char *out, size_t size);
 /* }====================================================================== */
 
 

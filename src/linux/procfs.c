@@ -104,6 +104,7 @@ int pss_parse_stat (const char *text, size_t len, struct pss_stat *st) {
   }
   if (n <= 41) return -EINVAL;   /* kernels since 2.6.24 have >= 44 fields */
   st->ppid = (int)u[3]; st->pgrp = (int)u[4]; st->session = (int)u[5];
+  st->flags = (unsigned)u[8];
   st->minflt = u[9]; st->majflt = u[11];
   st->utime = u[13]; st->stime = u[14];
   st->priority = (long)(int64_t)u[17]; st->nice = (long)(int64_t)u[18];

@@ -19,6 +19,7 @@ struct pss_stat {
   char state;             /* (3) */
   int ppid;               /* (4) */
   int pgrp, session;      /* (5) (6) */
+  unsigned flags;           /* (9) PF_* of the task */
   uint64_t minflt, majflt;  /* (10) (12) */
   uint64_t utime, stime;    /* (14) (15) clock ticks */
   long priority, nice;      /* (18) (19) */

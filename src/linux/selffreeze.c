@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,6 +52,8 @@ struct helper_slot {
 
 struct pss_self_freeze {
   pid_t caller, helper;
+  uint64_t deadline_ns;       /* CLOCK_MONOTONIC: the helper's waits end there */
+  pid_t late;                 /* a thread that did not stop by then */
   int status;                 /* 0, or -errno from the helper */
   int thaw_fd;                /* the caller's end of the thaw pipe */
   int want_fp, want_xstate;
@@ -95,24 +99,37 @@ static char task_state (int taskfd, pid_t tid) {
   return 0;
 }
 
-static void helper_wait_stop (struct helper_slot *s) {
+static uint64_t monotonic_ns (void) {
+  struct timespec ts;
+  syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Polls (the caller's waits cannot take our reports, but polling is what
+** lets the wait end at the deadline: a thread that never stops is left
+** to the kernel, which lets go of it when the helper exits). */
+static int helper_wait_stop (struct pss_self_freeze *sf, struct helper_slot *s) {
   struct timespec pause = { 0, 20000 };
   siginfo_t si;
   int status;
   for (;;) {
+    if (monotonic_ns() >= sf->deadline_ns) {
+      sf->late = s->tid;
+      return -ETIMEDOUT;
+    }
     long r = syscall(SYS_wait4, s->tid, &status, __WALL | WNOHANG, NULL);
     if (r == s->tid && WIFSTOPPED(status)) {
       s->stopped = 1;
       if ((status >> 16) != PTRACE_EVENT_STOP) s->pending_signal = WSTOPSIG(status);
-      return;
+      return 0;
     }
-    if (r == s->tid || (r < 0 && errno != EINTR)) return;   /* it exited */
+    if (r == s->tid || (r < 0 && errno != EINTR)) return 0;   /* it exited */
     if (syscall(SYS_ptrace, PTRACE_GETSIGINFO, s->tid, NULL, &si) == 0) {
       s->stopped = 1;
       if (si.si_code != (SIGTRAP | PTRACE_EVENT_STOP << 8)) s->pending_signal = si.si_signo;
-      return;
+      return 0;
     }
-    if (errno == EINVAL) { s->stopped = 1; return; }        /* a group-stop */
+    if (errno == EINVAL) { s->stopped = 1; return 0; }      /* a group-stop */
     syscall(SYS_nanosleep, &pause, NULL);
     if (pause.tv_nsec < 1000000) pause.tv_nsec *= 2;
   }
@@ -144,7 +161,8 @@ static long helper_scan (struct pss_self_freeze *sf, int taskfd) {
       sf->count++;
       added++;
     }
-  for (i = first; i < sf->count; i++) helper_wait_stop(&sf->slots[i]);
+  for (i = first; i < sf->count; i++)
+    if (helper_wait_stop(sf, &sf->slots[i]) < 0) added = -ETIMEDOUT;
   return added;
 }
 
@@ -168,7 +186,7 @@ static void helper_main (struct pss_self_freeze *sf, int taskfd, int go, int rea
         pss_thread_registers(sf->slots[i].tid, &sf->slots[i].regs, sf->want_fp, sf->want_xstate) < 0)
       sf->slots[i].stopped = 0;              /* killed meanwhile */
   sf->status = rc < 0 ? (int)rc : 0;
-  syscall(SYS_write, ready, &byte, 1);
+  syscall(SYS_sendto, ready, &byte, 1L, (long)MSG_NOSIGNAL, NULL, 0L);
   if (rc >= 0) syscall(SYS_read, thaw, &byte, 1);   /* returns at the thaw or at EOF */
   helper_detach_all(sf);
   syscall(SYS_exit_group, 0);
@@ -190,6 +208,44 @@ static int yama_restricted (void) {
   return c == '1';
 }
 
+/* The helper's report that every thread is stopped, within the wait
+** limit; a helper that does not answer is killed (the kernel then lets
+** go of every thread it seized). */
+static int await_ready (struct pss_self_freeze *sf, int ready) {
+  struct pollfd p = { ready, POLLIN, 0 };
+  char byte;
+  for (;;) {
+    uint64_t now = pss_now_us(), end = sf->deadline_ns / 1000u + 1000000u;
+    int r = poll(&p, 1, now >= end ? 0 : (int)((end - now) / 1000u) + 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r > 0 && read(ready, &byte, 1) == 1) {
+      if (sf->status == -ETIMEDOUT)
+        pss_fail_detailf("thread %d of this process did not stop within %u ms", (int)sf->late,
+                         pss_wait_limit_ms());
+      return sf->status;
+    }
+    if (r > 0) return -ESRCH;
+    kill(sf->helper, SIGKILL);
+    pss_fail_detailf("the helper that stops this process's threads did not answer within %u ms",
+                     pss_wait_limit_ms());
+    return -ETIMEDOUT;
+  }
+}
+
+/*
+** The caller and the helper talk over socket pairs, not pipes: a word to
+** a helper that has died (killed past the wait limit) must be an error,
+** not a SIGPIPE that kills the caller -- send() can say MSG_NOSIGNAL.
+*/
+static int channel (int fds[2]) {
+  return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0 ? -errno : 0;
+}
+
+static int tell (int fd) {
+  static const char byte = 1;
+  return send(fd, &byte, 1, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
 static void close_pair (int p[2]) {
   if (p[0] >= 0) close(p[0]);
   if (p[1] >= 0) close(p[1]);
@@ -200,7 +256,6 @@ int pss_self_freeze (struct pss_target *t, struct pss_self_freeze **out, DWORD c
   int taskfd = openat(t->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct pss_self_freeze *sf;
   size_t cap = 2 * 4096, size;
-  char byte = 1;
   long pid;
   if (taskfd < 0) return -errno;
   size = offsetof(struct pss_self_freeze, slots) + cap * sizeof(struct helper_slot);
@@ -209,9 +264,10 @@ int pss_self_freeze (struct pss_target *t, struct pss_self_freeze **out, DWORD c
   sf->caller = (pid_t)syscall(SYS_gettid);
   sf->cap = cap;
   sf->map_size = size;
+  sf->deadline_ns = pss_deadline() * 1000u;
   sf->want_fp = (context_flags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT;
   sf->want_xstate = (context_flags & CONTEXT_XSTATE) == CONTEXT_XSTATE;
-  if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0 || pipe2(thaw, O_CLOEXEC) < 0) {
+  if (channel(go) < 0 || channel(ready) < 0 || channel(thaw) < 0) {
     rc = -errno;
     goto fail;
   }
@@ -228,8 +284,8 @@ int pss_self_freeze (struct pss_target *t, struct pss_self_freeze **out, DWORD c
   go[0] = ready[1] = thaw[0] = -1;
   yama = yama_restricted();
   if (yama) prctl(PR_SET_PTRACER, (unsigned long)pid, 0, 0, 0);
-  if (write(go[1], &byte, 1) != 1 || read(ready[0], &byte, 1) != 1) rc = -ESRCH;
-  else rc = sf->status;
+  if (tell(go[1]) < 0) rc = -ESRCH;
+  else rc = await_ready(sf, ready[0]);
   if (yama) prctl(PR_SET_PTRACER, 0, 0, 0, 0);
   close(go[1]); close(ready[0]);
   go[1] = ready[0] = -1;
@@ -248,14 +304,18 @@ fail:
   return rc;
 }
 
-/* Lets the helper detach every thread and exit, then reaps it. */
+/* Lets the helper detach every thread and exit, then reaps it; a helper
+** that does not end in time is killed (its tracees are then let go by
+** the kernel). */
 void pss_self_thaw (struct pss_self_freeze *sf) {
-  char byte = 0;
-  int status;
+  struct pss_stop st;
   if (sf == NULL) return;
-  if (write(sf->thaw_fd, &byte, 1) < 0) { /* the helper is gone: nothing to wake */ }
+  if (tell(sf->thaw_fd) < 0) { /* the helper is gone: nothing to wake */ }
   close(sf->thaw_fd);
-  while (waitpid(sf->helper, &status, __WALL) < 0 && errno == EINTR) ;
+  if (pss_tracee_wait(sf->helper, PSS_WAIT_END, pss_deadline(), &st) < 0) {
+    kill(sf->helper, SIGKILL);
+    pss_tracee_collect(sf->helper);
+  }
   munmap(sf, sf->map_size);
 }
 
@@ -279,22 +339,27 @@ const struct pss_registers *pss_self_registers (const struct pss_self_freeze *sf
 
 #if defined(__x86_64__)
 /*
-** The calling thread's own registers, at the call: getcontext's general
-** registers and FXSAVE image in the layouts ptrace gives for the others.
+** The calling thread's own registers, at the call, in the layouts ptrace
+** gives for the others: what getcontext saves (the registers a call
+** preserves, the argument registers, rsp and rip), and the flags, the
+** selectors and the FXSAVE image taken here. getcontext leaves rax, r10 and r11
+** (scratch registers, meaningless at a call) and the rest of its gregs
+** unwritten: they are zero and not in r->known, never stack garbage.
 */
 void pss_own_registers (struct pss_registers *r) {
   ucontext_t uc;
   struct user_regs_struct g;
-  unsigned long fs_base = 0;
+  unsigned long fs_base = 0, flags;
   unsigned short sel;
+  _Alignas(16) unsigned char area[512];
   memset(r, 0, offsetof(struct pss_registers, xstate));
+  memset(&uc, 0, sizeof uc);
   r->xstate_len = 0;
   getcontext(&uc);
+  __asm__ volatile ("pushfq; popq %0" : "=r" (flags));
   memset(&g, 0, sizeof g);
   g.r8 = (unsigned long long)uc.uc_mcontext.gregs[REG_R8];
   g.r9 = (unsigned long long)uc.uc_mcontext.gregs[REG_R9];
-  g.r10 = (unsigned long long)uc.uc_mcontext.gregs[REG_R10];
-  g.r11 = (unsigned long long)uc.uc_mcontext.gregs[REG_R11];
   g.r12 = (unsigned long long)uc.uc_mcontext.gregs[REG_R12];
   g.r13 = (unsigned long long)uc.uc_mcontext.gregs[REG_R13];
   g.r14 = (unsigned long long)uc.uc_mcontext.gregs[REG_R14];
@@ -304,11 +369,10 @@ void pss_own_registers (struct pss_registers *r) {
   g.rbp = (unsigned long long)uc.uc_mcontext.gregs[REG_RBP];
   g.rbx = (unsigned long long)uc.uc_mcontext.gregs[REG_RBX];
   g.rdx = (unsigned long long)uc.uc_mcontext.gregs[REG_RDX];
-  g.rax = (unsigned long long)uc.uc_mcontext.gregs[REG_RAX];
   g.rcx = (unsigned long long)uc.uc_mcontext.gregs[REG_RCX];
   g.rsp = (unsigned long long)uc.uc_mcontext.gregs[REG_RSP];
   g.rip = (unsigned long long)uc.uc_mcontext.gregs[REG_RIP];
-  g.eflags = (unsigned long long)uc.uc_mcontext.gregs[REG_EFL];
+  g.eflags = flags;
   g.orig_rax = (unsigned long long)-1;
   __asm__ volatile ("mov %%cs, %0" : "=r" (sel)); g.cs = sel;
   __asm__ volatile ("mov %%ss, %0" : "=r" (sel)); g.ss = sel;
@@ -318,10 +382,14 @@ void pss_own_registers (struct pss_registers *r) {
   __asm__ volatile ("mov %%gs, %0" : "=r" (sel)); g.gs = sel;
   if (syscall(SYS_arch_prctl, ARCH_GET_FS, &fs_base) == 0) g.fs_base = fs_base;
   memcpy(r->gp, &g, sizeof g);
-  if (uc.uc_mcontext.fpregs != NULL) {
-    memcpy(r->fp, uc.uc_mcontext.fpregs, sizeof r->fp);
-    r->have_fp = 1;
-  }
+  r->known = PSS_LINUX_ALL_GENERAL_REGISTERS &
+             ~(PSS_LINUX_REGISTER_RAX | PSS_LINUX_REGISTER_R10 | PSS_LINUX_REGISTER_R11);
+  /* getcontext keeps only the x87 environment and MXCSR; FXSAVE takes
+  ** the whole floating-point and SSE state, as ptrace gives it */
+  __asm__ volatile ("fxsave64 %0" : "=m" (area));
+  memcpy(r->fp, area, sizeof r->fp);
+  r->have_fp = 1;
+  r->known |= PSS_LINUX_REGISTER_FLOATING;
 }
 #else
 void pss_own_registers (struct pss_registers *r) {

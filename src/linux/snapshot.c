@@ -163,11 +163,7 @@ static uint64_t cycles (void) {
 #endif
 }
 
-static uint64_t micros (void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
-}
+static uint64_t micros (void) { return pss_now_us(); }
 
 /* The boot instant as a FILETIME: /proc start times count from boot. */
 static uint64_t boot_filetime (void) {
@@ -283,10 +279,61 @@ static int clone_other (struct pss_target *t, struct pss_freeze *fz, struct pss_
 
 /*
 ** Another process is frozen for the whole capture, so the snapshot is one
-** instant; the thaw runs on every path out.
+** instant; the thaw runs on every path out. This runs on the capture's
+** tracer thread.
 */
-static int capture_frozen (struct pss_target *t, struct pss_store *s) {
+struct frozen_capture { struct pss_target *t; struct pss_store *s; size_t unreleased; };
+
+static int capture_other_frozen (void *arg) {
+  struct frozen_capture *job = arg;
+  struct pss_target *t = job->t;
+  struct pss_store *s = job->s;
   struct pss_freeze fz;
+  uint64_t c0 = cycles();
+  int rc;
+  if ((rc = pss_freeze(t, &fz)) < 0) {
+    job->unreleased = fz.unreleased;
+    return rc;
+  }
+  t->freeze = &fz;
+  /* the clone last: its injection changes the injecting thread's
+  ** registers and system call for a moment; all threads stay stopped, so
+  ** the memory is that of the instant the rest was read at */
+  rc = capture_parts(t, s);
+  if (rc == 0) rc = clone_other(t, &fz, s);
+  pss_thaw(&fz);
+  t->freeze = NULL;
+  job->unreleased = fz.unreleased;
+  s->freeze_cycles = cycles() - c0;
+  s->freeze_us = fz.frozen_us;
+  s->threads_frozen = (DWORD)fz.count;
+  /* the target runs again; the clone is finished while it does */
+  if (rc == 0 && s->clone.pid > 0) rc = pss_clone_settle(&s->clone);
+  return rc;
+}
+
+/*
+** The tracer thread stays as the keeper of a clone; otherwise it ends,
+** and with it whatever it could not let go of (a thread that never
+** stopped): the kernel detaches those when it exits. A clone cannot be
+** kept by a thread that must end, so such a capture fails.
+*/
+static int capture_other (struct pss_target *t, struct pss_store *s) {
+  struct frozen_capture job = { t, s, 0 };
+  struct pss_tracer *tr;
+  int rc = pss_tracer_start(&tr);
+  if (rc < 0) return rc;
+  rc = pss_tracer_run(tr, capture_other_frozen, &job);
+  if (rc == 0 && job.unreleased > 0 && s->clone.pid > 0) {
+    pss_fail_detailf("%zu thread(s) of the target could not be let go of in time", job.unreleased);
+    rc = -ETIMEDOUT;
+  }
+  if (rc == 0 && s->clone.pid > 0) s->clone.keeper = tr;
+  else pss_tracer_stop(tr);
+  return rc;
+}
+
+static int capture_frozen (struct pss_target *t, struct pss_store *s) {
   uint64_t c0 = cycles();
   int rc;
   if (t->self && t->context_flags == 0) {
@@ -297,21 +344,7 @@ static int capture_frozen (struct pss_target *t, struct pss_store *s) {
   t->regs = mmap(NULL, sizeof *t->regs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (t->regs == MAP_FAILED) { t->regs = NULL; return -ENOMEM; }
   if (t->self) return capture_self_frozen(t, s, c0);
-  if ((rc = pss_freeze(t, &fz)) < 0) return rc;
-  t->freeze = &fz;
-  /* the clone last: its injection changes the injecting thread's
-  ** registers and system call for a moment; all threads stay stopped, so
-  ** the memory is that of the instant the rest was read at */
-  rc = capture_parts(t, s);
-  if (rc == 0) rc = clone_other(t, &fz, s);
-  pss_thaw(&fz);
-  t->freeze = NULL;
-  s->freeze_cycles = cycles() - c0;
-  s->freeze_us = fz.frozen_us;
-  s->threads_frozen = (DWORD)fz.count;
-  /* the target runs again; the clone is finished while it does */
-  if (rc == 0 && s->clone.pid > 0) rc = pss_clone_settle(&s->clone);
-  return rc;
+  return capture_other(t, s);
 }
 
 static int capture_into (struct pss_target *t, struct pss_store *s) {

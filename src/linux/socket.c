@@ -202,9 +202,21 @@ static void scan_packet (struct pss_target *t, struct lookup *lk) {
 }
 /* }====================================================================== */
 
+/* One pass over the tables, the ones most sockets live in first, until
+** every inode is found: a process with only unix sockets never reads tcp. */
+static void scan_tables (struct pss_target *t, struct lookup *lk) {
+  size_t i;
+  scan_unix(t, lk);
+  for (i = 0; i < sizeof inet_tables / sizeof inet_tables[0] && lk->missing > 0; i++)
+    scan_inet(t, lk, &inet_tables[i]);
+  if (lk->missing > 0) scan_netlink(t, lk);
+  if (lk->missing > 0) scan_packet(t, lk);
+}
+
 /*
-** Reads the tables most sockets live in first, and stops as soon as every
-** inode is found: a process with only unix sockets never reads tcp.
+** A table larger than one read is read in several, and a socket that
+** other processes' sockets move in the kernel's table between two reads
+** can be missed: what the first pass did not find gets a second one.
 */
 int pss_sockets_describe (struct pss_target *t, struct pss_socket_info *socks,
                           size_t n) {
@@ -218,11 +230,8 @@ int pss_sockets_describe (struct pss_target *t, struct pss_socket_info *socks,
     if (lk.n == 0 || lk.by_inode[lk.n - 1]->inode != lk.by_inode[i]->inode)
       lk.by_inode[lk.n++] = lk.by_inode[i];
   lk.missing = lk.n;
-  scan_unix(t, &lk);
-  for (i = 0; i < sizeof inet_tables / sizeof inet_tables[0] && lk.missing > 0; i++)
-    scan_inet(t, &lk, &inet_tables[i]);
-  if (lk.missing > 0) scan_netlink(t, &lk);
-  if (lk.missing > 0) scan_packet(t, &lk);
+  scan_tables(t, &lk);
+  if (lk.missing > 0) scan_tables(t, &lk);
   for (i = 0; i < n; i++) {
     struct pss_socket_info *first = lk_first(&lk, socks[i].inode);
     if (first != &socks[i]) copy_result(&socks[i], first);

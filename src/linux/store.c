@@ -4,9 +4,12 @@
 */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -87,6 +90,7 @@ struct pss_store *pss_store_new (PSS_CAPTURE_FLAGS flags) {
   s->vm = vm;
   s->pstrings.vm = vm;
   s->clone.hold = s->clone.pidfd = s->clone.memfd = -1;
+  s->clone.owner = getpid();
   for (i = 0; i < PSS_TABLE_COUNT; i++) {
     s->tables[i].rows.vm = s->tables[i].strings.vm = vm;
     s->tables[i].row_size = row_sizes[i];
@@ -250,22 +254,37 @@ void *pss_registry_remove (uintptr_t h, enum pss_kind kind) {
 ** ======================================================================= */
 static _Thread_local int last_errno;
 /* A detail is noted where a failure is found and published with the code
-** at the API boundary; a call that fails without one publishes none. */
-static _Thread_local const char *pending_detail, *last_detail;
+** at the API boundary; a call that fails without one publishes none. The
+** text is copied, so that it may name what was found (a pid, a thread). */
+static _Thread_local char pending_detail[PSS_DETAIL_MAX], last_detail[PSS_DETAIL_MAX];
 
 void pss_fail_detail (const char *detail) {
-  pending_detail = detail;
+  if (detail == NULL) pending_detail[0] = '\0';
+  else snprintf(pending_detail, sizeof pending_detail, "%s", detail);
+}
+
+void pss_fail_detailf (const char *format, ...) {
+  va_list ap;
+  va_start(ap, format);
+  vsnprintf(pending_detail, sizeof pending_detail, format, ap);
+  va_end(ap);
+}
+
+/* Moves the pending detail into out (to hand it to another thread). */
+void pss_take_detail (char *out, size_t size) {
+  snprintf(out, size, "%s", pending_detail);
+  pending_detail[0] = '\0';
 }
 
 static void publish_detail (void) {
-  last_detail = pending_detail;
-  pending_detail = NULL;
+  memcpy(last_detail, pending_detail, sizeof last_detail);
+  pending_detail[0] = '\0';
 }
 
 DWORD pss_win32_error (int neg_errno) {
   int e = -neg_errno;
   if (e == 0) {
-    pending_detail = NULL;
+    pending_detail[0] = '\0';
     return ERROR_SUCCESS;
   }
   last_errno = e;
@@ -278,6 +297,10 @@ DWORD pss_win32_error (int neg_errno) {
     case EBUSY: return ERROR_BUSY;
     case EINVAL: return ERROR_INVALID_PARAMETER;
     case EAGAIN: return ERROR_NO_PROC_SLOTS;   /* fork limits: pids.max, RLIMIT_NPROC */
+    case ETIMEDOUT: return ERROR_TIMEOUT;      /* past the wait limit */
+    case ENOSPC: case EDQUOT: return ERROR_DISK_FULL;
+    case EFBIG: return ERROR_FILE_TOO_LARGE;
+    case EPIPE: return ERROR_BROKEN_PIPE;
     case ENOSYS: case EOPNOTSUPP: return ERROR_NOT_SUPPORTED;
     default: return ERROR_GEN_FAILURE;
   }
@@ -290,7 +313,7 @@ DWORD pss_fail (DWORD code) {
 }
 
 PSS_EXPORT const char *PssLinuxLastErrorDetail (void) {
-  return last_detail;
+  return last_detail[0] != '\0' ? last_detail : NULL;
 }
 
 PSS_EXPORT int PssLinuxLastErrno (void) {

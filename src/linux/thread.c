@@ -63,6 +63,22 @@ static int store_names (struct pss_table *tab, struct pss_thread_row *row,
   return 0;
 }
 
+#if defined(__x86_64__)
+/* The PSS_LINUX_REGISTER_* bits a CONTEXT's ContextFlags cover. */
+static DWORD registers_in (DWORD flags) {
+  DWORD m = 0;
+  if ((flags & CONTEXT_CONTROL) == CONTEXT_CONTROL)
+    m |= PSS_LINUX_REGISTER_RSP | PSS_LINUX_REGISTER_RIP | PSS_LINUX_REGISTER_EFLAGS |
+         PSS_LINUX_REGISTER_SEGMENTS;
+  if ((flags & CONTEXT_INTEGER) == CONTEXT_INTEGER) m |= 0xFFFFu & ~PSS_LINUX_REGISTER_RSP;
+  if ((flags & CONTEXT_SEGMENTS) == CONTEXT_SEGMENTS) m |= PSS_LINUX_REGISTER_SEGMENTS;
+  if ((flags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT) m |= PSS_LINUX_REGISTER_FLOATING;
+  if ((flags & CONTEXT_DEBUG_REGISTERS) == CONTEXT_DEBUG_REGISTERS) m |= PSS_LINUX_REGISTER_DEBUG;
+  if ((flags & CONTEXT_XSTATE) == CONTEXT_XSTATE) m |= PSS_LINUX_REGISTER_XSTATE;
+  return m;
+}
+#endif
+
 /*
 ** A frozen thread's registers: TebBaseAddress is its fs_base (the TLS block,
 ** as the TEB is on Windows); with thread contexts, a CONTEXT record in the
@@ -86,6 +102,7 @@ static int capture_registers (struct pss_target *t, struct pss_store *s,
     size_t xs = (want & CONTEXT_XSTATE) == CONTEXT_XSTATE ? regs->xstate_len : 0;
     int64_t off;
     pss_fill_context(&c, regs, tid, want);
+    row->e.ContextRegisters = registers_in(c.ContextFlags) & regs->known;
     if ((off = pss_buf_append(&tab->strings, &c, sizeof c, 16)) < 0 ||
         pss_buf_append(&tab->strings, regs->xstate, xs, 1) < 0)
       return -ENOMEM;

@@ -117,21 +117,6 @@ ssize_t pss_clone_read (const struct pss_clone *c, uint64_t address, void *buf, 
   return (ssize_t)done;
 }
 
-/*
-** Collects the end of a killed child or tracee (a tracee's zombie then
-** goes on to its real parent). The report may already have been taken --
-** a SIGCHLD handler of the host calling waitpid(-1) sees our tracees too --
-** and ECHILD is then the end of it.
-*/
-static void collect (pid_t pid) {
-  int status;
-  for (;;) {
-    pid_t r = waitpid(pid, &status, __WALL);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 || WIFEXITED(status) || WIFSIGNALED(status)) return;
-  }
-}
-
 PSS_EXPORT DWORD PssLinuxReadSnapshotMemory (HPSS SnapshotHandle, UINT64 Address, void *Buffer,
                                              SIZE_T Length, SIZE_T *BytesRead) {
   struct pss_store *s;
@@ -148,13 +133,24 @@ PSS_EXPORT DWORD PssLinuxReadSnapshotMemory (HPSS SnapshotHandle, UINT64 Address
   return (SIZE_T)got == Length ? ERROR_SUCCESS : pss_fail(ERROR_PARTIAL_COPY);
 }
 
+/*
+** Kills the clone. The calling process's clone is our child: we collect
+** it. Another's is traced by its keeper thread, whose exit lets go of it;
+** its zombie is its real parent's (init or a subreaper) to collect, so
+** freeing a snapshot does not wait for a whole address space to go.
+*/
 void pss_clone_release (struct pss_clone *c) {
+  /* in a process forked from the capturer the clone is not ours to kill:
+  ** only our copies of its descriptors go */
+  if (c->owner != getpid()) c->pid = 0;
   if (c->pid > 0 && clone_alive(c)) {
     /* by its handle: never a process that took over the pid */
     if (c->pidfd < 0 || syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0) < 0)
       kill(c->pid, SIGKILL);
-    collect(c->pid);
+    if (c->keeper == NULL) pss_tracee_collect(c->pid);
   }
+  pss_tracer_stop(c->keeper);
+  c->keeper = NULL;
   c->pid = 0;
   if (c->hold >= 0) close(c->hold);
   if (c->pidfd >= 0) close(c->pidfd);
@@ -539,8 +535,12 @@ struct injection {
   uint64_t site;                   /* where the stub is written */
   uint64_t parking;                /* a syscall instruction for the parked clone */
   int stub_written, moved, mask_set, options_set;
+  int running;                     /* the thread was resumed and has not stopped since */
+  int wait_flags;                  /* PSS_WAIT_KEEP_EXIT when it is our own child's main thread */
+  uint64_t deadline;               /* every stop of the injection must come before it */
   pid_t c1, c2;                    /* in our pid namespace; 0 if none */
   int c1_ended;                    /* C1 exited by itself and was collected */
+  const char *step;                /* who we wait for, for a timeout's detail */
 };
 
 /* Whether the site's bytes are free: zeros after zeros, or a stub left by
@@ -634,31 +634,34 @@ enum { STOP_SYSCALL = 1, STOP_CLONE_EVENT = 2 };
 ** Resumes pid to its next system-call stop or clone event. Stops for job
 ** control are passed over (PTRACE_SYSCALL overrides them; the kernel puts
 ** the thread back into the stop at detach); a signal -- only SIGSTOP-like
-** ones can come, the rest is blocked -- is passed on as it came.
+** ones can come, the rest is blocked -- is passed on as it came. *running
+** is 1 while pid runs: a thread that did not come back to a stop cannot be
+** touched again.
 */
-static int run_to_stop (pid_t pid) {
+static int run_to_stop (pid_t pid, int flags, uint64_t deadline, int *running) {
   long sig = 0;
   for (;;) {
-    int status;
+    struct pss_stop st;
+    int rc;
     if (ptrace(PTRACE_SYSCALL, pid, NULL, (void *)sig) < 0) return -errno;
     sig = 0;
-    while (waitpid(pid, &status, __WALL) < 0)
-      if (errno != EINTR) return -errno;
-    if (WIFEXITED(status) || WIFSIGNALED(status)) return -ESRCH;
-    if (!WIFSTOPPED(status)) continue;
-    if (WSTOPSIG(status) == (SIGTRAP | 0x80)) return STOP_SYSCALL;
-    if (status >> 16 == PTRACE_EVENT_CLONE) return STOP_CLONE_EVENT;
-    if (status >> 16 == PTRACE_EVENT_STOP) continue;
-    if (status >> 16 == 0) sig = WSTOPSIG(status);
+    if (running != NULL) *running = 1;
+    if ((rc = pss_tracee_wait(pid, flags, deadline, &st)) < 0) return rc;
+    if (st.kind == PSS_STOP_EXITED) return -ESRCH;
+    if (running != NULL) *running = 0;
+    if (st.sig == (SIGTRAP | 0x80)) return STOP_SYSCALL;
+    if (st.event == PTRACE_EVENT_CLONE) return STOP_CLONE_EVENT;
+    if (st.event == PTRACE_EVENT_STOP) continue;
+    if (st.event == 0) sig = st.sig;
   }
 }
 
 /* Waits for the first stop of an auto-attached child. */
-static int first_stop (pid_t pid) {
-  int status;
-  while (waitpid(pid, &status, __WALL) < 0)
-    if (errno != EINTR) return -errno;
-  return WIFSTOPPED(status) ? 0 : -ESRCH;
+static int first_stop (pid_t pid, uint64_t deadline) {
+  struct pss_stop st;
+  int rc = pss_tracee_wait(pid, 0, deadline, &st);
+  if (rc < 0) return rc;
+  return st.kind == PSS_STOP_TRAP ? 0 : -ESRCH;
 }
 
 /*
@@ -666,15 +669,16 @@ static int first_stop (pid_t pid) {
 ** set), through its entry and exit stops; *child gets the pid a clone
 ** event reports. Returns the call's result (rax), or -errno of ptrace.
 */
-static int run_syscall (pid_t pid, long *result, pid_t *child) {
+static int run_syscall (pid_t pid, int flags, uint64_t deadline, int *running, long *result,
+                        pid_t *child) {
   struct user_regs_struct r;
   unsigned long msg;
-  int rc = run_to_stop(pid);                    /* entry */
+  int rc = run_to_stop(pid, flags, deadline, running);      /* entry */
   if (rc < 0) return rc;
-  if ((rc = run_to_stop(pid)) == STOP_CLONE_EVENT) {
+  if ((rc = run_to_stop(pid, flags, deadline, running)) == STOP_CLONE_EVENT) {
     if (ptrace(PTRACE_GETEVENTMSG, pid, NULL, &msg) < 0) return -errno;
     if (child != NULL) *child = (pid_t)msg;
-    rc = run_to_stop(pid);                      /* exit */
+    rc = run_to_stop(pid, flags, deadline, running);         /* exit */
   }
   if (rc < 0) return rc;
   if (ptrace(PTRACE_GETREGS, pid, NULL, &r) < 0) return -errno;
@@ -685,7 +689,7 @@ static int run_syscall (pid_t pid, long *result, pid_t *child) {
 /* Kills and collects one of the injection's own tracees (C1, C2). */
 static void reap_tracee (pid_t pid) {
   kill(pid, SIGKILL);
-  collect(pid);
+  pss_tracee_collect(pid);
 }
 
 /* The registers to resume a thread stopped inside a system call with:
@@ -748,7 +752,7 @@ static int clone_refused (long result) {
   switch (result) {
     case -ENOMEM:
       pss_fail_detail("the kernel refused to copy the target's address space "
-                      "(memory overcommit limit)");
+                      "(the memory overcommit limit, or a cgroup's memory limit)");
       break;
     case -EAGAIN:
       pss_fail_detail("the target may not create a process (pids cgroup limit or RLIMIT_NPROC)");
@@ -768,13 +772,15 @@ static int make_c1 (struct injection *in) {
   long result = -513;
   for (attempt = 0; attempt < 8 && result <= -512 && result >= -516; attempt++) {
     if (attempt > 0 && (rc = call_clone(in)) < 0) return rc;
-    if ((rc = run_syscall(in->tid, &result, &in->c1)) < 0) return rc;
+    if ((rc = run_syscall(in->tid, in->wait_flags, in->deadline, &in->running, &result,
+                          &in->c1)) < 0)
+      return rc;
   }
   if (result < 0) {
     in->c1 = 0;
     return clone_refused(result);
   }
-  return in->c1 > 0 ? first_stop(in->c1) : -ESRCH;
+  return in->c1 > 0 ? first_stop(in->c1, in->deadline) : -ESRCH;
 }
 
 /*
@@ -785,22 +791,24 @@ static int make_c1 (struct injection *in) {
 static int c1_clones (struct injection *in) {
   long sig = 0;
   for (;;) {
-    int status;
+    struct pss_stop st;
     unsigned long msg;
+    int rc;
     if (ptrace(PTRACE_CONT, in->c1, NULL, (void *)sig) < 0) return -errno;
     sig = 0;
-    while (waitpid(in->c1, &status, __WALL) < 0)
-      if (errno != EINTR) return -errno;
-    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    if ((rc = pss_tracee_wait(in->c1, 0, in->deadline, &st)) < 0) return rc;
+    if (st.kind == PSS_STOP_EXITED) {
       in->c1_ended = 1;
-      return WIFEXITED(status) && WEXITSTATUS(status) ? -WEXITSTATUS(status) : -ESRCH;
+      /* its exit code is the clone's errno -- unless someone else took it */
+      return st.status != -1 && WIFEXITED(st.status) && WEXITSTATUS(st.status)
+             ? -WEXITSTATUS(st.status) : -ESRCH;
     }
-    if (status >> 16 == PTRACE_EVENT_CLONE) {
+    if (st.event == PTRACE_EVENT_CLONE) {
       if (ptrace(PTRACE_GETEVENTMSG, in->c1, NULL, &msg) < 0) return -errno;
       in->c2 = (pid_t)msg;
       return 0;
     }
-    if (status >> 16 == 0 && WSTOPSIG(status) != SIGTRAP) sig = WSTOPSIG(status);
+    if (st.event == 0 && st.sig != SIGTRAP) sig = st.sig;
   }
 }
 
@@ -809,7 +817,7 @@ static int c1_clones (struct injection *in) {
 static int make_c2 (struct injection *in) {
   int rc = c1_clones(in);
   if (rc < 0) { in->c2 = 0; return rc == -ESRCH ? rc : clone_refused(rc); }
-  if (in->c2 <= 0 || (rc = first_stop(in->c2)) < 0) return in->c2 <= 0 ? -ESRCH : rc;
+  if (in->c2 <= 0 || (rc = first_stop(in->c2, in->deadline)) < 0) return in->c2 <= 0 ? -ESRCH : rc;
   if (ptrace(PTRACE_SETOPTIONS, in->c2, NULL,
              (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) < 0)
     return -errno;
@@ -821,22 +829,26 @@ static int reap_c1 (struct injection *in) {
   long result;
   if (!in->c1_ended) reap_tracee(in->c1);
   in->c1 = 0;
-  return run_syscall(in->tid, &result, NULL);
+  return run_syscall(in->tid, in->wait_flags, in->deadline, &in->running, &result, NULL);
 }
 
 /*
 ** Puts T back as it was: mask, registers (those found if it never ran,
 ** else the restartable ones), options, then the site's bytes -- after the
-** registers, so a thread is never in code being rewritten.
+** registers, so a thread is never in code being rewritten. A thread that
+** was resumed and did not stop again (past the deadline) is running the
+** stub: nothing is touched; the stub restores it by itself once our tracer
+** thread exits and lets go of it, and the site keeps the stub's magic.
 */
 static int disarm (struct injection *in) {
   static const unsigned char zeros[SITE_SIZE];
   int rc = 0;
+  if (in->running) return -ETIMEDOUT;
   if (in->mask_set && ptrace(PTRACE_SETSIGMASK, in->tid, (void *)8, &in->mask) < 0) rc = -errno;
   if (in->moved && ptrace(PTRACE_SETREGS, in->tid, NULL, &in->resume) < 0 && rc == 0) rc = -errno;
   if (in->options_set && ptrace(PTRACE_SETOPTIONS, in->tid, NULL, NULL) < 0 && rc == 0)
     rc = -errno;
-  if (in->stub_written && mem_write(in->memfd, in->t->pid, in->site, zeros, SITE_SIZE) < 0 &&
+  if (rc == 0 && in->stub_written && mem_write(in->memfd, in->t->pid, in->site, zeros, SITE_SIZE) < 0 &&
       rc == 0)
     rc = -EIO;
   return rc;
@@ -872,6 +884,7 @@ static int seccomp_allows (struct injection *in) {
 
 static int prepare (struct injection *in, struct pss_freeze *fz) {
   int rc;
+  in->deadline = pss_deadline();
   if ((in->tid = pss_freeze_injector(fz)) == 0) {
     size_t i;
     for (i = 0; i < fz->n && pss_freeze_thread(fz, i) == 0; i++) {}
@@ -879,6 +892,7 @@ static int prepare (struct injection *in, struct pss_freeze *fz) {
     pss_fail_detail("no thread of the target is in a plain stop to make the clone");
     return -EBUSY;
   }
+  in->wait_flags = in->tid == fz->leader && fz->own_child ? PSS_WAIT_KEEP_EXIT : 0;
   if (ptrace(PTRACE_GETREGS, in->tid, NULL, &in->frozen) < 0) return -errno;
   if (in->frozen.cs != 0x33) {
     pss_fail_detail("the target runs 32-bit code, which the clone cannot be injected into");
@@ -893,27 +907,31 @@ static int prepare (struct injection *in, struct pss_freeze *fz) {
   return seccomp_allows(in);
 }
 
-static uint64_t micros (void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+static void note_late (const struct injection *in) {
+  pss_fail_detailf("%s (pid %d) did not come back within %u ms while the clone was made", in->step,
+                   (int)(in->step[4] == 't' ? in->tid : in->c1), pss_wait_limit_ms());
 }
 
 int pss_clone_inject (struct pss_target *t, struct pss_freeze *fz, struct pss_clone *c,
                       uint64_t *clone_us) {
   struct injection in;
-  uint64_t w0 = micros();
+  uint64_t w0 = pss_now_us();
   int rc, undo;
   memset(&in, 0, sizeof in);
   in.t = t;
   in.memfd = -1;
   rc = prepare(&in, fz);
   if (rc == 0) rc = arm(&in);
+  in.step = "the target's thread making the clone";
   if (rc == 0) rc = make_c1(&in);
+  in.step = "the clone's first process (C1)";
   if (rc == 0) rc = make_c2(&in);
+  if (rc == -ETIMEDOUT) note_late(&in);
   if (in.c2 > 0 && rc < 0) { reap_tracee(in.c2); in.c2 = 0; }
   if (in.c1 > 0) {
-    int r = reap_c1(&in);
+    int r;
+    in.step = "the target's thread collecting C1";
+    if ((r = reap_c1(&in)) == -ETIMEDOUT && rc == 0) note_late(&in);
     if (rc == 0) rc = r;
   }
   undo = disarm(&in);
@@ -925,7 +943,7 @@ int pss_clone_inject (struct pss_target *t, struct pss_freeze *fz, struct pss_cl
   }
   else if (in.c2 > 0) reap_tracee(in.c2);
   if (in.memfd >= 0) close(in.memfd);
-  *clone_us = micros() - w0;
+  *clone_us = pss_now_us() - w0;
   return rc;
 }
 
@@ -942,7 +960,12 @@ int pss_clone_settle (struct pss_clone *c) {
   long result;
   int rc;
   if (c->self) return 0;
-  if ((rc = run_syscall(c->pid, &result, NULL)) < 0) return rc;
+  if ((rc = run_syscall(c->pid, 0, pss_deadline(), NULL, &result, NULL)) < 0) {
+    if (rc == -ETIMEDOUT)
+      pss_fail_detailf("the clone (pid %d) did not close its descriptors within %u ms",
+                       (int)c->pid, pss_wait_limit_ms());
+    return rc;
+  }
   if (ptrace(PTRACE_GETREGS, c->pid, NULL, &r) < 0) return -errno;
   r.rip = c->parking;
   r.rax = SYS_exit_group;

@@ -1,0 +1,187 @@
+/*
+** tracee.c -- waiting for a tracee's next stop or end, in a way that no
+** wait of the caller can take from us, and never past a deadline.
+**
+** Every thread of a process sees the wait reports of every tracee of any
+** of its threads: a host's SIGCHLD handler calling waitpid(-1, WNOHANG),
+** or a thread blocked in waitpid(-1), takes the stop reports meant for us.
+** A blocking waitpid(tracee) would then sleep forever, with the tracee
+** stopped. So a wait here never blocks: it asks the tracee itself --
+** PTRACE_GETSIGINFO answers only while it is in a ptrace stop, and tells
+** which stop -- takes the stop's report if it is still there, and asks
+** waitid (WNOWAIT first) and /proc whether it has ended. Between looks it
+** yields, then sleeps a little longer each time, until the deadline.
+**
+** A report taken by someone else costs nothing but its exit status: the
+** stop itself stays until we resume the tracee, and a tracee whose exit
+** was collected elsewhere is no longer ours (ECHILD).
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define QUICK_US 2000            /* naps of 10 us between looks for 2 ms ... */
+#define SHORT_NAP_NS 10000L
+#define LAST_NAP_NS 1000000L     /* ... then doubling up to 1 ms */
+
+static atomic_uint wait_limit_ms = 5000;
+
+PSS_EXPORT DWORD PssLinuxSetWaitLimit (DWORD Milliseconds) {
+  if (Milliseconds == 0) return atomic_load(&wait_limit_ms);
+  return atomic_exchange(&wait_limit_ms, Milliseconds);
+}
+
+uint64_t pss_now_us (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t pss_deadline (void) {
+  return pss_now_us() + (uint64_t)atomic_load(&wait_limit_ms) * 1000u;
+}
+
+unsigned pss_wait_limit_ms (void) {
+  return atomic_load(&wait_limit_ms);
+}
+
+/*
+** The stop siginfo describes: a system-call stop has si_code
+** SIGTRAP|0x80 (PTRACE_O_TRACESYSGOOD); an event stop, si_signo | event
+** << 8 (the interrupt stop SIGTRAP, a group-stop its stop signal, under
+** PTRACE_SEIZE); anything else is a signal on its way in.
+*/
+static void stop_from_siginfo (struct pss_stop *st, const siginfo_t *si) {
+  st->kind = PSS_STOP_TRAP;
+  st->event = 0;
+  if (si->si_signo == SIGTRAP && si->si_code == (SIGTRAP | 0x80)) st->sig = SIGTRAP | 0x80;
+  else if (si->si_code > 0xff && (si->si_code & 0xff) == si->si_signo) {
+    st->sig = si->si_signo;
+    st->event = si->si_code >> 8;
+  }
+  else st->sig = si->si_signo;
+}
+
+/* Whether the thread has died (a zombie, or gone): its stat says. */
+static int thread_dead (pid_t tid) {
+  char path[48], text[512], *paren;
+  ssize_t n;
+  int fd;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return errno == ENOENT || errno == ESRCH;
+  n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return 1;
+  text[n] = '\0';
+  if ((paren = strrchr(text, ')')) == NULL || paren[1] == '\0') return 0;
+  return paren[2] == 'Z' || paren[2] == 'X';
+}
+
+/* Takes the stop's wait report, so that no wait of the caller meets it
+** later; WSTOPPED only: an exit can never be taken by this. */
+static void take_stop_report (pid_t tid) {
+  siginfo_t taken;
+  memset(&taken, 0, sizeof taken);
+  while (waitid(P_PID, (id_t)tid, &taken, WSTOPPED | __WALL | WNOHANG) < 0 && errno == EINTR) {}
+}
+
+/*
+** Whether the tracee has ended: its exit report (collected unless
+** PSS_WAIT_KEEP_EXIT: the end of our own child is its parent's), no
+** report because someone else collected it (ECHILD: it is no longer
+** ours), or a zombie whose report is held back (a main thread that exited
+** before the others). A tracee's stop is reported even to a wait for
+** exits only, so the peek says which it saw; once it saw an exit, the
+** tracee is a zombie and has no other report to take by mistake.
+*/
+static int ended (pid_t tid, int flags, struct pss_stop *st) {
+  siginfo_t si;
+  int status, dead = thread_dead(tid);    /* first: a zombie's report comes with it */
+  memset(&si, 0, sizeof si);
+  if (waitid(P_PID, (id_t)tid, &si, WEXITED | __WALL | WNOHANG | WNOWAIT) < 0) {
+    if (errno == EINTR) return 0;
+    if (errno != ECHILD) return -errno;
+  }
+  else if (si.si_pid == tid &&
+           (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)) {
+    if (!(flags & PSS_WAIT_KEEP_EXIT) && waitpid(tid, &status, __WALL | WNOHANG) == tid)
+      st->status = status;
+  }
+  else if (si.si_pid == tid || !dead) return 0;   /* a stop (the next look sees it), or alive */
+  st->kind = PSS_STOP_EXITED;
+  return 1;
+}
+
+/*
+** One look: 1 with *st filled when the tracee is in a ptrace stop or has
+** ended, 0 while it runs, or -errno. PTRACE_GETSIGINFO answers only in a
+** ptrace stop, and says which: one system call while it runs. Whether it
+** ended costs more, and is asked only when `full`.
+*/
+static int look (pid_t tid, int flags, int full, struct pss_stop *st) {
+  siginfo_t si;
+  memset(st, 0, sizeof *st);
+  st->status = -1;
+  if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) == 0) {
+    take_stop_report(tid);
+    stop_from_siginfo(st, &si);
+    return 1;
+  }
+  if (errno == EINVAL) {           /* a group-stop without siginfo */
+    take_stop_report(tid);
+    st->kind = PSS_STOP_TRAP;
+    st->sig = SIGSTOP;
+    st->event = PTRACE_EVENT_STOP;
+    return 1;
+  }
+  if (errno != ESRCH) return -errno;
+  return full ? ended(tid, flags, st) : 0;
+}
+
+/*
+** Most stops come within microseconds of the resume (a system call's
+** entry, a clone event), and the target is paused while we wait: so for
+** the first 2 ms the waits nap 10 us between looks (a full look every
+** 8th time), then longer each time. A nap, not a yield: on a busy
+** machine a yield queues us behind every other task, while a thread that
+** wakes from a short sleep runs soon. (The tracer thread's timer slack is
+** 1 ns, so a nap is as long as asked.)
+*/
+int pss_tracee_wait (pid_t tid, int flags, uint64_t deadline, struct pss_stop *st) {
+  struct timespec nap = { 0, SHORT_NAP_NS };
+  uint64_t quick_end = pss_now_us() + QUICK_US, now;
+  unsigned round;
+  int r, quick = 1;
+  for (round = 0; ; round++) {
+    r = look(tid, flags, !quick || round % 8 == 7, st);
+    if (r < 0) return r;
+    /* PSS_WAIT_END: a stop on the way to the end (a killed tracee leaves
+    ** any stop it was in) is no answer */
+    if (r > 0 && (st->kind == PSS_STOP_EXITED || !(flags & PSS_WAIT_END))) return 0;
+    if ((now = pss_now_us()) >= deadline) return -ETIMEDOUT;
+    quick = now < quick_end;
+    nanosleep(&nap, NULL);
+    if (!quick && nap.tv_nsec < LAST_NAP_NS) nap.tv_nsec *= 2;
+  }
+}
+
+/*
+** Collects the end of a tracee or child that was killed: it is dying, so
+** this is short; a report someone else took is the end of it too.
+*/
+void pss_tracee_collect (pid_t pid) {
+  struct pss_stop st;
+  if (pss_tracee_wait(pid, PSS_WAIT_END, pss_deadline(), &st) < 0) {
+    /* still dying past the limit: it is dead to us, and its parent (or
+    ** the kernel, when our thread exits) takes it */
+  }
+}
