@@ -17,13 +17,27 @@
 ** - every failure is an -errno: bad fds, no image, a full disk, a file
 **   size limit.
 **
-** The teardown detaches every thread the test stopped, kills a gdb that
-** is still running and removes the core and its directory.
+** And, through PssLinuxWriteCore and PssLinuxWriteCoreFd on real captures
+** of the target (VA clone and thread contexts), that writing a core never
+** harms the caller (issue 11): a device at Path stays that device, a
+** failed write leaves an old file's bytes and mode as they were, a
+** symbolic link is replaced and not followed, the result is mode 0600
+** whatever was there and whatever the umask, no temporary file is left
+** behind; a descriptor gets the core at its offset or in order, and
+** neither SIGPIPE nor SIGXFSZ reaches the caller.
+**
+** The teardown detaches every thread the test stopped, kills a gdb or a
+** child that is still running, restores the signal actions, the file
+** size limit and the umask, and removes everything in the test's
+** directory, then the directory.
 */
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -36,8 +50,10 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -67,8 +83,8 @@ static void sleep_ms (long ms) {
 static struct {
   pid_t seized[MAX_THREADS];   /* threads stopped by the test */
   size_t nseized;
-  char dir[64];                /* mkdtemp'd, "" if none */
-  char files[4][128];          /* in dir, "" if none */
+  char dir[64];                /* mkdtemp'd, "" if none; emptied and removed */
+  char files[12][384];         /* paths made by temp_file, "" if none */
   int core_fd;                 /* a core opened to read back, -1 if none */
   pid_t gdb;                   /* a gdb still running, 0 if none */
   pid_t child;                 /* an image forked by the test, 0 if none */
@@ -77,7 +93,14 @@ static struct {
   size_t regions_len;
   struct rlimit fsize;         /* RLIMIT_FSIZE before the test lowered it */
   int fsize_lowered;
+  struct sigaction pipe_action, xfsz_action;   /* before the test counted them */
+  int counting;
+  mode_t umask;                /* before the test changed it */
+  int umask_set;
 } held;
+
+/* SIGPIPE and SIGXFSZ that reached the test while it counted them */
+static volatile sig_atomic_t pipe_signals, xfsz_signals;
 
 static void on_watchdog (int signo) {
   (void)signo;
@@ -123,8 +146,32 @@ static void release_threads (void) {
   held.nseized = 0;
 }
 
+/* Removes everything in the directory path (relative to at), which the
+** test made: files, and directories down to depth levels, made writable
+** first (a test makes one read-only). */
+static void empty_dir (int at, char const *path, int depth) {
+  int fd = openat(at, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *e;
+  if (d == NULL) {
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  fchmod(fd, 0700);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    if (unlinkat(fd, e->d_name, 0) == 0 || errno != EISDIR || depth == 0)
+      continue;
+    empty_dir(fd, e->d_name, depth - 1);
+    if (unlinkat(fd, e->d_name, AT_REMOVEDIR) != 0)
+      note("teardown: cannot remove %s/%s: %s", path, e->d_name, strerror(errno));
+  }
+  closedir(d);
+}
+
 static int core_teardown (void **state) {
-  size_t i;
   alarm(0);
   release_threads();
   if (held.gdb > 0) {
@@ -143,13 +190,19 @@ static int core_teardown (void **state) {
     setrlimit(RLIMIT_FSIZE, &held.fsize);
     signal(SIGXFSZ, SIG_DFL);
   }
+  if (held.counting) {
+    sigaction(SIGPIPE, &held.pipe_action, NULL);
+    sigaction(SIGXFSZ, &held.xfsz_action, NULL);
+  }
+  if (held.umask_set)
+    umask(held.umask);
   if (held.core_fd >= 0)
     close(held.core_fd);
-  for (i = 0; i < sizeof held.files / sizeof held.files[0]; i++)
-    if (held.files[i][0] != '\0')
-      unlink(held.files[i]);
-  if (held.dir[0] != '\0' && rmdir(held.dir) != 0)
-    note("teardown: cannot remove %s: %s", held.dir, strerror(errno));
+  if (held.dir[0] != '\0') {
+    empty_dir(AT_FDCWD, held.dir, 2);
+    if (rmdir(held.dir) != 0)
+      note("teardown: cannot remove %s: %s", held.dir, strerror(errno));
+  }
   return fixture_teardown(state);
 }
 
@@ -167,7 +220,8 @@ static char const *temp_file (char const *name) {
   }
   for (i = 0; held.files[i][0] != '\0'; i++)
     assert_true(i + 1 < sizeof held.files / sizeof held.files[0]);
-  snprintf(held.files[i], sizeof held.files[i], "%s/%s", held.dir, name);
+  assert_true(snprintf(held.files[i], sizeof held.files[i], "%s/%s", held.dir, name) <
+              (int)sizeof held.files[i]);
   return held.files[i];
 }
 /* }====================================================================== */
@@ -371,6 +425,12 @@ static void core_open (struct fixture *f, struct core_file *c, char const *path)
     if (c->ph[i].p_filesz > 0 && c->ph[i].p_offset + c->ph[i].p_filesz > (uint64_t)c->size)
       fail_because("segment %zu ends at %" PRIu64 ", after the end of the file (%lld)", i,
                    (uint64_t)(c->ph[i].p_offset + c->ph[i].p_filesz), (long long)c->size);
+}
+
+/* Closes a core opened by core_open, so the test can open another. */
+static void core_close (struct core_file *c) {
+  close(c->fd);
+  c->fd = held.core_fd = -1;
 }
 
 struct note {
@@ -877,28 +937,35 @@ static void *drain_pipe (void *arg) {
   return NULL;
 }
 
-static void expect_same_files (struct fixture *f, char const *a, char const *b) {
+/* The n bytes of file a from offset at_a equal those of b from at_b. */
+static void expect_same_range (struct fixture *f, char const *a, uint64_t at_a, char const *b,
+                               uint64_t at_b, uint64_t n) {
   size_t const chunk = 1u << 20;
   char *x = fixture_keep(f, malloc(chunk)), *y = fixture_keep(f, malloc(chunk));
   int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC);
-  struct stat sa, sb;
-  off_t at;
+  uint64_t at;
   assert_non_null(x);
   assert_non_null(y);
   assert_true(fa >= 0 && fb >= 0);
-  assert_int_equal(fstat(fa, &sa), 0);
-  assert_int_equal(fstat(fb, &sb), 0);
-  if (sa.st_size != sb.st_size)
-    fail_because("%s has %lld bytes, %s %lld", a, (long long)sa.st_size, b, (long long)sb.st_size);
-  for (at = 0; at < sa.st_size; at += (off_t)chunk) {
-    size_t n = sa.st_size - at < (off_t)chunk ? (size_t)(sa.st_size - at) : chunk;
-    read_at(fa, x, n, (uint64_t)at);
-    read_at(fb, y, n, (uint64_t)at);
-    if (memcmp(x, y, n) != 0)
-      fail_because("the files differ in the MiB at %lld", (long long)at);
+  for (at = 0; at < n; at += chunk) {
+    size_t k = n - at < chunk ? (size_t)(n - at) : chunk;
+    read_at(fa, x, k, at_a + at);
+    read_at(fb, y, k, at_b + at);
+    if (memcmp(x, y, k) != 0)
+      fail_because("%s from %" PRIu64 " and %s from %" PRIu64 " differ in the MiB at %" PRIu64,
+                   a, at_a, b, at_b, at);
   }
   close(fa);
   close(fb);
+}
+
+static void expect_same_files (struct fixture *f, char const *a, char const *b) {
+  struct stat sa, sb;
+  assert_int_equal(stat(a, &sa), 0);
+  assert_int_equal(stat(b, &sb), 0);
+  if (sa.st_size != sb.st_size)
+    fail_because("%s has %lld bytes, %s %lld", a, (long long)sa.st_size, b, (long long)sb.st_size);
+  expect_same_range(f, a, 0, b, 0, (uint64_t)sa.st_size);
 }
 
 /* Written to a pipe (every byte in order, no holes), the core is the
@@ -1076,6 +1143,694 @@ static void core_write_errors (void **state) {
   close(fd);
 }
 
+/* {======================================================================
+** PssLinuxWriteCore and PssLinuxWriteCoreFd on real captures: a core is
+** written without harming the caller (issue 11)
+** ======================================================================= */
+
+/* The code of a failed write where Win32 has no closer code (EISDIR,
+** ENOENT): PssLinuxLastErrno says which and the detail says it in words.
+** ENOSPC, EFBIG and EPIPE have theirs. */
+#define WRITE_FAILURE ERROR_GEN_FAILURE
+
+/* A capture of the target with what a core needs, its VA clone and every
+** thread's context; *threads of them. Freed by the teardown. */
+static HPSS core_capture (struct fixture *f, DWORD *threads) {
+  struct target *t = fixture_start(f, "--threads", "2", NULL);
+  HANDLE h = fixture_open(f, t->pid);
+  HPSS s = NULL;
+  DWORD rc = PssCaptureSnapshot(h, PSS_CAPTURE_VA_CLONE | PSS_CAPTURE_THREADS |
+                                   PSS_CAPTURE_THREAD_CONTEXT, CONTEXT_ALL, &s);
+  if (rc != ERROR_SUCCESS)
+    fail_because("PssCaptureSnapshot with a VA clone and contexts: %s (%u), errno %d, %s",
+                 win32_error_name(rc), (unsigned)rc, PssLinuxLastErrno(),
+                 PssLinuxLastErrorDetail() ? PssLinuxLastErrorDetail() : "no detail");
+  fixture_keep_snapshot(f, s);
+  if (threads != NULL)
+    *threads = query_thread_count(s);
+  return s;
+}
+
+/* A call that failed with code, errno err behind it (0: an argument
+** error) and, when words is not NULL, a detail that says them. */
+static void expect_failure (DWORD rc, DWORD code, int err, char const *words) {
+  char const *detail = PssLinuxLastErrorDetail();
+  assert_code(rc, code);
+  if (PssLinuxLastErrno() != err)
+    fail_because("errno %d (%s) behind the failure, expected %d (%s)", PssLinuxLastErrno(),
+                 strerror(PssLinuxLastErrno()), err, strerror(err));
+  if (words != NULL && (detail == NULL || strstr(detail, words) == NULL))
+    fail_because("the detail \"%s\" does not say \"%s\"", detail ? detail : "(none)", words);
+}
+
+/* A whole core at path: its ELF header and program headers hold, and its
+** notes are those of `threads` threads, main thread first. */
+static void expect_core (struct fixture *f, char const *path, DWORD threads) {
+  struct note *nt = fixture_keep(f, calloc(4 * MAX_THREADS, sizeof *nt));
+  struct core_file c;
+  size_t n;
+  assert_non_null(nt);
+  core_open(f, &c, path);
+  n = core_notes(&c, nt, 4 * MAX_THREADS);
+  if (n != 4 + 2 * (size_t)threads)
+    fail_because("%s: %zu notes for %u threads", path, n, (unsigned)threads);
+  assert_int_equal(nt[0].type, NT_PRSTATUS);
+  assert_int_equal(nt[1].type, NT_PRPSINFO);
+  core_close(&c);
+}
+
+static void write_fill (int fd, int byte, size_t n) {
+  char buf[4096];
+  memset(buf, byte, sizeof buf);
+  while (n > 0) {
+    size_t k = n < sizeof buf ? n : sizeof buf;
+    assert_int_equal(write(fd, buf, k), (ssize_t)k);
+    n -= k;
+  }
+}
+
+/* A file of n bytes `byte` at path, with mode whatever the umask; *st. */
+static void make_file (char const *path, int byte, size_t n, mode_t mode, struct stat *st) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  write_fill(fd, byte, n);
+  assert_int_equal(fchmod(fd, mode), 0);
+  assert_int_equal(fstat(fd, st), 0);
+  close(fd);
+}
+
+/* Fails unless the n bytes of path from offset at are all `byte`. */
+static void expect_filled (char const *path, uint64_t at, int byte, size_t n) {
+  unsigned char buf[4096];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  size_t done, i;
+  assert_true(fd >= 0);
+  for (done = 0; done < n; done += sizeof buf) {
+    size_t k = n - done < sizeof buf ? n - done : sizeof buf;
+    read_at(fd, buf, k, at + done);
+    for (i = 0; i < k; i++)
+      if (buf[i] != (unsigned char)byte)
+        fail_because("%s: byte %" PRIu64 " is 0x%02x, not 0x%02x", path, at + done + i, buf[i],
+                     (unsigned char)byte);
+  }
+  close(fd);
+}
+
+/* Path is still the file `before` described -- the same inode, mode,
+** size and modification time -- holding its n bytes `byte`. */
+static void expect_unchanged (char const *path, struct stat const *before, int byte) {
+  struct stat now;
+  if (lstat(path, &now) != 0)
+    fail_because("%s is gone: %s", path, strerror(errno));
+  if (now.st_ino != before->st_ino || now.st_dev != before->st_dev ||
+      now.st_mode != before->st_mode || now.st_size != before->st_size ||
+      now.st_mtim.tv_sec != before->st_mtim.tv_sec ||
+      now.st_mtim.tv_nsec != before->st_mtim.tv_nsec)
+    fail_because("%s changed: inode %llu mode 0%o size %lld, it was inode %llu mode 0%o size %lld",
+                 path, (unsigned long long)now.st_ino, (unsigned)now.st_mode,
+                 (long long)now.st_size, (unsigned long long)before->st_ino,
+                 (unsigned)before->st_mode, (long long)before->st_size);
+  expect_filled(path, 0, byte, (size_t)now.st_size);
+}
+
+/* Path is a regular file of mode 0600 (not a link, whatever was there). */
+static void expect_private_file (char const *path) {
+  struct stat st;
+  assert_int_equal(lstat(path, &st), 0);
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 07777) != 0600)
+    fail_because("%s has mode 0%o, expected a regular file of mode 0600", path,
+                 (unsigned)st.st_mode);
+}
+
+/* The directory holds exactly `expected` entries, the ones the test made:
+** the writer left no temporary file in it. */
+static void expect_entries (char const *dir, size_t expected) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  char names[2048] = "";
+  size_t n = 0, used = 0;
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    n++;
+    if (used < sizeof names - 1)
+      used += (size_t)snprintf(names + used, sizeof names - used, " %.60s", e->d_name);
+  }
+  closedir(d);
+  if (n != expected)
+    fail_because("%s holds %zu entries, the test made %zu:%s", dir, n, expected, names);
+}
+
+static void count_signal (int signo) {
+  if (signo == SIGPIPE)
+    pipe_signals++;
+  else
+    xfsz_signals++;
+}
+
+/* From here on SIGPIPE and SIGXFSZ are counted, neither ignored (main
+** ignores SIGPIPE) nor fatal: a writer that lets one through is seen. */
+static void count_signals (void) {
+  struct sigaction sa;
+  assert_false(held.counting);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = count_signal;
+  sigemptyset(&sa.sa_mask);
+  pipe_signals = xfsz_signals = 0;
+  assert_int_equal(sigaction(SIGPIPE, &sa, &held.pipe_action), 0);
+  assert_int_equal(sigaction(SIGXFSZ, &sa, &held.xfsz_action), 0);
+  held.counting = 1;
+}
+
+/* None of them reached the test or waits for it, and neither is left
+** blocked. */
+static void expect_no_signals (void) {
+  sigset_t pending, mask;
+  assert_int_equal(sigpending(&pending), 0);
+  assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &mask), 0);
+  if (pipe_signals != 0 || xfsz_signals != 0)
+    fail_because("the writer let %d SIGPIPE and %d SIGXFSZ through", (int)pipe_signals,
+                 (int)xfsz_signals);
+  if (sigismember(&pending, SIGPIPE) || sigismember(&pending, SIGXFSZ))
+    fail_because("a SIGPIPE or SIGXFSZ of the writer is left pending");
+  if (sigismember(&mask, SIGPIPE) || sigismember(&mask, SIGXFSZ))
+    fail_because("the writer left SIGPIPE or SIGXFSZ blocked");
+}
+
+/*
+** A device at Path is written through and stays the device: /dev/full
+** fails with ENOSPC's code and a detail that says so, and is the same
+** character device afterwards (a failed write once deleted it, and the
+** next write left a regular file in its place); no temporary file is left
+** in /dev. A symbolic link to it (as /dev/stdout is a link) is written
+** through and stays a link; /dev/null takes a whole core.
+*/
+static void core_to_a_device_leaves_the_device (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char const *link = temp_file("full");
+  struct stat before, after;
+  char target[64];
+  DIR *dev;
+  struct dirent *e;
+  HPSS snap;
+  ssize_t n;
+  if (stat("/dev/full", &before) != 0)
+    skip_because("/dev/full: %s", strerror(errno));
+  if (!S_ISCHR(before.st_mode))
+    skip_because("/dev/full is not a character device here (mode 0%o): an older pss may have "
+                 "replaced it; as root, rm /dev/full && mknod -m 666 /dev/full c 1 7",
+                 (unsigned)before.st_mode);
+  snap = core_capture(f, NULL);
+  expect_failure(PssLinuxWriteCore(snap, "/dev/full"), ERROR_DISK_FULL, ENOSPC, "no space left");
+  assert_int_equal(lstat("/dev/full", &after), 0);
+  if (!S_ISCHR(after.st_mode) || after.st_rdev != before.st_rdev || after.st_ino != before.st_ino)
+    fail_because("/dev/full is no longer the device it was (mode 0%o)", (unsigned)after.st_mode);
+  dev = opendir("/dev");
+  assert_non_null(dev);
+  while ((e = readdir(dev)) != NULL)
+    if (strncmp(e->d_name, ".full.", 6) == 0) {
+      closedir(dev);
+      fail_because("a temporary file /dev/%s is left", e->d_name);
+    }
+  closedir(dev);
+  assert_int_equal(symlink("/dev/full", link), 0);
+  expect_failure(PssLinuxWriteCore(snap, link), ERROR_DISK_FULL, ENOSPC, "no space left");
+  n = readlink(link, target, sizeof target - 1);
+  assert_true(n > 0);
+  target[n] = '\0';
+  assert_string_equal(target, "/dev/full");
+  assert_code(PssLinuxWriteCore(snap, "/dev/null"), ERROR_SUCCESS);
+  assert_int_equal(lstat("/dev/null", &after), 0);
+  assert_true(S_ISCHR(after.st_mode));
+  assert_int_equal(lstat("/dev/full", &after), 0);
+  assert_true(S_ISCHR(after.st_mode) && after.st_ino == before.st_ino);
+  expect_entries(held.dir, 1);
+}
+
+/*
+** A symbolic link to an open descriptor (/dev/stdout is /proc/self/fd/1)
+** names what the caller holds open: written through, as a shell's `>`
+** would write it, even when that is a regular file; the link stays.
+*/
+static void core_through_a_descriptor_link (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char const *file = temp_file("behind-fd"), *link = temp_file("stdout");
+  char target[64], text[64];
+  struct stat st;
+  HPSS snap = core_capture(f, NULL);
+  int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ssize_t n;
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "old bytes, longer than nothing", 30), 30);
+  snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+  assert_int_equal(symlink(target, link), 0);
+  assert_code(PssLinuxWriteCore(snap, link), ERROR_SUCCESS);
+  close(fd);
+  n = readlink(link, text, sizeof text - 1);
+  assert_true(n > 0);
+  text[n] = '\0';
+  assert_string_equal(text, target);
+  assert_int_equal(lstat(file, &st), 0);
+  assert_true(S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0644);
+  expect_core(f, file, query_thread_count(snap));
+}
+
+/* Drains a FIFO opened without waiting for a writer: waits (bounded) for
+** the first bytes, then reads to the end. */
+static void *drain_fifo (void *arg) {
+  struct drain *d = arg;
+  long long deadline = now_ms() + (under_valgrind() ? 300000 : 60000);
+  struct pollfd pf = { d->from, POLLIN, 0 };
+  while (poll(&pf, 1, 100) <= 0 || !(pf.revents & (POLLIN | POLLHUP)))
+    if (now_ms() > deadline) {
+      d->error = ETIMEDOUT;
+      return NULL;
+    }
+  if (fcntl(d->from, F_SETFL, fcntl(d->from, F_GETFL) & ~O_NONBLOCK) != 0) {
+    d->error = errno;
+    return NULL;
+  }
+  return drain_pipe(d);
+}
+
+/*
+** A FIFO at Path is written through, not replaced: its reader gets the
+** whole core, the same bytes as a file gets, and the FIFO is still there.
+*/
+static void core_through_a_fifo_at_path (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char const *fifo = temp_file("fifo"), *file = temp_file("core"), *got = temp_file("got");
+  DWORD threads, rc;
+  HPSS snap = core_capture(f, &threads);
+  struct drain d;
+  struct stat before, after;
+  pthread_t drainer;
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  assert_int_equal(lstat(fifo, &before), 0);
+  assert_code(PssLinuxWriteCore(snap, file), ERROR_SUCCESS);
+  /* a reader is there first, so the writer's open does not wait */
+  d.from = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  d.to = open(got, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  d.error = 0;
+  assert_true(d.from >= 0 && d.to >= 0);
+  assert_int_equal(pthread_create(&drainer, NULL, drain_fifo, &d), 0);
+  rc = PssLinuxWriteCore(snap, fifo);
+  pthread_join(drainer, NULL);
+  close(d.from);
+  close(d.to);
+  assert_code(rc, ERROR_SUCCESS);
+  assert_int_equal(d.error, 0);
+  assert_int_equal(lstat(fifo, &after), 0);
+  assert_true(S_ISFIFO(after.st_mode) && after.st_ino == before.st_ino);
+  expect_core(f, got, threads);
+  expect_same_files(f, file, got);
+  expect_entries(held.dir, 3);
+}
+
+/*
+** A write that fails over an existing file leaves it as it was: the same
+** inode with its bytes and mode 0644. The failure is a file size limit
+** met in the middle of the memory, with SIGXFSZ counted (not ignored),
+** so a writer that let the signal through would be seen. Through a
+** descriptor the caller's file stays where it is, holding what was
+** written.
+*/
+static void core_failure_leaves_the_old_file (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char const *path = temp_file("app.core"), *other = temp_file("by-fd");
+  HPSS snap = core_capture(f, NULL);
+  struct stat before, st;
+  struct rlimit small;
+  int fd;
+  make_file(path, 'o', 10000, 0644, &before);
+  count_signals();
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &held.fsize), 0);
+  small = held.fsize;
+  small.rlim_cur = 4u << 20;
+  held.fsize_lowered = 1;
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+  expect_failure(PssLinuxWriteCore(snap, path), ERROR_FILE_TOO_LARGE, EFBIG, "file size limit");
+  fd = open(other, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  expect_failure(PssLinuxWriteCoreFd(snap, fd), ERROR_FILE_TOO_LARGE, EFBIG, "file size limit");
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &held.fsize), 0);
+  assert_int_equal(fstat(fd, &st), 0);
+  close(fd);
+  assert_true(st.st_nlink == 1 && st.st_size > 0 && st.st_size <= (off_t)small.rlim_cur);
+  expect_unchanged(path, &before, 'o');
+  expect_entries(held.dir, 2);
+  expect_no_signals();
+}
+
+/*
+** What Path named is replaced whole: a symbolic link by a file (the file
+** it pointed to, in another directory, is untouched), an existing file of
+** mode 0644 by a new one, a dangling link by a file (nothing is made
+** where it pointed). Each result is a regular file of mode 0600, under a
+** umask that would have made 0400 of it, holding the same whole core.
+*/
+static void core_replaces_links_and_modes (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char const *outside = temp_file("outside"), *link = temp_file("link");
+  char const *old = temp_file("old.core"), *dangling = temp_file("dangling");
+  char victim[400], nowhere[400];
+  struct stat victim_before, old_before, st;
+  DWORD threads;
+  HPSS snap = core_capture(f, &threads);
+  snprintf(victim, sizeof victim, "%s/victim", outside);
+  snprintf(nowhere, sizeof nowhere, "%s/nowhere", outside);
+  assert_int_equal(mkdir(outside, 0700), 0);
+  make_file(victim, 'v', 5000, 0644, &victim_before);
+  make_file(old, 'o', 5000, 0644, &old_before);
+  assert_int_equal(symlink(victim, link), 0);
+  assert_int_equal(symlink(nowhere, dangling), 0);
+  held.umask = umask(0277);
+  held.umask_set = 1;
+  assert_code(PssLinuxWriteCore(snap, link), ERROR_SUCCESS);
+  assert_code(PssLinuxWriteCore(snap, old), ERROR_SUCCESS);
+  assert_code(PssLinuxWriteCore(snap, dangling), ERROR_SUCCESS);
+  umask(held.umask);
+  held.umask_set = 0;
+  expect_unchanged(victim, &victim_before, 'v');
+  if (lstat(nowhere, &st) == 0 || errno != ENOENT)
+    fail_because("%s was made through the dangling link", nowhere);
+  expect_private_file(link);
+  expect_private_file(old);
+  expect_private_file(dangling);
+  assert_int_equal(lstat(old, &st), 0);
+  assert_true(st.st_ino != old_before.st_ino);   /* a new file, renamed over the old */
+  expect_core(f, link, threads);
+  expect_same_files(f, link, old);
+  expect_same_files(f, link, dangling);
+  expect_entries(held.dir, 4);
+  expect_entries(outside, 1);
+}
+
+/*
+** Through a pipe (its writing end non-blocking: the writer waits for room
+** as on a blocking one) the core is whole and the same bytes as written
+** to a path. A pipe whose reader is gone is EPIPE, with a detail, and no
+** SIGPIPE reaches the caller, though it neither ignores nor blocks it.
+*/
+static void core_fd_through_a_pipe (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char const *file = temp_file("core"), *piped = temp_file("piped");
+  DWORD threads, rc;
+  HPSS snap = core_capture(f, &threads);
+  struct drain d;
+  pthread_t drainer;
+  int p[2];
+  count_signals();
+  assert_code(PssLinuxWriteCore(snap, file), ERROR_SUCCESS);
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  assert_int_equal(fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK), 0);
+  d.from = p[0];
+  d.to = open(piped, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  d.error = 0;
+  assert_true(d.to >= 0);
+  assert_int_equal(pthread_create(&drainer, NULL, drain_pipe, &d), 0);
+  rc = PssLinuxWriteCoreFd(snap, p[1]);
+  close(p[1]);
+  pthread_join(drainer, NULL);
+  close(p[0]);
+  close(d.to);
+  assert_code(rc, ERROR_SUCCESS);
+  assert_int_equal(d.error, 0);
+  expect_core(f, piped, threads);
+  expect_same_files(f, file, piped);
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  close(p[0]);
+  rc = PssLinuxWriteCoreFd(snap, p[1]);
+  close(p[1]);
+  expect_failure(rc, ERROR_BROKEN_PIPE, EPIPE, "went away");
+  expect_no_signals();
+}
+
+/*
+** A regular file gets the core from its offset on: the caller's bytes
+** before it stay, the old bytes after it are gone (none shows through the
+** core's holes), the file ends where the core ends and the offset moves
+** there. Opened O_APPEND, it gets the core after what it holds, wherever
+** its offset was. Either way the bytes are those written to a path.
+*/
+static void core_fd_at_an_offset (void **state) {
+  enum { PREFIX = 1000, OLD = 3 << 20 };
+  struct fixture *f = FIXTURE(state);
+  char const *reference = temp_file("reference"), *framed = temp_file("framed");
+  char const *appended = temp_file("appended");
+  DWORD threads;
+  HPSS snap = core_capture(f, &threads);
+  struct stat ref, st;
+  off_t end;
+  int fd;
+  assert_code(PssLinuxWriteCore(snap, reference), ERROR_SUCCESS);
+  expect_core(f, reference, threads);
+  assert_int_equal(stat(reference, &ref), 0);
+  end = PREFIX + ref.st_size;
+  fd = open(framed, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  write_fill(fd, 'P', PREFIX);
+  write_fill(fd, 0xff, OLD);
+  assert_int_equal(lseek(fd, PREFIX, SEEK_SET), PREFIX);
+  assert_code(PssLinuxWriteCoreFd(snap, fd), ERROR_SUCCESS);
+  assert_int_equal(lseek(fd, 0, SEEK_CUR), end);
+  assert_int_equal(fstat(fd, &st), 0);
+  close(fd);
+  assert_int_equal(st.st_size, end);
+  expect_filled(framed, 0, 'P', PREFIX);
+  expect_same_range(f, framed, PREFIX, reference, 0, (uint64_t)ref.st_size);
+  fd = open(appended, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  write_fill(fd, 'A', PREFIX);
+  assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+  assert_code(PssLinuxWriteCoreFd(snap, fd), ERROR_SUCCESS);
+  assert_int_equal(fstat(fd, &st), 0);
+  close(fd);
+  assert_int_equal(st.st_size, end);
+  expect_filled(appended, 0, 'A', PREFIX);
+  expect_same_range(f, appended, PREFIX, reference, 0, (uint64_t)ref.st_size);
+}
+
+/*
+** What cannot take a core is an argument error (ERROR_INVALID_HANDLE, no
+** errno behind it, a detail): a negative descriptor, a closed one, one
+** open only for reading, an O_PATH one. A snapshot without a VA clone is
+** ERROR_NOT_FOUND before anything is written or made. No file changes.
+*/
+static void core_fd_refuses_what_cannot_take_it (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char const *path = temp_file("kept"), *missing = temp_file("missing");
+  HPSS snap = core_capture(f, NULL), plain;
+  struct stat before, st;
+  int ro, opath, closed, w;
+  make_file(path, 'k', 100, 0644, &before);
+  ro = open(path, O_RDONLY | O_CLOEXEC);
+  opath = open(path, O_PATH | O_CLOEXEC);
+  closed = dup(ro);
+  assert_true(ro >= 0 && opath >= 0 && closed >= 0);
+  close(closed);
+  expect_failure(PssLinuxWriteCoreFd(snap, -1), ERROR_INVALID_HANDLE, 0, "negative");
+  expect_failure(PssLinuxWriteCoreFd(snap, closed), ERROR_INVALID_HANDLE, 0, "not an open");
+  expect_failure(PssLinuxWriteCoreFd(snap, ro), ERROR_INVALID_HANDLE, 0, "not open for writing");
+  expect_failure(PssLinuxWriteCoreFd(snap, opath), ERROR_INVALID_HANDLE, 0,
+                 "not open for writing");
+  close(ro);
+  close(opath);
+  w = open(path, O_WRONLY | O_CLOEXEC);
+  assert_true(w >= 0);
+  assert_code(PssLinuxWriteCoreFd(NULL, w), ERROR_INVALID_HANDLE);
+  plain = fixture_capture(f, PSS_LINUX_CURRENT_PROCESS, PSS_CAPTURE_THREADS);
+  expect_failure(PssLinuxWriteCoreFd(plain, w), ERROR_NOT_FOUND, 0, "no VA clone");
+  expect_failure(PssLinuxWriteCore(plain, missing), ERROR_NOT_FOUND, 0, "no VA clone");
+  close(w);
+  assert_true(lstat(missing, &st) != 0 && errno == ENOENT);
+  expect_unchanged(path, &before, 'k');
+  expect_entries(held.dir, 1);
+}
+
+/*
+** Paths that cannot take a core fail clearly, leaving what is there: a
+** directory (by name, with a trailing '/', through a link), a directory
+** that is not there, a file taken for a directory, a name longer than
+** NAME_MAX, no path, a socket (which no open reaches). A name of NAME_MAX bytes works: the temporary name
+** beside it is cut to fit.
+*/
+static void core_path_errors_are_clear (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char const *file = temp_file("file"), *dirlink = temp_file("dirlink"), *longest;
+  char const *socket_path = temp_file("socket");
+  char path[PATH_MAX], name[NAME_MAX + 2];
+  HPSS snap = core_capture(f, NULL);
+  struct sockaddr_un sa;
+  struct stat before, st;
+  int sock, rc;
+  make_file(file, 'f', 10, 0644, &before);
+  expect_failure(PssLinuxWriteCore(snap, held.dir), WRITE_FAILURE, EISDIR, "is a directory");
+  snprintf(path, sizeof path, "%s/", held.dir);
+  expect_failure(PssLinuxWriteCore(snap, path), WRITE_FAILURE, EISDIR, "names a directory");
+  assert_int_equal(symlink(held.dir, dirlink), 0);
+  expect_failure(PssLinuxWriteCore(snap, dirlink), WRITE_FAILURE, EISDIR, "link to a directory");
+  assert_true(lstat(dirlink, &st) == 0 && S_ISLNK(st.st_mode));
+  snprintf(path, sizeof path, "%s/missing/core", held.dir);
+  expect_failure(PssLinuxWriteCore(snap, path), WRITE_FAILURE, ENOENT, "does not exist");
+  snprintf(path, sizeof path, "%s/core", file);
+  expect_failure(PssLinuxWriteCore(snap, path), WRITE_FAILURE, ENOTDIR, "not a directory");
+  memset(name, 'n', NAME_MAX);
+  name[NAME_MAX] = '\0';
+  longest = temp_file(name);
+  assert_code(PssLinuxWriteCore(snap, longest), ERROR_SUCCESS);
+  expect_private_file(longest);
+  name[NAME_MAX] = 'n';
+  name[NAME_MAX + 1] = '\0';
+  snprintf(path, sizeof path, "%s/%s", held.dir, name);
+  expect_failure(PssLinuxWriteCore(snap, path), WRITE_FAILURE, ENAMETOOLONG, "too long");
+  expect_failure(PssLinuxWriteCore(snap, NULL), ERROR_INVALID_PARAMETER, 0, NULL);
+  expect_failure(PssLinuxWriteCore(snap, ""), ERROR_INVALID_PARAMETER, 0, NULL);
+  sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(sock >= 0);
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  assert_true(strlen(socket_path) < sizeof sa.sun_path);
+  strcpy(sa.sun_path, socket_path);
+  rc = bind(sock, (struct sockaddr *)&sa, sizeof sa);
+  close(sock);
+  assert_int_equal(rc, 0);
+  expect_failure(PssLinuxWriteCore(snap, socket_path), WRITE_FAILURE, ENXIO, "is a socket");
+  assert_true(lstat(socket_path, &st) == 0 && S_ISSOCK(st.st_mode));
+  expect_unchanged(file, &before, 'f');
+  expect_entries(held.dir, 4);
+}
+
+/* What a child reports of its call */
+struct verdict {
+  DWORD rc;
+  int err;                    /* PssLinuxLastErrno, or -1: the child could not drop rights */
+  char detail[240];
+};
+
+/* Drops the rights that let root write in any directory, so a read-only
+** directory is one for this process too. */
+static int drop_dac_rights (void) {
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) != 0)
+    return -errno;
+  d[0].effective &= ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH) | (1u << CAP_FOWNER));
+  return syscall(SYS_capset, &h, d) == 0 ? 0 : -errno;
+}
+
+/*
+** A directory where no file can be made (mode 0555, in a child without
+** root's rights over it): ERROR_ACCESS_DENIED with a detail that says
+** why, and the file at Path, in that directory, as it was.
+*/
+static void core_in_a_read_only_directory (void **state) {
+  struct fixture *f = FIXTURE(state);
+  char const *ro = temp_file("read-only");
+  char path[400];
+  HPSS snap = core_capture(f, NULL);
+  struct verdict v;
+  struct stat before;
+  long long deadline = now_ms() + (under_valgrind() ? 120000 : 20000);
+  size_t got = 0;
+  int p[2], st;
+  snprintf(path, sizeof path, "%s/app.core", ro);
+  assert_int_equal(mkdir(ro, 0700), 0);
+  make_file(path, 'r', 3000, 0644, &before);
+  assert_int_equal(chmod(ro, 0555), 0);
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  held.child = fork();
+  assert_true(held.child >= 0);
+  if (held.child == 0) {
+    char const *detail;
+    memset(&v, 0, sizeof v);
+    v.err = -1;
+    if (drop_dac_rights() == 0) {
+      v.rc = PssLinuxWriteCore(snap, path);
+      v.err = PssLinuxLastErrno();
+      detail = PssLinuxLastErrorDetail();
+      snprintf(v.detail, sizeof v.detail, "%s", detail != NULL ? detail : "");
+    }
+    _exit(write(p[1], &v, sizeof v) == (ssize_t)sizeof v ? 0 : 1);
+  }
+  close(p[1]);
+  while (got < sizeof v) {
+    struct pollfd pf = { p[0], POLLIN, 0 };
+    ssize_t n;
+    if (now_ms() > deadline) {
+      close(p[0]);
+      fail_because("the child did not report within its time");   /* the teardown kills it */
+    }
+    if (poll(&pf, 1, 100) <= 0)
+      continue;
+    n = read(p[0], (char *)&v + got, sizeof v - got);
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  close(p[0]);
+  assert_int_equal(waitpid(held.child, &st, 0), held.child);
+  held.child = 0;
+  if (got != sizeof v || v.err == -1)
+    fail_because("the child could not make the call (wait status 0x%x)", (unsigned)st);
+  assert_code(v.rc, ERROR_ACCESS_DENIED);
+  assert_int_equal(v.err, EACCES);
+  if (strstr(v.detail, "no new file can be made") == NULL)
+    fail_because("the detail \"%s\" does not say the directory takes no new file", v.detail);
+  expect_unchanged(path, &before, 'r');
+  expect_entries(ro, 1);
+}
+
+/*
+** gdb opens a core written by PssLinuxWriteCore over an existing file,
+** from a real capture: every captured thread, each at the rip of its
+** captured context.
+*/
+static void core_of_a_capture_opens_in_gdb (void **state) {
+  static char const *const commands[] = {
+    "echo @@registers\\n", "thread apply all info registers rip", "echo @@end\\n", NULL
+  };
+  struct fixture *f = FIXTURE(state);
+  char const *path = temp_file("app.core"), *part;
+  struct gdb_thread regs[MAX_THREADS];
+  PSS_THREAD_ENTRY *threads;
+  struct stat before;
+  size_t n, nregs, i, len;
+  HPSS snap;
+  char *text;
+  if (access(GDB, X_OK) != 0)
+    skip_because("%s is missing: no debugger to open the core with", GDB);
+  if (under_valgrind())
+    skip_because("under valgrind: gdb runs as a program of its own, which valgrind does not "
+                 "follow; the writer runs under valgrind in the other core tests");
+  snap = core_capture(f, NULL);
+  make_file(path, 'x', 100, 0644, &before);
+  assert_code(PssLinuxWriteCore(snap, path), ERROR_SUCCESS);
+  expect_private_file(path);
+  threads = fixture_walk(f, snap, PSS_WALK_THREADS, &n);
+  text = fixture_keep(f, malloc(GDB_OUTPUT));
+  assert_non_null(text);
+  run_gdb(target_program(), path, commands, text, GDB_OUTPUT);
+  part = section(text, "registers", &len);
+  nregs = gdb_threads(part, len, regs, MAX_THREADS);
+  if (nregs != n)
+    fail_because("gdb shows %zu threads, the snapshot has %zu; its output:\n%.3000s", nregs, n,
+                 text);
+  for (i = 0; i < n; i++) {
+    struct gdb_thread const *r = gdb_thread(regs, nregs, (pid_t)threads[i].ThreadId, "registers",
+                                            text);
+    assert_non_null(threads[i].ContextRecord);
+    if (!r->has_rip || r->rip != threads[i].ContextRecord->Rip)
+      fail_because("thread %u: gdb says rip 0x%" PRIx64 ", the capture 0x%" PRIx64,
+                   (unsigned)threads[i].ThreadId, r->rip,
+                   (uint64_t)threads[i].ContextRecord->Rip);
+  }
+  note("gdb: %zu captured threads at their rip", n);
+}
+/* }====================================================================== */
+
+
 int run_core_suite (void) {
   const struct CMUnitTest tests[] = {
     core_test(core_opens_in_gdb),
@@ -1084,6 +1839,17 @@ int run_core_suite (void) {
     core_test(core_keeps_what_the_kernel_keeps),
     core_test(core_through_a_pipe_is_the_same),
     core_test(core_write_errors),
+    core_test(core_to_a_device_leaves_the_device),
+    core_test(core_through_a_descriptor_link),
+    core_test(core_through_a_fifo_at_path),
+    core_test(core_failure_leaves_the_old_file),
+    core_test(core_replaces_links_and_modes),
+    core_test(core_fd_through_a_pipe),
+    core_test(core_fd_at_an_offset),
+    core_test(core_fd_refuses_what_cannot_take_it),
+    core_test(core_path_errors_are_clear),
+    core_test(core_in_a_read_only_directory),
+    core_test(core_of_a_capture_opens_in_gdb),
   };
   return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,6 @@
 
 #if defined(__x86_64__)
 #include <elf.h>
-#include <signal.h>
 #include <sys/procfs.h>
 
 #define CORE_PAGE 4096u               /* x86-64's page; NT_FILE counts in it */
@@ -320,34 +321,117 @@ static int read_image_file (const struct core_image *im, const char *name, struc
 
 /* {======================================================================
 ** Writing the file
+**
+** The core goes to a descriptor the caller owns, so the writer changes no
+** more of it than the core needs: a regular file gets the core from its
+** offset on (pwrite, zero pages left as holes), and its offset ends after
+** the core; anything else gets every byte in order through write(). Two
+** signals a write can raise would kill a caller that never asked for
+** them: SIGPIPE (a pipe or socket without a reader) and SIGXFSZ (past
+** RLIMIT_FSIZE). The kernel sends both to the writing thread, so they are
+** blocked in it while the core is written, and one that the writer's own
+** failure raised is taken back before the mask is restored; the caller
+** sees EPIPE or EFBIG instead.
 ** ======================================================================= */
 struct core_out {
   int fd;
   int holes;                 /* a regular file: pwrite at offsets, zero pages skipped */
+  int nonblock;              /* O_NONBLOCK: wait for room instead of failing with EAGAIN */
+  off_t base;                /* a regular file: where the core begins in it */
   uint64_t off;              /* bytes of the core so far */
+  int signo;                 /* a signal the writer's own failure raised, 0 if none */
+  int masked;                /* SIGPIPE and SIGXFSZ blocked; `mask` to restore */
+  sigset_t mask, pending;    /* the caller's mask; what was pending before */
 };
 
+/* Why a write failed, in words, where the errno alone says too little to
+** act on; NULL where strerror says it all. */
+const char *pss_core_write_cause (int e) {
+  switch (e) {
+    case ENOSPC: return "no space left on the device the core is written to";
+    case EDQUOT: return "the disk quota of the user is used up";
+    case EFBIG:
+      return "the core is larger than the file size limit (RLIMIT_FSIZE) or than the file "
+             "system allows";
+    case EPIPE: return "the reader of the pipe or socket went away before the core was complete";
+    case EIO: return "the device the core is written to reported an I/O error";
+    case EAGAIN: return "the descriptor's send timeout expired (SO_SNDTIMEO)";
+    default: return NULL;
+  }
+}
+
+/* A failed write: its detail, the signal it raised (EFBIG: SIGXFSZ,
+** EPIPE: SIGPIPE), and -errno. */
+static int write_failed (struct core_out *o, int e) {
+  pss_fail_detail(pss_core_write_cause(e));
+  if (e == EFBIG) o->signo = SIGXFSZ;
+  if (e == EPIPE) o->signo = SIGPIPE;
+  return -e;
+}
+
+static void guard_signals (struct core_out *o) {
+  sigset_t both;
+  sigemptyset(&both);
+  sigaddset(&both, SIGPIPE);
+  sigaddset(&both, SIGXFSZ);
+  o->masked = pthread_sigmask(SIG_BLOCK, &both, &o->mask) == 0 && sigpending(&o->pending) == 0;
+}
+
+/* Takes back the signal the writer raised unless one was pending before
+** (that one is the caller's), then restores the caller's mask. */
+static void unguard_signals (struct core_out *o) {
+  if (!o->masked) return;
+  if (o->signo != 0 && !sigismember(&o->pending, o->signo)) {
+    static const struct timespec now = { 0, 0 };
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, o->signo);
+    while (sigtimedwait(&one, NULL, &now) < 0 && errno == EINTR) ;
+  }
+  pthread_sigmask(SIG_SETMASK, &o->mask, NULL);
+  o->masked = 0;
+}
+
+/*
+** A descriptor open for writing (else -EBADF). A regular file opened
+** without O_APPEND (pwrite ignores the offset under O_APPEND on Linux)
+** gets the core at its offset: what it held past that offset goes first,
+** so the holes read as zeros.
+*/
 static int out_open (struct core_out *o, int fd) {
   struct stat st;
-  int fl = fcntl(fd, F_GETFL);
+  int fl;
+  memset(o, 0, sizeof *o);
   o->fd = fd;
-  o->off = 0;
-  if (fl < 0 || fstat(fd, &st) < 0) return -errno;
-  if ((fl & O_ACCMODE) == O_RDONLY) return -EBADF;
+  if ((fl = fcntl(fd, F_GETFL)) < 0 || fstat(fd, &st) < 0) return -errno;
+  if ((fl & O_ACCMODE) == O_RDONLY) return -EBADF;      /* O_PATH too */
   o->holes = S_ISREG(st.st_mode) && !(fl & O_APPEND);
-  /* old bytes would show through the holes */
-  if (o->holes && ftruncate(fd, 0) < 0) return -errno;
+  o->nonblock = (fl & O_NONBLOCK) != 0;
+  if (o->holes) {
+    if ((o->base = lseek(fd, 0, SEEK_CUR)) < 0) return -errno;
+    if (st.st_size > o->base && ftruncate(fd, o->base) < 0) return write_failed(o, errno);
+  }
+  guard_signals(o);
   return 0;
 }
 
 /* Writes n bytes at the core's offset `at` (a stream ignores it: it is
-** always there), retrying short writes. */
+** always there), retrying short writes and interrupted ones. */
 static int put (struct core_out *o, const void *p, size_t n, uint64_t at) {
   const char *c = p;
   while (n > 0) {
-    ssize_t w = o->holes ? pwrite(o->fd, c, n, (off_t)at) : write(o->fd, c, n);
+    ssize_t w;
+    if (o->holes && at + n > (uint64_t)(INT64_MAX - o->base)) return write_failed(o, EFBIG);
+    w = o->holes ? pwrite(o->fd, c, n, o->base + (off_t)at) : write(o->fd, c, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return w < 0 ? -errno : -EIO;
+    if (w < 0 && errno == EAGAIN && o->nonblock) {
+      /* the caller's non-blocking pipe or socket is full: wait for room,
+      ** as a blocking one would, rather than change its flags */
+      struct pollfd pf = { o->fd, POLLOUT, 0 };
+      if (poll(&pf, 1, -1) < 0 && errno != EINTR) return write_failed(o, errno);
+      continue;
+    }
+    if (w <= 0) return write_failed(o, w < 0 ? errno : EIO);
     c += w;
     n -= (size_t)w;
     at += (uint64_t)w;
@@ -394,9 +478,17 @@ static int out_memory (struct core_out *o, const unsigned char *p, size_t n) {
   return 0;
 }
 
-/* A file ending in a hole gets its length. */
+/* A file ending in a hole gets its length, and its offset moves past the
+** core as write() would have moved it. */
 static int out_finish (struct core_out *o) {
-  return o->holes && ftruncate(o->fd, (off_t)o->off) < 0 ? -errno : 0;
+  off_t end = o->base + (off_t)o->off;
+  if (!o->holes) return 0;
+  if (ftruncate(o->fd, end) < 0) return write_failed(o, errno);
+  return lseek(o->fd, end, SEEK_SET) < 0 ? -errno : 0;
+}
+
+static void out_close (struct core_out *o) {
+  unguard_signals(o);
 }
 /* }====================================================================== */
 
@@ -646,10 +738,13 @@ int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,
   uint64_t data_off = 0;
   int rc;
   if (proc == NULL || threads == NULL || nthreads == 0) return -EINVAL;
-  if ((rc = out_open(&out, fd)) < 0) return rc;
+  /* everything that can fail without writing is done before the first byte */
   if ((rc = image_open(&im, image)) == 0 && (rc = read_maps(im.dirfd, &maps)) == 0 &&
-      (rc = build_head(&head, &sh, &data_off, &im, &maps, proc, threads, nthreads)) == 0)
+      (rc = build_head(&head, &sh, &data_off, &im, &maps, proc, threads, nthreads)) == 0 &&
+      (rc = out_open(&out, fd)) == 0) {
     rc = write_core(&out, &im, &maps, &head, &sh, data_off);
+    out_close(&out);
+  }
   pss_buf_free(&head);
   maps_free(&maps);
   image_close(&im);
@@ -657,6 +752,11 @@ int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,
 }
 
 #else
+
+const char *pss_core_write_cause (int e) {
+  (void)e;
+  return NULL;
+}
 
 /* The registers of pss_core_thread are x86-64's. */
 int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,

@@ -37,21 +37,34 @@ struct pss_core_process {
 ** (its /proc/IMAGE/maps, /proc/IMAGE/smaps VmFlags, /proc/IMAGE/auxv, and
 ** its memory via process_vm_readv with /proc/IMAGE/mem as the fallback),
 ** the threads' registers from `threads` (the first one is the main
-** thread). Returns 0 or -errno; after an error the file is incomplete and
-** the caller deletes it.
+** thread). Returns 0 or -errno (-EBADF: fd is not open for writing); a
+** failed write also leaves a detail in words (pss_fail_detail). Nothing is
+** written before the image has been read as far as the notes.
 **
-** A regular file (not O_APPEND) is truncated and written from offset 0,
-** pages of zeros left as holes; anything else (a pipe) gets every byte in
-** order from where it is. The core holds every mapping except those the
-** kernel would not dump either: VM_DONTDUMP ("dd"), VM_IO and VM_PFNMAP
-** ("io", "pf": [vvar], device memory), and anonymous private memory that
-** has no page at all (Rss and Swap 0 in smaps: zeros), whose segments
-** have no bytes in the file (gdb reads them as zeros). Pages that cannot
-** be read even through /proc/IMAGE/mem are written as zeros. x86-64 only:
-** elsewhere -EOPNOTSUPP.
+** A regular file opened without O_APPEND gets the core from its current
+** offset on: what it held past that offset is cut off first, pages of
+** zeros are left as holes, the file ends where the core ends and its
+** offset moves there. Anything else (a pipe, a socket, a device, a file
+** opened O_APPEND) gets every byte in order; a non-blocking one is waited
+** on. SIGPIPE and SIGXFSZ never reach the caller: a write they would
+** follow fails with EPIPE or EFBIG. After an error fd holds part of a
+** core; what to do with it is the caller's business.
+**
+** The core holds every mapping except those the kernel would not dump
+** either: VM_DONTDUMP ("dd"), VM_IO and VM_PFNMAP ("io", "pf": [vvar],
+** device memory), and anonymous private memory that has no page at all
+** (Rss and Swap 0 in smaps: zeros), whose segments have no bytes in the
+** file (gdb reads them as zeros). Pages that cannot be read even through
+** /proc/IMAGE/mem are written as zeros. x86-64 only: elsewhere
+** -EOPNOTSUPP.
 */
 int pss_core_write(int fd, pid_t image, const struct pss_core_process *proc,
                    const struct pss_core_thread *threads, size_t nthreads);
+
+/* Why writing a core failed with errno e, in words for
+** PssLinuxLastErrorDetail ("no space left on the device the core is
+** written to"); NULL where strerror(e) says it all. */
+const char *pss_core_write_cause(int e);
 
 #pragma GCC visibility pop
 
