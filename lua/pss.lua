@@ -37,6 +37,20 @@ pss.options = {
 --- What a capture without options takes: everything a triage needs.
 pss.default_options = { "threads", "handles", "va_space" }
 
+--- v as an integer when it is one: 3, and the float 3.0, as
+-- luaL_checkinteger takes them; nil for anything else (1.5, NaN, 2^63, "3").
+local function integer (v)
+  return math.type(v) and math.tointeger(v) or nil
+end
+
+--- The argument error for a value that is no integer: a float without an
+-- integer value says so, as luaL_checkinteger does.
+local function not_integer (n, fname, expected, v)
+  local got = math.type(v) == "float" and "number has no integer representation"
+    or ("%s expected, got %s"):format(expected, type(v))
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, got), 3)
+end
+
 local function option_flags (options, level)
   local flags = 0
   for key, value in pairs(options) do
@@ -72,19 +86,20 @@ end
 --   pss.default_options
 -- @return a snapshot, or nil, message, Win32 code
 function pss.capture (target, options)
-  if target ~= pss.self and math.type(target) ~= "integer" then
-    error(("bad argument #1 to 'capture' (pid or pss.self expected, got %s)")
-      :format(math.type(target) or type(target)), 2)
+  if target ~= pss.self then
+    target = integer(target) or not_integer(1, "capture", "pid or pss.self", target)
   end
   if options == nil then options = pss.default_options end
-  if math.type(options) == "integer" then return capture(target, options) end
+  if type(options) == "number" then
+    return capture(target, integer(options) or not_integer(2, "capture", "integer", options))
+  end
   if type(options) ~= "table" then
     error(("bad argument #2 to 'capture' (table or integer expected, got %s)")
       :format(type(options)), 2)
   end
   local context = options.context_flags
-  if context ~= nil and math.type(context) ~= "integer" then
-    error("context_flags must be an integer", 2)
+  if context ~= nil then
+    context = integer(context) or error("context_flags must be an integer", 2)
   end
   local flags = option_flags(options, 3)
   -- contexts without context_flags: every register set there is
@@ -128,14 +143,15 @@ pss.errnames = {
   [core.ERROR_BUSY] = "traced by another process",
   [core.ERROR_NO_PROC_SLOTS] = "no process slots",
   [core.ERROR_PARTIAL_COPY] = "partial read",
+  [core.ERROR_TIMEOUT] = "timed out",
+  [core.ERROR_DISK_FULL] = "disk full",
+  [core.ERROR_FILE_TOO_LARGE] = "file too large",
+  [core.ERROR_BROKEN_PIPE] = "broken pipe",
 }
 
 --- The short name of a Win32 code returned by pss ("access denied", ...).
 function pss.errname (code)
-  if math.type(code) ~= "integer" then
-    error(("bad argument #1 to 'errname' (integer expected, got %s)")
-      :format(math.type(code) or type(code)), 2)
-  end
+  code = integer(code) or not_integer(1, "errname", "integer", code)
   return pss.errnames[code] or ("error " .. code)
 end
 

@@ -5,12 +5,16 @@
 ** metatable each ("pss.snapshot", "pss.marker"); __gc and __close share one
 ** idempotent release. Every marker gets a PSS_ALLOCATOR whose routines call
 ** the state's lua_Alloc. A marker keeps its snapshot alive through its user
-** value. Entries become plain tables, filled from static field tables so
-** that code and docs list the same fields (pss.core.fields()).
+** value. Every handle is also written in the state's ledger, which
+** lua_close frees last, so no handle outlives the state even when Lua
+** could not run a finalizer. Entries become plain tables, filled from
+** static field tables so that code and docs list the same fields
+** (pss.core.fields()).
 **
 ** Conventions (as liolib): programming errors raise; runtime failures of the
 ** API return fail, message, Win32 code.
 */
+#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -62,6 +66,10 @@ static const char *error_text (DWORD code) {
     case ERROR_BUSY: return "another tracer holds the process";
     case ERROR_NO_PROC_SLOTS: return "no process slots (pids cgroup limit or RLIMIT_NPROC)";
     case ERROR_PARTIAL_COPY: return "partial read";
+    case ERROR_TIMEOUT: return "timed out";
+    case ERROR_DISK_FULL: return "the disk is full";
+    case ERROR_FILE_TOO_LARGE: return "the file is too large";
+    case ERROR_BROKEN_PIPE: return "the pipe is broken";
     default: return NULL;
   }
 }
@@ -96,8 +104,9 @@ static int push_failure (lua_State *L, const char *fn, DWORD code, const char *r
 ** PSS_ALLOCATOR over lua_Alloc
 **
 ** Each block carries its size in a header, so the free can pass lua_Alloc
-** the right osize. The context lives inside the marker userdata, which
-** never moves, so it is valid for the marker's whole life by construction.
+** the right osize. The context is the marker's ledger entry (below), which
+** outlives the marker's userdata, so it is valid for the marker's whole
+** life even when Lua frees the userdata without running its finalizer.
 ** These bytes bypass Lua's GC accounting: live_blocks/live_bytes count
 ** them for the specs.
 ** ======================================================================= */
@@ -129,6 +138,125 @@ static void WINAPI lua_free_routine (void *context, void *address) {
   atomic_fetch_sub(&live_blocks, 1);
   atomic_fetch_sub(&live_bytes, (long)h->size);
   a->f(a->ud, h, sizeof *h + h->size, 0);
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** The ledger: every handle the state holds, freed at lua_close at the
+** latest
+**
+** A finalizer does not always run: when memory is out and the stack must
+** grow, Lua cannot even call it, and frees the userdata all the same. So a
+** handle is also written in the ledger, in an entry allocated with the
+** state's lua_Alloc before the Pss call that makes the handle and freed
+** with it. The ledger is a userdata made by luaopen, older than every
+** snapshot and marker, so lua_close finalizes it after all of them, with
+** the stack empty: it frees whatever no finalizer freed. Entries hold
+** handle values, never pointers into userdata (Lua frees those), and a
+** marker's allocator lives in its entry, not in its userdata, so freeing
+** the HPSSWALK late still has a valid Context. Releasing never allocates.
+** ======================================================================= */
+#define LEDGER_MT "pss.ledger"
+
+enum { HELD_SNAPSHOT, HELD_MARKER };
+
+typedef struct Held {
+  struct Held *next;
+  int kind;
+  void *handle;          /* the HPSS or HPSSWALK; NULL until it is made */
+  LuaAllocator ctx;      /* what allocated this entry; a marker's Context */
+  PSS_ALLOCATOR alloc;   /* a marker's allocator */
+} Held;
+
+typedef struct {
+  Held *head;            /* newest first: a loop's marker is found at once */
+  int closed;            /* finalized by lua_close: takes nothing more */
+} Ledger;
+
+static const char ledger_key = 0;   /* the ledger's registry slot */
+
+/* The ledger is upvalue 1 of every function the module registers. */
+static Ledger *ledger_of (lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* A new entry, linked first, for a handle about to be made; raises when
+** memory is out or the state is closing. */
+static Held *held_new (lua_State *L, int kind) {
+  Ledger *lg = ledger_of(L);
+  LuaAllocator a;
+  Held *e;
+  if (lg->closed) luaL_error(L, "pss: the Lua state is closing");
+  a.f = lua_getallocf(L, &a.ud);
+  e = a.f(a.ud, NULL, 0, sizeof *e);
+  if (e == NULL) luaL_error(L, "not enough memory");
+  memset(e, 0, sizeof *e);
+  e->kind = kind;
+  e->ctx = a;
+  e->next = lg->head;
+  lg->head = e;
+  return e;
+}
+
+/* Frees the handle an entry holds, then the entry, whose allocator
+** context the marker's free still uses. */
+static void held_free (Held *e) {
+  if (e->handle != NULL && e->kind == HELD_SNAPSHOT)
+    PssFreeSnapshot(CURRENT_PROCESS, (HPSS)e->handle);
+  else if (e->handle != NULL)
+    PssWalkMarkerFree((HPSSWALK)e->handle);
+  e->ctx.f(e->ctx.ud, e, sizeof *e, 0);
+}
+
+/* Unlinks and frees an entry of the ledger. */
+static void held_drop (Ledger *lg, Held *e) {
+  Held **p = &lg->head;
+  while (*p != e) p = &(*p)->next;
+  *p = e->next;
+  held_free(e);
+}
+
+/* Frees a handle of `kind` with its entry. A handle the ledger does not
+** hold is left alone: the ledger freed it already (lua_close). */
+static void held_release (Ledger *lg, int kind, void *handle) {
+  Held *e;
+  for (e = lg->head; e != NULL; e = e->next)
+    if (e->kind == kind && e->handle == handle) {
+      held_drop(lg, e);
+      return;
+    }
+}
+
+/* __gc of the ledger (lua_close only: the registry holds it until then) */
+static int ledger_close (lua_State *L) {
+  Ledger *lg = luaL_checkudata(L, 1, LEDGER_MT);
+  Held *e;
+  lg->closed = 1;
+  while ((e = lg->head) != NULL) {
+    lg->head = e->next;
+    held_free(e);
+  }
+  return 0;
+}
+
+/* Pushes the state's ledger, made on the first luaopen of the state. */
+static void push_ledger (lua_State *L) {
+  Ledger *lg;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ledger_key) == LUA_TUSERDATA) return;
+  lua_pop(L, 1);
+  lg = lua_newuserdatauv(L, sizeof *lg, 0);
+  lg->head = NULL;
+  lg->closed = 0;
+  if (luaL_newmetatable(L, LEDGER_MT)) {
+    lua_pushcfunction(L, ledger_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "private");   /* getmetatable cannot reach __gc */
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &ledger_key);
 }
 /* }====================================================================== */
 
@@ -393,6 +521,7 @@ static const Field linux_thread_fields[] = {
   FLD("last_syscall_program_counter", F_U64, PSS_LINUX_THREAD_ENTRY, LastSyscallProgramCounter),
   FLD("minor_faults", F_U64, PSS_LINUX_THREAD_ENTRY, MinorFaults),
   FLD("major_faults", F_U64, PSS_LINUX_THREAD_ENTRY, MajorFaults),
+  FLD("context_registers", F_U32, PSS_LINUX_THREAD_ENTRY, ContextRegisters),
   STR("name", F_BYTES, PSS_LINUX_THREAD_ENTRY, Name, NameLength),
 };
 
@@ -420,27 +549,48 @@ static const Field linux_region_fields[] = {
 #endif
 
 #if defined(__x86_64__)
-/* CONTEXT registers, named as the Linux/x86-64 registers are */
+/* The PSS_LINUX_REGISTER_* bit numbers (pss.h): Rax .. R15 in CONTEXT order,
+** then the groups. A register whose bit ContextRegisters lacks holds
+** nothing the thread held, so its key is left out. */
+enum {
+  RB_RAX, RB_RCX, RB_RDX, RB_RBX, RB_RSP, RB_RBP, RB_RSI, RB_RDI, RB_R8, RB_R9, RB_R10,
+  RB_R11, RB_R12, RB_R13, RB_R14, RB_R15, RB_RIP, RB_EFLAGS, RB_SEGMENTS, RB_FLOATING,
+  RB_DEBUG, RB_XSTATE
+};
+#if HAVE_LINUX_CLASSES
+_Static_assert(PSS_LINUX_REGISTER_RAX == 1u << RB_RAX && PSS_LINUX_REGISTER_RSP == 1u << RB_RSP
+               && PSS_LINUX_REGISTER_R15 == 1u << RB_R15 && PSS_LINUX_REGISTER_RIP == 1u << RB_RIP
+               && PSS_LINUX_REGISTER_EFLAGS == 1u << RB_EFLAGS
+               && PSS_LINUX_REGISTER_SEGMENTS == 1u << RB_SEGMENTS
+               && PSS_LINUX_REGISTER_FLOATING == 1u << RB_FLOATING
+               && PSS_LINUX_REGISTER_DEBUG == 1u << RB_DEBUG
+               && PSS_LINUX_REGISTER_XSTATE == 1u << RB_XSTATE, "PSS_LINUX_REGISTER_* bits");
+#endif
+
+/* CONTEXT registers, named as the Linux/x86-64 registers are; aux is 1 +
+** the register's bit (0: always there) */
+#define REG(name, type, member, bit) { name, type, offsetof(CONTEXT, member), (bit) + 1 }
 static const Field context_fields[] = {
   FLD("context_flags", F_U32, CONTEXT, ContextFlags),
-  FLD("mxcsr", F_U32, CONTEXT, MxCsr),
-  FLD("cs", F_U16, CONTEXT, SegCs), FLD("ds", F_U16, CONTEXT, SegDs),
-  FLD("es", F_U16, CONTEXT, SegEs), FLD("fs", F_U16, CONTEXT, SegFs),
-  FLD("gs", F_U16, CONTEXT, SegGs), FLD("ss", F_U16, CONTEXT, SegSs),
-  FLD("eflags", F_U32, CONTEXT, EFlags),
-  FLD("dr0", F_U64, CONTEXT, Dr0), FLD("dr1", F_U64, CONTEXT, Dr1),
-  FLD("dr2", F_U64, CONTEXT, Dr2), FLD("dr3", F_U64, CONTEXT, Dr3),
-  FLD("dr6", F_U64, CONTEXT, Dr6), FLD("dr7", F_U64, CONTEXT, Dr7),
-  FLD("rax", F_U64, CONTEXT, Rax), FLD("rcx", F_U64, CONTEXT, Rcx),
-  FLD("rdx", F_U64, CONTEXT, Rdx), FLD("rbx", F_U64, CONTEXT, Rbx),
-  FLD("rsp", F_U64, CONTEXT, Rsp), FLD("rbp", F_U64, CONTEXT, Rbp),
-  FLD("rsi", F_U64, CONTEXT, Rsi), FLD("rdi", F_U64, CONTEXT, Rdi),
-  FLD("r8", F_U64, CONTEXT, R8), FLD("r9", F_U64, CONTEXT, R9),
-  FLD("r10", F_U64, CONTEXT, R10), FLD("r11", F_U64, CONTEXT, R11),
-  FLD("r12", F_U64, CONTEXT, R12), FLD("r13", F_U64, CONTEXT, R13),
-  FLD("r14", F_U64, CONTEXT, R14), FLD("r15", F_U64, CONTEXT, R15),
-  FLD("rip", F_U64, CONTEXT, Rip),
+  REG("mxcsr", F_U32, MxCsr, RB_FLOATING),
+  REG("cs", F_U16, SegCs, RB_SEGMENTS), REG("ds", F_U16, SegDs, RB_SEGMENTS),
+  REG("es", F_U16, SegEs, RB_SEGMENTS), REG("fs", F_U16, SegFs, RB_SEGMENTS),
+  REG("gs", F_U16, SegGs, RB_SEGMENTS), REG("ss", F_U16, SegSs, RB_SEGMENTS),
+  REG("eflags", F_U32, EFlags, RB_EFLAGS),
+  REG("dr0", F_U64, Dr0, RB_DEBUG), REG("dr1", F_U64, Dr1, RB_DEBUG),
+  REG("dr2", F_U64, Dr2, RB_DEBUG), REG("dr3", F_U64, Dr3, RB_DEBUG),
+  REG("dr6", F_U64, Dr6, RB_DEBUG), REG("dr7", F_U64, Dr7, RB_DEBUG),
+  REG("rax", F_U64, Rax, RB_RAX), REG("rcx", F_U64, Rcx, RB_RCX),
+  REG("rdx", F_U64, Rdx, RB_RDX), REG("rbx", F_U64, Rbx, RB_RBX),
+  REG("rsp", F_U64, Rsp, RB_RSP), REG("rbp", F_U64, Rbp, RB_RBP),
+  REG("rsi", F_U64, Rsi, RB_RSI), REG("rdi", F_U64, Rdi, RB_RDI),
+  REG("r8", F_U64, R8, RB_R8), REG("r9", F_U64, R9, RB_R9),
+  REG("r10", F_U64, R10, RB_R10), REG("r11", F_U64, R11, RB_R11),
+  REG("r12", F_U64, R12, RB_R12), REG("r13", F_U64, R13, RB_R13),
+  REG("r14", F_U64, R14, RB_R14), REG("r15", F_U64, R15, RB_R15),
+  REG("rip", F_U64, Rip, RB_RIP),
 };
+#undef REG
 #endif
 
 #if HAVE_LINUX_CLASSES
@@ -463,15 +613,16 @@ static const Field freeze_fields[] = {
 enum extra_key {
   K_NONE, K_TERMINATED, K_SYSCALL_STATE, K_LAST_SYSCALL_ARGUMENTS, K_ACCESS, K_CLOEXEC,
   K_NONBLOCK, K_APPEND, K_SOCKET_FAMILY, K_SOCKET_TYPE, K_SOCKET_PROTOCOL, K_SOCKET_STATE,
-  K_PROTECT, K_PROTECTED, K_WOW64, K_FROZEN, K_ARGV, K_ARM_PROCESS, K_ARM_THREAD,
-  K_ARM_MUTANT, K_ARM_EVENT, K_ARM_SECTION, K_ARM_SEMAPHORE, K_CONTEXT, K_FS_BASE, K_FLTSAVE,
-  K_XSTATE, K_CLONE, K_EXTRAS
+  K_PROTECT, K_PROTECTED, K_WOW64, K_FROZEN, K_ARGV, K_COMMAND_LINE_TRUNCATED, K_ARM_PROCESS,
+  K_ARM_THREAD, K_ARM_MUTANT, K_ARM_EVENT, K_ARM_SECTION, K_ARM_SEMAPHORE, K_CONTEXT, K_FS_BASE,
+  K_FLTSAVE, K_XSTATE, K_CLONE, K_EXTRAS
 };
 static const char *const extra_names[K_EXTRAS] = {
   "", "terminated", "syscall_state", "last_syscall_arguments", "access", "cloexec",
   "nonblock", "append", "socket_family", "socket_type", "socket_protocol", "socket_state",
-  "protect", "protected", "wow64", "frozen", "argv", "process", "thread", "mutant", "event",
-  "section", "semaphore", "context", "fs_base", "fltsave", "xstate", "clone"
+  "protect", "protected", "wow64", "frozen", "argv", "command_line_truncated", "process",
+  "thread", "mutant", "event", "section", "semaphore", "context", "fs_base", "fltsave",
+  "xstate", "clone"
 };
 
 /* A record's fields; key of field i at base + 2i, of its NAME_flags at +1. */
@@ -813,8 +964,24 @@ static void push_type_specific (lua_State *L, int keys, int t, const PSS_HANDLE_
 ** t.context: the registers of the CONTEXT record as integers, fs_base (the
 ** TebBaseAddress), the FXSAVE image as `fltsave` and the XSAVE area that
 ** follows the record as `xstate` (byte strings), when they were captured.
+** Only the registers `known` has the bit of are there: a register the
+** capture could not know is absent, not a 0 that looks like a value.
 */
-static void push_context (lua_State *L, int keys, int t, const PSS_THREAD_ENTRY *th) {
+#if defined(__x86_64__)
+static void set_registers (lua_State *L, int keys, int ct, const CONTEXT *c, DWORD known) {
+  int i;
+  for (i = 0; i < fs_context.n; i++) {
+    const Field *f = &context_fields[i];
+    if (f->aux != 0 && (known & 1u << (f->aux - 1)) == 0) continue;
+    lua_rawgeti(L, keys, fs_context.base + 2 * i);
+    push_field(L, keys, ct, 0, f, (const char *)c);
+    lua_rawset(L, ct);
+  }
+}
+#endif
+
+static void push_context (lua_State *L, int keys, int t, const PSS_THREAD_ENTRY *th,
+                          DWORD known) {
 #if defined(__x86_64__)
   CONTEXT c;
   int ct;
@@ -822,22 +989,32 @@ static void push_context (lua_State *L, int keys, int t, const PSS_THREAD_ENTRY 
   memcpy(&c, th->ContextRecord, sizeof c);
   lua_createtable(L, 0, 40);
   ct = lua_gettop(L);
-  set_fields(L, keys, ct, &fs_context, &c);
+  set_registers(L, keys, ct, &c, known);
   lua_pushinteger(L, (lua_Integer)(uintptr_t)th->TebBaseAddress);
   set_key(L, keys, ct, K_FS_BASE);
-  if ((c.ContextFlags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT) {
+  if ((c.ContextFlags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT &&
+      (known & 1u << RB_FLOATING) != 0) {
     lua_pushlstring(L, (const char *)&c.FltSave, sizeof c.FltSave);
     set_key(L, keys, ct, K_FLTSAVE);
   }
-  if ((c.ContextFlags & CONTEXT_XSTATE) == CONTEXT_XSTATE && th->SizeOfContextRecord > sizeof c) {
+  if ((c.ContextFlags & CONTEXT_XSTATE) == CONTEXT_XSTATE && th->SizeOfContextRecord > sizeof c &&
+      (known & 1u << RB_XSTATE) != 0) {
     lua_pushlstring(L, (const char *)th->ContextRecord + sizeof c, th->SizeOfContextRecord - sizeof c);
     set_key(L, keys, ct, K_XSTATE);
   }
   set_key(L, keys, t, K_CONTEXT);
 #else
-  (void)L; (void)keys; (void)t; (void)th;
+  (void)L; (void)keys; (void)t; (void)th; (void)known;
 #endif
 }
+
+/* The registers of a thread's context that hold what the thread held:
+** ContextRegisters on Linux; on Windows every one the record was asked for. */
+#if HAVE_LINUX_CLASSES
+static DWORD known_registers (const Entry *e) { return e->lthread.ContextRegisters; }
+#else
+static DWORD known_registers (const Entry *e) { (void)e; return 0xFFFFFFFFu; }
+#endif
 
 static void push_thread (lua_State *L, int keys, const Entry *e) {
   int t;
@@ -845,7 +1022,7 @@ static void push_thread (lua_State *L, int keys, const Entry *e) {
   t = lua_gettop(L);
   set_fields(L, keys, t, &fs_thread, &e->thread);
   set_bool(L, keys, t, K_TERMINATED, (e->thread.Flags & PSS_THREAD_FLAGS_TERMINATED) != 0);
-  push_context(L, keys, t, &e->thread);
+  push_context(L, keys, t, &e->thread, known_registers(e));
 #if HAVE_LINUX_CLASSES
   linux_thread_extras(L, keys, t, e);
 #endif
@@ -947,8 +1124,6 @@ typedef struct {
 
 typedef struct {
   HPSSWALK h;          /* NULL once freed */
-  LuaAllocator ctx;    /* PSS_ALLOCATOR.Context points here */
-  PSS_ALLOCATOR alloc;
 } Marker;
 
 static Snapshot *check_snapshot (lua_State *L, int i) {
@@ -980,27 +1155,39 @@ static Snapshot *new_snapshot (lua_State *L, lua_Integer pid) {
   return s;
 }
 
+/* Fills a new snapshot from a Pss call's result: the handle goes into its
+** ledger entry and its userdata at once, or the entry goes. */
+static DWORD hold_snapshot (lua_State *L, Snapshot *s, Held *e, DWORD rc, HPSS h) {
+  if (rc == ERROR_SUCCESS) e->handle = s->h = h;
+  else held_drop(ledger_of(L), e);
+  return rc;
+}
+
 /* A marker for the snapshot at index `snap`, allocating through lua_Alloc. */
 static Marker *new_marker (lua_State *L, int snap, DWORD *rc) {
   Marker *m = lua_newuserdatauv(L, sizeof *m, 1);
+  Held *e;
+  HPSSWALK h;
   m->h = NULL;
   luaL_setmetatable(L, MARKER_MT);
   lua_pushvalue(L, snap);
   lua_setiuservalue(L, -2, 1);     /* keeps the snapshot alive */
-  m->ctx.f = lua_getallocf(L, &m->ctx.ud);
-  m->alloc.Context = &m->ctx;
-  m->alloc.AllocRoutine = lua_alloc_routine;
-  m->alloc.FreeRoutine = lua_free_routine;
-  *rc = PssWalkMarkerCreate(&m->alloc, &m->h);
+  e = held_new(L, HELD_MARKER);
+  e->alloc.Context = &e->ctx;
+  e->alloc.AllocRoutine = lua_alloc_routine;
+  e->alloc.FreeRoutine = lua_free_routine;
+  *rc = PssWalkMarkerCreate(&e->alloc, &h);
+  if (*rc == ERROR_SUCCESS) e->handle = m->h = h;
+  else held_drop(ledger_of(L), e);
   return m;
 }
 
-/* __gc, __close and :free() -- safe to call twice. */
+/* __gc, __close and :free() -- safe to call twice; allocate nothing. */
 static int snapshot_release (lua_State *L) {
   Snapshot *s = luaL_checkudata(L, 1, SNAPSHOT_MT);
   HPSS h = s->h;
   s->h = NULL;                     /* first, so nothing can see it twice */
-  if (h != NULL) PssFreeSnapshot(CURRENT_PROCESS, h);
+  if (h != NULL) held_release(ledger_of(L), HELD_SNAPSHOT, h);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -1009,7 +1196,7 @@ static int marker_release (lua_State *L) {
   Marker *m = luaL_checkudata(L, 1, MARKER_MT);
   HPSSWALK h = m->h;
   m->h = NULL;
-  if (h != NULL) PssWalkMarkerFree(h);
+  if (h != NULL) held_release(ledger_of(L), HELD_MARKER, h);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -1097,6 +1284,7 @@ static int walk_iterator (lua_State *L, int cls) {
   const WalkClass *wc = &walk_classes[cls];
   DWORD rc;
   if (count_of(s->h, wc->count) == (DWORD)-1) return not_captured(L, wc->name, wc->option);
+  lua_settop(L, 1);       /* extra arguments are ignored, as Lua's own iterators do */
   new_marker(L, 1, &rc);                                     /* 2 */
   if (rc != ERROR_SUCCESS) return luaL_error(L, "PssWalkMarkerCreate: %s", error_text(rc));
   lua_pushvalue(L, 1);
@@ -1125,11 +1313,11 @@ static int snapshot_marker (lua_State *L) {
 static int snapshot_duplicate (lua_State *L) {
   Snapshot *s = check_snapshot(L, 1);
   Snapshot *d = new_snapshot(L, s->pid);
-  DWORD rc = PssDuplicateSnapshot(CURRENT_PROCESS, s->h, CURRENT_PROCESS, &d->h, 0);
-  if (rc != ERROR_SUCCESS) {
-    d->h = NULL;
+  Held *e = held_new(L, HELD_SNAPSHOT);
+  HPSS h;
+  DWORD rc = PssDuplicateSnapshot(CURRENT_PROCESS, s->h, CURRENT_PROCESS, &h, 0);
+  if (hold_snapshot(L, d, e, rc, h) != ERROR_SUCCESS)
     return push_failure(L, "PssDuplicateSnapshot", rc, NULL, s->pid);
-  }
   return 1;
 }
 /* }====================================================================== */
@@ -1204,6 +1392,8 @@ static DWORD push_process (lua_State *L, int keys, HPSS h) {
   set_fields(L, keys, t, &fs_process, &p.Process);
   set_fields(L, keys, t, &fs_linux_process, &p);
   set_argv(L, keys, t, p.CommandLine, p.CommandLineLength);
+  set_bool(L, keys, t, K_COMMAND_LINE_TRUNCATED,
+           (p.Truncated & PSS_LINUX_TRUNCATED_COMMAND_LINE) != 0);
   set_process_flags(L, keys, t, p.Process.Flags);
   return rc;
 }
@@ -1275,6 +1465,8 @@ static void push_query (lua_State *L, HPSS h, const QueryClass *q, DWORD *rc) {
   }
 }
 
+#define READ_CHUNK ((SIZE_T)1 << 20)
+
 /*
 ** snap:read(address, length) -> the bytes as they were at the capture
 ** instant, from the VA clone. A range running into memory the clone does
@@ -1283,39 +1475,62 @@ static void push_query (lua_State *L, HPSS h, const QueryClass *q, DWORD *rc) {
 */
 static int snapshot_read (lua_State *L) {
   Snapshot *s = check_snapshot(L, 1);
-  lua_Integer address = luaL_checkinteger(L, 2), length = luaL_checkinteger(L, 3);
+  lua_Integer address = luaL_checkinteger(L, 2), length = luaL_checkinteger(L, 3), done = 0;
+  UINT64 at = (UINT64)address;
   luaL_Buffer b;
-  SIZE_T got = 0;
   DWORD rc;
-  char *p, where[32];
+  char where[32];
   luaL_argcheck(L, length >= 0, 3, "length must not be negative");
-  p = luaL_buffinitsize(L, &b, (size_t)length);
-  rc = snapshot_memory(s->h, (UINT64)address, p, (SIZE_T)length, &got);
+  luaL_buffinit(L, &b);
+  /* a chunk at a time: the buffer grows with what the clone holds, so an
+     absurd length asks lua_Alloc for no more than a sensible one; it
+     stops where the address space ends */
+  do {
+    SIZE_T want = (SIZE_T)(length - done) < READ_CHUNK ? (SIZE_T)(length - done) : READ_CHUNK;
+    SIZE_T got = 0;
+    rc = snapshot_memory(s->h, at + (UINT64)done, luaL_prepbuffsize(&b, want), want, &got);
+    luaL_addsize(&b, got);
+    done += (lua_Integer)got;
+  } while (rc == ERROR_SUCCESS && done < length && at + (UINT64)done > at);
   if (rc == ERROR_NOT_FOUND) return not_captured(L, "memory contents", "va_clone");
+  if (rc == ERROR_SUCCESS && done < length) rc = ERROR_PARTIAL_COPY;
   if (rc != ERROR_SUCCESS && rc != ERROR_PARTIAL_COPY)
     return push_failure(L, "read", rc, NULL, s->pid);
-  luaL_pushresultsize(&b, got);
+  luaL_pushresult(&b);
   if (rc == ERROR_SUCCESS) return 1;
   snprintf(where, sizeof where, "0x%llx", (unsigned long long)address);
-  lua_pushfstring(L, "read: only %I of %I bytes at %s are in the clone", (lua_Integer)got,
-                  length, where);
+  lua_pushfstring(L, "read: only %I of %I bytes at %s are in the clone", done, length, where);
   lua_pushinteger(L, (lua_Integer)rc);
   return 3;
 }
 
 /*
-** snap:write_core(path) -> true: an ELF core file (a minidump on Windows)
-** of the snapshot, for the debugger. Needs the VA clone and thread
-** contexts: without them it raises, as a missing capture option.
+** snap:write_core(path | file) -> true: an ELF core file (a minidump on
+** Windows) of the snapshot, for the debugger. An open Lua file (io.open,
+** io.stdout) gets the core on its descriptor, after what it buffered.
+** Needs the VA clone and thread contexts: without them it raises, as a
+** missing capture option; so does a file the core cannot be written to.
 */
 static int snapshot_write_core (lua_State *L) {
   Snapshot *s = check_snapshot(L, 1);
-  const char *path = luaL_checkstring(L, 2);
-  DWORD rc = snapshot_core(s->h, path);
-  if (rc == ERROR_NOT_FOUND) {
-    const char *why = system_detail();
-    return luaL_error(L, "write_core: %s", why ? why : "the snapshot lacks what a core needs");
+  luaL_Stream *f = luaL_testudata(L, 2, LUA_FILEHANDLE);
+  const char *why;
+  DWORD rc;
+  if (f == NULL && lua_type(L, 2) != LUA_TSTRING) return luaL_typeerror(L, 2, "path or file");
+  if (f != NULL && f->closef == NULL) return luaL_error(L, "attempt to use a closed file");
+  if (f != NULL && fflush(f->f) != 0) {   /* what the file buffered could not be written */
+    int e = errno;
+    luaL_pushfail(L);
+    lua_pushfstring(L, "write_core: %s", strerror(e));
+    lua_pushinteger(L, ERROR_GEN_FAILURE);
+    return 3;
   }
+  rc = f != NULL ? snapshot_core_file(s->h, f->f) : snapshot_core(s->h, lua_tostring(L, 2));
+  why = system_detail();
+  if (rc == ERROR_NOT_FOUND)
+    return luaL_error(L, "write_core: %s", why ? why : "the snapshot lacks what a core needs");
+  if (rc == ERROR_INVALID_HANDLE && f != NULL && why != NULL && !failure_from_system())
+    return luaL_argerror(L, 2, why);    /* a file not open for writing */
   if (rc != ERROR_SUCCESS) return push_failure(L, "write_core", rc, NULL, s->pid);
   lua_pushboolean(L, 1);
   return 1;
@@ -1393,20 +1608,24 @@ static int pss_capture (lua_State *L) {
   lua_Integer context = luaL_optinteger(L, 3, 0);
   HANDLE proc = CURRENT_PROCESS;
   Snapshot *s;
+  Held *e;
+  HPSS h;
   DWORD rc;
   luaL_argcheck(L, self || (pid > 0 && pid <= INT_MAX), 1,
                 "pid must be an integer in 1..2147483647, or pss.self");
   luaL_argcheck(L, flags >= 0 && flags <= 0xFFFFFFFF, 2, "flags out of range");
   luaL_argcheck(L, context >= 0 && context <= 0xFFFFFFFF, 3, "context flags out of range");
   s = new_snapshot(L, self ? current_pid() : pid);
-  if (!self && (rc = process_open((DWORD)pid, (DWORD)flags, &proc)) != ERROR_SUCCESS)
+  e = held_new(L, HELD_SNAPSHOT);
+  if (!self && (rc = process_open((DWORD)pid, (DWORD)flags, &proc)) != ERROR_SUCCESS) {
+    held_drop(ledger_of(L), e);
     return push_failure(L, "PssCaptureSnapshot",
                         rc == ERROR_INVALID_PARAMETER ? ERROR_INVALID_PARAMETER : rc,
                         rc == ERROR_INVALID_PARAMETER ? "no such process" : NULL, pid);
-  rc = PssCaptureSnapshot(proc, (DWORD)flags, (DWORD)context, &s->h);
+  }
+  rc = PssCaptureSnapshot(proc, (DWORD)flags, (DWORD)context, &h);
   if (!self) process_close(proc);
-  if (rc == ERROR_SUCCESS) return 1;
-  s->h = NULL;   /* whatever a failed call left there is no snapshot */
+  if (hold_snapshot(L, s, e, rc, h) == ERROR_SUCCESS) return 1;
   /* the library's own argument checks are programming errors; a failure
      of the system (EINVAL from the kernel, say) is a runtime failure */
   if (rc == ERROR_INVALID_PARAMETER && !failure_from_system()) {
@@ -1424,6 +1643,24 @@ static int pss_sleep (lua_State *L) {
   luaL_argcheck(L, seconds >= 0 && seconds <= 2e6, 1, "seconds must be in 0..2000000");
   platform_sleep((double)seconds);
   return 0;
+}
+
+/*
+** core.wait_limit([seconds]) -> the previous limit, in seconds: how long
+** libpss waits for a thread of a target to stop (PssLinuxSetWaitLimit,
+** milliseconds, process-wide). Without an argument it only tells.
+*/
+static int pss_wait_limit (lua_State *L) {
+  DWORD before;
+  if (lua_isnoneornil(L, 1)) before = wait_limit_get();
+  else {
+    lua_Number seconds = luaL_checknumber(L, 1);
+    luaL_argcheck(L, seconds >= 0.001 && seconds <= 4294967.295, 1,
+                  "seconds must be in 0.001..4294967.295");
+    before = wait_limit_set((DWORD)(seconds * 1000 + 0.5));
+  }
+  lua_pushnumber(L, (lua_Number)before / 1000);
+  return 1;
 }
 
 /* core.type(x) -> "snapshot" | "freed snapshot" | "marker" | "freed marker" | nil */
@@ -1459,7 +1696,8 @@ static int pss_fields (lua_State *L) {
     { "thread", K_CONTEXT, K_CONTEXT }, { "context", K_FS_BASE, K_XSTATE },
     { "handle", K_ARM_PROCESS, K_ARM_SEMAPHORE },
 #if HAVE_LINUX_CLASSES
-    { "process", K_ARGV, K_ARGV }, { "thread", K_SYSCALL_STATE, K_LAST_SYSCALL_ARGUMENTS },
+    { "process", K_ARGV, K_COMMAND_LINE_TRUNCATED },
+    { "thread", K_SYSCALL_STATE, K_LAST_SYSCALL_ARGUMENTS },
     { "handle", K_ACCESS, K_SOCKET_STATE },
 #endif
   };
@@ -1525,7 +1763,8 @@ static const Constant constants[] = {
   C(, ERROR_NOT_ENOUGH_MEMORY), C(, ERROR_BAD_LENGTH), C(, ERROR_GEN_FAILURE),
   C(, ERROR_NOT_SUPPORTED), C(, ERROR_INVALID_PARAMETER), C(, ERROR_MORE_DATA),
   C(, ERROR_NO_MORE_ITEMS), C(, ERROR_PARTIAL_COPY), C(, ERROR_PROCESS_ABORTED),
-  C(, ERROR_NOT_FOUND), C(, ERROR_NO_PROC_SLOTS),
+  C(, ERROR_NOT_FOUND), C(, ERROR_NO_PROC_SLOTS), C(, ERROR_TIMEOUT),
+  C(, ERROR_DISK_FULL), C(, ERROR_FILE_TOO_LARGE), C(, ERROR_BROKEN_PIPE),
   C(, STILL_ACTIVE), C(, MEM_COMMIT), C(, MEM_RESERVE), C(, MEM_FREE), C(, MEM_PRIVATE),
   C(, MEM_MAPPED), C(, MEM_IMAGE), C(, PAGE_NOACCESS), C(, PAGE_READONLY), C(, PAGE_READWRITE),
   C(, PAGE_WRITECOPY), C(, PAGE_EXECUTE), C(, PAGE_EXECUTE_READ), C(, PAGE_EXECUTE_READWRITE),
@@ -1576,15 +1815,23 @@ static const luaL_Reg marker_meta[] = {
 
 static const luaL_Reg functions[] = {
   { "capture", pss_capture }, { "type", pss_type }, { "fields", pss_fields },
-  { "allocations", pss_allocations }, { "sleep", pss_sleep }, { NULL, NULL }
+  { "allocations", pss_allocations }, { "sleep", pss_sleep },
+  { "wait_limit", pss_wait_limit }, { NULL, NULL }
 };
 
+/* Sets the functions into the table on top, each with the ledger (at
+** index `ledger`) as its upvalue. */
+static void set_functions (lua_State *L, const luaL_Reg *l, int ledger) {
+  lua_pushvalue(L, ledger);
+  luaL_setfuncs(L, l, 1);
+}
+
 static void create_meta (lua_State *L, const char *name, const luaL_Reg *meta,
-                         const luaL_Reg *methods) {
+                         const luaL_Reg *methods, int ledger) {
   luaL_newmetatable(L, name);
-  luaL_setfuncs(L, meta, 0);
+  set_functions(L, meta, ledger);
   lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
+  set_functions(L, methods, ledger);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 }
@@ -1592,11 +1839,15 @@ static void create_meta (lua_State *L, const char *name, const luaL_Reg *meta,
 LPSS_API int luaopen_pss_core (lua_State *L);
 
 LPSS_API int luaopen_pss_core (lua_State *L) {
+  int ledger;
   size_t i;
+  push_ledger(L);      /* first: it must be older than every snapshot */
+  ledger = lua_gettop(L);
   build_keys(L);
-  luaL_newlib(L, functions);
-  create_meta(L, SNAPSHOT_MT, snapshot_meta, snapshot_methods);
-  create_meta(L, MARKER_MT, marker_meta, marker_methods);
+  luaL_newlibtable(L, functions);
+  set_functions(L, functions, ledger);
+  create_meta(L, SNAPSHOT_MT, snapshot_meta, snapshot_methods, ledger);
+  create_meta(L, MARKER_MT, marker_meta, marker_methods, ledger);
   for (i = 0; i < NFIELDS(constants); i++) {
     lua_pushinteger(L, constants[i].value);
     lua_setfield(L, -2, constants[i].name);

@@ -94,6 +94,73 @@ describe("a generic for", function ()
   end)
 end)
 
+describe("an iterator given extra arguments", function ()
+  local ITERATORS = { "threads", "handles", "regions", "thread_names" }
+
+  --- Values of every type, and pss objects: what a caller might pass.
+  local function extras (other, other_marker, own_marker)
+    local co = coroutine.create(function () end)
+    return table.pack(nil, false, true, 0, -1, 1.5, 0 / 0, math.huge, "", "threads", {},
+      setmetatable({}, { __index = function () error("must not be touched") end }), print, co,
+      io.stdout, pss.self, pss, other, other_marker, own_marker)
+  end
+
+  it("ignores them, whatever their type, and never touches another snapshot", function ()
+    local snap <close> = capture()
+    local other <close> = capture({ "threads", "handles" })
+    local other_marker <close> = other:marker()
+    assert.is_table(other:walk("handles", other_marker))
+    local where = other_marker:position()
+    local own_marker <close> = snap:marker()
+    local text = tostring(other)
+    local want = {}
+    for _, method in ipairs(ITERATORS) do want[method] = #support.entries(snap, method) end
+    support.collect()
+    local before = allocations()
+    local values = extras(other, other_marker, own_marker)
+    for i = 1, values.n do
+      for _, method in ipairs(ITERATORS) do
+        local n = 0
+        for e in snap[method](snap, values[i]) do
+          assert.is_table(e)
+          n = n + 1
+        end
+        assert.equal(want[method], n, method .. " with extra argument " .. i)
+        for _ in snap[method](snap, values[i], values[i], values[i]) do break end   -- luacheck: ignore 512
+        assert.equal(before, allocations(), method)
+        -- the other snapshot and its marker are as they were, and usable
+        assert.equal("snapshot", pss.type(other), method .. " " .. i)
+        assert.equal("marker", pss.type(other_marker), method .. " " .. i)
+        assert.equal(where, other_marker:position())
+        assert.equal(text, tostring(other))
+        assert.equal("marker", pss.type(own_marker))
+      end
+    end
+    assert.is_table(other:walk("handles", other_marker))
+    assert.equal(#support.entries(other, "threads"), other:query("threads").threads_captured)
+  end)
+
+  it("has a step function that ignores its arguments too", function ()
+    local snap <close> = capture()
+    local other <close> = capture({ "threads" })
+    local other_marker <close> = other:marker()
+    local values = extras(other, other_marker, snap:marker())
+    for _, method in ipairs(ITERATORS) do
+      local f, s, c, m = snap[method](snap)
+      local first = support.entries(snap, method)[1]
+      assert.same(first, f(other, other_marker))
+      for i = 1, values.n do f(values[i], values[i]) end
+      m:free()
+      assert.matches("attempt to use a freed marker", select(2, pcall(f, other)), 1, true)
+      assert.is_nil(s)
+      assert.is_nil(c)
+    end
+    assert.equal("snapshot", pss.type(other))
+    assert.equal("marker", pss.type(other_marker))
+    assert.is_table(other:walk("threads", other_marker))
+  end)
+end)
+
 describe("free", function ()
   it("is harmless twice, for snapshots and markers", function ()
     local snap = capture()

@@ -7,6 +7,30 @@ local REGISTERS = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8"
   "r11", "r12", "r13", "r14", "r15", "rip", "eflags", "cs", "ss", "ds", "es", "fs", "gs",
   "context_flags", "mxcsr", "dr0", "dr1", "dr2", "dr3", "dr6", "dr7", "fs_base" }
 
+--- Each context key and its PSS_LINUX_REGISTER_* bit (pss.h): a key is
+-- there exactly when its bit is set in the thread's context_registers.
+local BITS = { rax = 0, rcx = 1, rdx = 2, rbx = 3, rsp = 4, rbp = 5, rsi = 6, rdi = 7,
+  r8 = 8, r9 = 9, r10 = 10, r11 = 11, r12 = 12, r13 = 13, r14 = 14, r15 = 15, rip = 16,
+  eflags = 17, cs = 18, ds = 18, es = 18, fs = 18, gs = 18, ss = 18, mxcsr = 19, fltsave = 19,
+  dr0 = 20, dr1 = 20, dr2 = 20, dr3 = 20, dr6 = 20, dr7 = 20, xstate = 21 }
+local ALL_BUT_XSTATE = (1 << 21) - 1
+
+--- Checks that a thread's context holds the registers its mask names and
+-- no other (fltsave and xstate also need their CONTEXT_* group asked).
+local function holds_what_mask_says (e)
+  local c, mask = e.context, e.context_registers
+  assert.equal("integer", math.type(mask))
+  for name, bit in pairs(BITS) do
+    local group = name == "fltsave" and pss.CONTEXT_FLOATING_POINT
+      or name == "xstate" and pss.CONTEXT_XSTATE
+    local asked = not group or c.context_flags & group == group
+    assert.equal(mask & (1 << bit) ~= 0 and asked, c[name] ~= nil,
+      ("%s of thread %d (mask 0x%x)"):format(name, e.tid, mask))
+  end
+  assert.equal("integer", math.type(c.context_flags))
+  assert.equal(e.teb_base_address, c.fs_base)
+end
+
 --- The instruction pointer of a blocked thread, from its syscall file.
 local function syscall_pc (pid, tid)
   local text = support.read(("/proc/%d/task/%d/syscall"):format(pid, tid)) or ""
@@ -30,7 +54,9 @@ describe("thread contexts", function ()
         assert.equal("number", math.type(c[name]) and "number", name)
       end
       assert.equal(pss.CONTEXT_ALL, c.context_flags & pss.CONTEXT_ALL)
-      assert.equal(e.teb_base_address, c.fs_base)
+      -- a thread the capture stopped: every register it was asked for is known
+      assert.equal(ALL_BUT_XSTATE, e.context_registers)
+      holds_what_mask_says(e)
       assert.equal(512, #c.fltsave)
       assert.is_nil(c.xstate)
       -- a thread blocked in a syscall stays there: the kernel saw the same pc
@@ -47,14 +73,28 @@ describe("thread contexts", function ()
     for e in snap:threads() do
       assert.is_true(#e.context.xstate >= 512, "xstate")
       assert.equal(1232 + #e.context.xstate, e.size_of_context_record)
+      assert.equal(ALL_BUT_XSTATE | 1 << BITS.xstate, e.context_registers)
+      holds_what_mask_says(e)
     end
+    -- registers of groups not asked for are absent, not 0
     local only <close> = assert(pss.capture(t.pid, { "thread_context",
       context_flags = pss.CONTEXT_CONTROL }))
     for e in only:threads() do
       assert.equal(pss.CONTEXT_CONTROL, e.context.context_flags)
-      assert.is_true(e.context.rip ~= 0 and e.context.rsp ~= 0)
-      assert.equal(0, e.context.rax | e.context.r12 | e.context.r15)
+      assert.is_true(e.context.rip ~= 0 and e.context.rsp ~= 0 and e.context.eflags ~= nil)
+      assert.is_nil(e.context.rax)
+      assert.is_nil(e.context.r12)
+      assert.is_nil(e.context.r15)
+      assert.is_nil(e.context.dr7)
       assert.is_nil(e.context.fltsave)
+      assert.is_nil(e.context.mxcsr)
+      holds_what_mask_says(e)
+    end
+    -- without contexts there is no table, and no register is known
+    local none <close> = assert(pss.capture(t.pid, { "threads" }))
+    for e in none:threads() do
+      assert.is_nil(e.context)
+      assert.equal(0, e.context_registers)
     end
   end)
 
@@ -95,6 +135,16 @@ describe("thread contexts of the calling process", function ()
         assert.is_true(e.context.rip ~= 0 and e.context.rsp ~= 0)
         assert.equal(e.teb_base_address, e.context.fs_base)
         assert.equal("R", e.state)   -- the calling thread was running the capture
+        -- described at the call: what a call preserves and its arguments,
+        -- not rax, r10 and r11, which are not known there
+        assert.is_nil(e.context.rax)
+        assert.is_nil(e.context.r10)
+        assert.is_nil(e.context.r11)
+        for _, name in ipairs { "rbx", "rbp", "r12", "r13", "r14", "r15", "rdi", "rsi", "rdx",
+                                "rcx", "r8", "r9", "eflags", "cs", "ss", "mxcsr", "fltsave" } do
+          assert.is_not_nil(e.context[name], name)
+        end
+        holds_what_mask_says(e)
       end
       assert.equal(#children_before, n)
       assert.equal(n - 1, snap:query("performance").threads_frozen)

@@ -6,6 +6,7 @@
 ** memory, a core file, and what the module adds on this system.
 */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,14 @@ static DWORD snapshot_memory (HPSS h, UINT64 address, void *buf, SIZE_T n, SIZE_
 }
 
 static DWORD snapshot_core (HPSS h, const char *path) { return PssLinuxWriteCore(h, path); }
+
+/* the core on an open file's descriptor (the caller flushed it) */
+static DWORD snapshot_core_file (HPSS h, FILE *f) { return PssLinuxWriteCoreFd(h, fileno(f)); }
+
+static DWORD wait_limit_set (DWORD ms) { return PssLinuxSetWaitLimit(ms); }
+
+/* The limit, unchanged (PssLinuxSetWaitLimit(0) only reads it). */
+static DWORD wait_limit_get (void) { return PssLinuxSetWaitLimit(0); }
 
 /* the whole time, whatever signals arrive meanwhile */
 static void platform_sleep (double seconds) {

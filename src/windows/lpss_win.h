@@ -6,6 +6,7 @@
 ** memory, a dump file, and what the module adds on this system (here
 ** core.processes, from the ToolHelp API).
 */
+#include <stdio.h>
 #include <string.h>
 #include <tlhelp32.h>
 #include <psapi.h>
@@ -108,6 +109,18 @@ static DWORD snapshot_memory (HPSS h, UINT64 address, void *buf, SIZE_T n, SIZE_
 }
 
 static DWORD snapshot_core (HPSS h, const char *path) { return PssWindowsWriteDump(h, path); }
+
+/* MiniDumpWriteDump takes a path here (PssWindowsWriteDump): an open Lua
+** file is not supported. */
+static DWORD snapshot_core_file (HPSS h, FILE *f) {
+  (void)h; (void)f;
+  return ERROR_NOT_SUPPORTED;
+}
+
+/* Windows captures wait for nothing libpss bounds: pss.wait_limit only
+** answers the Linux default, 5 seconds. */
+static DWORD wait_limit_set (DWORD ms) { (void)ms; return 5000; }
+static DWORD wait_limit_get (void) { return 5000; }
 /* }====================================================================== */
 
 
