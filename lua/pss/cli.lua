@@ -2,42 +2,212 @@
 -- main(args) parses the arguments with lua-argparse and returns the exit
 -- status: 0, 1 for a runtime failure, 2 for a usage error. Messages go to
 -- stderr, naming the pid and the reason. See docs/pss.1.md.
+--
+-- It never harms the terminal or the files of whoever runs it: every name
+-- it prints goes through pss.report's printable (no escape sequence or
+-- newline of a process's choosing reaches the terminal), every write is
+-- checked (a full disk is exit status 1, not a truncated file and 0), and
+-- a file it writes replaces the old one only once it is complete.
 local argparse = require "argparse"
 local pss = require "pss"
+local printable = require("pss.report").printable
 
 local M = {}
-
---- Why a capture failed, for a person: the message, and for some codes
--- what to do about it.
-local HINTS = {
-  [pss.ERROR_ACCESS_DENIED] = "run pss as the process's user or as root",
-  [pss.ERROR_BUSY] = "a debugger or tracer holds it; detach it first",
-}
 
 local Failure = {}
 
 local function fail (text) error(setmetatable({ text = text }, Failure), 0) end
 
+local function read_file (path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+--- {======================================================================
+-- Why a capture failed, for a person
+-- ======================================================================
+
+--- The library's own account of a failure, the part after "(pid N): " of
+-- its message ("the process is not dumpable", "thread 12 is traced by
+-- another process (pid 40, gdb)", ...), or nil.
+local function detail (msg)
+  return msg:match("%(pid %d+%): (.+)$")
+end
+
+--- The effective uid of this process, as `id -u` says it (nil off Linux).
+local function effective_uid ()
+  local status = read_file("/proc/self/status")
+  return status and tonumber(status:match("\nUid:%s*%d+%s+(%d+)"))
+end
+
+local PF_KTHREAD = 0x00200000   -- the flags field of /proc/PID/stat
+
+--- What may help after an "access denied" the library did not explain,
+-- or nil when nothing pss can be told to do would: root was refused
+-- already, or Yama forbids every attach.
+local function access_hint (pid)
+  if pss.platform == "windows" then return "run pss as the process's user or as an administrator" end
+  local me = effective_uid()
+  if me == nil or me == 0 or pid == "self" then return nil end
+  local stat = read_file(("/proc/%d/stat"):format(pid))
+  local flags = stat and tonumber(stat:match("^.*%) %S+" .. ("%s+%S+"):rep(5) .. "%s+(%d+)"))
+  if flags and flags & PF_KTHREAD ~= 0 then return "a kernel thread cannot be traced" end
+  local uids = (read_file(("/proc/%d/status"):format(pid)) or ""):match("\nUid:([^\n]*)")
+  for uid in (uids or ""):gmatch("%d+") do
+    if tonumber(uid) ~= me then return "run pss as the process's user or as root" end
+  end
+  if tonumber(read_file("/proc/sys/kernel/yama/ptrace_scope") or "") == 3 then return nil end
+  -- the same user: a process that is not dumpable, or Yama's scope
+  return "run pss as root"
+end
+
+--- The message of a failed capture: the library's, as it is, and a hint
+-- only where it helps (never one the message's own detail makes moot).
+local function capture_failure (pid, msg, code)
+  if code == pss.ERROR_INVALID_PARAMETER then return ("pid %s: no such process"):format(pid) end
+  local hint
+  if detail(msg) == nil then
+    if pss.ERROR_TIMEOUT ~= nil and code == pss.ERROR_TIMEOUT then   -- nil in an older pss.core
+      hint = "the process did not stop in time; it was left running as it was"
+    elseif code == pss.ERROR_ACCESS_DENIED then
+      hint = access_hint(pid)
+    elseif code == pss.ERROR_BUSY then
+      hint = "a debugger or tracer holds it; detach it first"
+    end
+  end
+  return hint and ("%s (%s)"):format(msg, hint) or msg
+end
+
 local function capture (pid, options)
   local target = pid == "self" and pss.self or pid
   local snap, msg, code = pss.capture(target, options)
   if snap then return snap end
-  if code == pss.ERROR_INVALID_PARAMETER then
-    fail(("pid %d: no such process"):format(pid))
-  end
-  local hint = HINTS[code]
-  fail(hint and ("%s (%s)"):format(msg, hint) or msg)
+  fail(capture_failure(pid, msg, code))
+end
+--- }======================================================================
+
+
+--- {======================================================================
+-- Output: every write checked, files replaced only when complete
+-- ======================================================================
+
+local WINDOWS = pss.platform == "windows"
+
+--- Writes text to f and flushes it; fails with the reason.
+local function put (f, text, name)
+  local ok, err = f:write(text)
+  if ok then ok, err = f:flush() end
+  if not ok then fail(("write error: %s%s"):format(name and name .. ": " or "", err)) end
 end
 
---- Right-aligns numbers and left-aligns text in columns.
+--- Writes text to a file opened here, then closes it; nil, reason on any
+-- failure (the file is closed then too).
+local function put_and_close (f, text)
+  local ok, err = f:write(text)
+  if ok then ok, err = f:flush() end
+  local closed, cerr = f:close()
+  if ok and not closed then ok, err = nil, cerr end
+  return ok, err
+end
+
+--- 16 hex digits nobody can guess.
+local function random_hex ()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(8)
+  if f then f:close() end
+  if not bytes or #bytes ~= 8 then   -- Windows: Lua's own seed (time and addresses)
+    bytes = string.pack("<i8", math.random(math.mininteger, math.maxinteger))
+  end
+  return (bytes:gsub(".", function (c) return ("%02x"):format(c:byte()) end))
+end
+
+--- A name for a new file in the directory of path that names nothing yet.
+local function temporary_name (path)
+  local lfs = require "lfs"
+  local dir = path:match(WINDOWS and "^(.*[/\\:])" or "^(.*/)") or ""
+  for _ = 1, 16 do
+    local name = ("%s.pss-%s.tmp"):format(dir, random_hex())
+    if not lfs.symlinkattributes(name) then return name end
+  end
+  fail(("%s: cannot find an unused temporary name beside it"):format(path))
+end
+
+--- The reason of an io/os failure message, without the file name Lua
+-- puts in front of it ("NAME: reason").
+local function reason (name, err)
+  return err:sub(1, #name + 2) == name .. ": " and err:sub(#name + 3) or err
+end
+
+--- Whether path names something that is not a regular file (a device, a
+-- FIFO, a socket, a directory); a symbolic link is followed.
+local function special (path)
+  local mode = require("lfs").attributes(path, "mode")
+  return mode ~= nil and mode ~= "file"
+end
+
+--- Writes text to the file path: "-" is standard output; a device or FIFO
+-- is written through; anything else gets a new file beside it (a name
+-- nobody can guess, checked to be unused) that is renamed over it once
+-- complete, so a failure leaves what path held untouched.
+local function write_file (path, text)
+  if path == "-" then return put(io.stdout, text) end
+  if special(path) then
+    local f, err = io.open(path, "wb")
+    if not f then fail(err) end
+    local ok, why = put_and_close(f, text)
+    if not ok then fail(("write error: %s: %s"):format(path, why)) end
+    return
+  end
+  -- The residual race: io.open cannot say O_EXCL, so between the check
+  -- that the name is unused and the open, someone who can write in the
+  -- directory could put a symbolic link there; they would have to guess
+  -- 64 random bits first.
+  local tmp = temporary_name(path)
+  local f, err = io.open(tmp, "wb")
+  if not f then fail(("%s: cannot create a file beside it: %s"):format(path, reason(tmp, err))) end
+  local ok, why = put_and_close(f, text)
+  if not ok then
+    os.remove(tmp)
+    fail(("write error: %s: %s"):format(path, why))
+  end
+  ok, why = os.rename(tmp, path)
+  if not ok and WINDOWS and os.remove(path) then
+    -- Windows renames onto no existing file: the old one is gone by now,
+    -- so the new one stays where it is if it cannot take its place
+    ok, why = os.rename(tmp, path)
+    if not ok then fail(("%s: removed, but %s cannot take its place: %s"):format(path, tmp,
+      reason(tmp, why))) end
+  end
+  if not ok then
+    os.remove(tmp)
+    fail(("%s: cannot replace it: %s"):format(path, reason(tmp, why)))
+  end
+end
+
+--- Whether this process's standard output is a terminal (Linux; false
+-- where it cannot tell).
+local function stdout_is_terminal ()
+  local target = require("lfs").symlinkattributes("/proc/self/fd/1", "target")
+  if target == nil then return false end
+  return target:find("^/dev/pts/") ~= nil or target:find("^/dev/tty") ~= nil
+    or target == "/dev/console"
+end
+--- }======================================================================
+
+
+--- Right-aligns numbers and left-aligns text in columns; text is printable.
 local function columns (header, rows)
   local widths, numeric = {}, {}
+  local function width (s) return utf8.len(s) or #s end
   for i, h in ipairs(header) do widths[i] = #h end
   for _, row in ipairs(rows) do
     for i, v in ipairs(row) do
-      local s = tostring(v)
+      local s = math.type(v) and tostring(v) or printable(v)
       row[i] = s
-      if #s > widths[i] then widths[i] = #s end
+      if width(s) > widths[i] then widths[i] = width(s) end
       if math.type(v) then numeric[i] = true end
     end
   end
@@ -45,7 +215,7 @@ local function columns (header, rows)
   local function line (cells)
     local parts = {}
     for i, c in ipairs(cells) do
-      local pad = (" "):rep(widths[i] - #c)
+      local pad = (" "):rep(widths[i] - width(c))
       parts[i] = i == #cells and not numeric[i] and c or (numeric[i] and pad .. c or c .. pad)
     end
     out[#out + 1] = table.concat(parts, "  ")
@@ -68,7 +238,8 @@ local function json (value)
 end
 
 --- {======================================================================
--- The subcommands: each takes the parsed arguments, returns the output.
+-- The subcommands: each takes the parsed arguments, returns the text for
+-- standard output and optionally a note for standard error.
 -- ======================================================================
 local commands = {}
 
@@ -103,7 +274,7 @@ function commands.threads (a)
 end
 
 function commands.handles (a)
-  local number = pss.platform == "windows" and "HANDLE" or "FD"
+  local number = WINDOWS and "HANDLE" or "FD"
   return listing(a, "handles", "handles", { number, "TYPE", "NAME" }, function (h)
     return { h.handle, h.type_name or "-", h.object_name or h.target or "" }
   end)
@@ -132,86 +303,148 @@ function commands.diff (a)
   local after <close> = capture(a.pid, pss.default_options)
   local d = require("pss.diff").diff(before, after)
   if a.json then return json(d) end
-  return tostring(d)
+  return tostring(d) .. "\n"
 end
 
+--- The core goes where -o says: the library writes a path itself (a new
+-- file renamed over it once complete); standard output, a device or a
+-- FIFO it is handed open. The note goes to standard error when the core
+-- goes to standard output.
 function commands.core (a)
+  local out = a.output
+  if out == "-" and stdout_is_terminal() then
+    fail("a core file is not written to a terminal (redirect standard output)")
+  end
   local snap <close> = capture(a.pid, { "va_clone", "threads", "thread_context",
     "measure_performance" })
-  local ok, msg = snap:write_core(a.output)
+  local ok, msg
+  if out == "-" then
+    put(io.stdout, "")
+    ok, msg = snap:write_core(io.stdout)
+    if ok then put(io.stdout, "") end
+  elseif special(out) then
+    local f, err = io.open(out, "wb")
+    if not f then fail(err) end
+    ok, msg = snap:write_core(f)
+    local closed, why = f:close()
+    if ok and not closed then fail(("write error: %s: %s"):format(out, why)) end
+  else
+    ok, msg = snap:write_core(out)
+  end
   if not ok then fail(msg) end
+  local name = out == "-" and "standard output" or printable(out)
   local stopped = snap:query("performance").freeze_wall_clock_period
-  if not stopped then return ("%s: minidump of pid %d\n"):format(a.output, a.pid) end
-  return ("%s: core of pid %d; the process was stopped for %.1f ms\n"):format(a.output, a.pid,
-    stopped * 1e3)
+  local note = stopped and ("%s: core of pid %d; the process was stopped for %.1f ms\n"):format(
+    name, a.pid, stopped * 1e3) or ("%s: minidump of pid %d\n"):format(name, a.pid)
+  if out == "-" then return "", note end
+  return note
 end
 
 function commands.map (a)
   local snap <close> = capture(a.pid, { "va_space" })
-  local f, err = io.open(a.output, "wb")
-  if not f then fail(err) end
-  f:write(require("pss.svg").render(snap))
-  f:close()
+  write_file(a.output, require("pss.svg").render(snap))
   return ""
 end
 --- }======================================================================
 
+local PID_MAX = 2147483647
+
+--- A pid is plain decimal digits, 1..2147483647: no sign, no spaces, no
+-- leading zero (it could be meant as octal), no hex, no exponent.
 local function pid_argument (cmd)
   cmd:argument("pid", "process id"):convert(function (s)
-    local n = tonumber(s)
-    if not n or math.type(n) ~= "integer" or n <= 0 then
-      return nil, ("'%s' is not a process id"):format(s)
+    local n = s:match("^[1-9]%d*$") and #s <= 10 and tonumber(s)
+    if not n or n > PID_MAX then
+      return nil, ("'%s' is not a process id (decimal digits, 1 to %d, no leading zero)")
+        :format(s, PID_MAX)
     end
     return n
   end)
 end
 
-local function parser ()
-  local p = argparse("pss", "Process snapshots: triage a live process.")
+local INTERVAL_MAX = 2000000
+
+--- Seconds: plain decimal ("5", "0.5", ".5"), 0..INTERVAL_MAX; no sign,
+-- exponent, hex, nan or inf.
+local function seconds (s)
+  local n = (s:match("^%d+%.?%d*$") or s:match("^%.%d+$")) and tonumber(s)
+  if not n or n > INTERVAL_MAX then
+    return nil, ("'%s' is not a number of seconds (a decimal number from 0 to %d)")
+      :format(s, INTERVAL_MAX)
+  end
+  return n
+end
+
+local function output_file (s)
+  if s == "" then return nil, "the output file name is empty (use - for standard output)" end
+  return s
+end
+
+--- Builds the parser. -h/--help only records the help text of its
+-- command in help.text: main writes it, checking the write, where
+-- argparse itself would print it and exit 0 whatever happened.
+local function parser (help)
+  local function with_help (cmd)
+    cmd:add_help { action = function () help.text = help.text or cmd:get_help() end }
+    return cmd
+  end
+  local p = with_help(argparse("pss", "Process snapshots: triage a live process.")
     :epilog("Exit status: 0 on success, 1 on a runtime failure, 2 on a usage error. "
-      .. "See docs/pss.1.md.")
+      .. "See docs/pss.1.md."))
+  local function command (...) return with_help(p:command(...)) end
   p:command_target("command")
   p:require_command(true)
-  p:command("ps", "List the running processes."):flag("--json", "JSON output.")
-  local show_cmd = p:command("show", "A report: process, threads, handles, memory.")
+  command("ps", "List the running processes."):flag("--json", "JSON output.")
+  local show_cmd = command("show", "A report: process, threads, handles, memory.")
   pid_argument(show_cmd); show_cmd:flag("--json", "JSON output.")
   for _, name in ipairs { "threads", "handles", "maps" } do
-    local c = p:command(name, ("List the process's %s."):format(name))
+    local c = command(name, ("List the process's %s."):format(name))
     pid_argument(c); c:flag("--json", "JSON output.")
   end
-  local d = p:command("diff", "What changed in a process over an interval.")
+  local d = command("diff", "What changed in a process over an interval.")
   pid_argument(d)
-  d:option("-i --interval", "Seconds between the two captures.", "5"):convert(function (s)
-    local n = tonumber(s)
-    if not n or n < 0 or n > 2e6 then return nil, ("'%s' is not a number of seconds"):format(s) end
-    return n
-  end)
+  d:option("-i --interval", "Seconds between the two captures.", "5"):convert(seconds)
   d:flag("--json", "JSON output.")
-  local core = p:command("core", "Write an ELF core file (a minidump on Windows); the "
+  local core = command("core", "Write an ELF core file (a minidump on Windows); the "
     .. "process is stopped only for the time of a fork.")
-  pid_argument(core); core:option("-o --output", "The core file."):args(1):count(1)
-  local map = p:command("map", "Write an SVG map of the address space.")
-  pid_argument(map); map:option("-o --output", "The SVG file."):args(1):count(1)
-  p:command("self", "A report of pss itself."):flag("--json", "JSON output.")
+  pid_argument(core)
+  core:option("-o --output", "The core file (- for standard output)."):args(1):count(1)
+    :convert(output_file)
+  local map = command("map", "Write an SVG map of the address space.")
+  pid_argument(map)
+  map:option("-o --output", "The SVG file (- for standard output)."):args(1):count(1)
+    :convert(output_file)
+  command("self", "A report of pss itself."):flag("--json", "JSON output.")
   return p
+end
+
+--- Writes text to standard output; the exit status (1 on a write error).
+local function emit (text)
+  local ok, err = pcall(put, io.stdout, text)
+  if ok then return 0 end
+  io.stderr:write("pss: ", printable(getmetatable(err) == Failure and err.text or err), "\n")
+  return 1
 end
 
 --- Runs the command; returns the exit status.
 function M.main (args)
-  local p = parser()
+  local help = {}
+  local p = parser(help)
   local ok, a = p:pparse(args)
+  if help.text then return emit(help.text .. "\n") end
   if not ok then
-    io.stderr:write(p:get_usage(), "\n\npss: ", a, "\n")
+    io.stderr:write(p:get_usage(), "\n\npss: ", printable(a), "\n")
     return 2
   end
-  local done, out = pcall(commands[a.command], a)
+  local done, out, note = pcall(commands[a.command], a)
   if not done then
     local text = getmetatable(out) == Failure and out.text or tostring(out)
-    io.stderr:write("pss: ", text, "\n")
+    io.stderr:write("pss: ", printable(text), "\n")
     return 1
   end
-  io.stdout:write(out)
-  return 0
+  local status = emit(out)
+  if note then io.stderr:write(note) end
+  return status
 end
 
 return M

@@ -204,9 +204,10 @@ local function sorted_keys (map)
   return keys
 end
 
---- A byte string for one line: control characters as \xNN.
+--- A name for one line of a terminal: pss.report's escaping (control
+-- characters and bytes that are not UTF-8 as \xNN).
 local function printable (s)
-  return (tostring(s):gsub("[%c]", function (c) return ("\\x%02x"):format(c:byte()) end))
+  return require("pss.report").printable(s)
 end
 
 local function address (a) return ("0x%x"):format(a) end
@@ -220,6 +221,9 @@ local function signed (v)
   return (v >= 0 and "+" or "") .. number(v)
 end
 
+--- Characters, not bytes: the cells are valid UTF-8 (printable).
+local function width (s) return utf8.len(s) or #s end
+
 --- Rows of cells as aligned lines, each indented by two spaces: numbers
 -- right-aligned, text left-aligned; trailing spaces trimmed.
 local function aligned (rows, out)
@@ -227,16 +231,16 @@ local function aligned (rows, out)
   for _, row in ipairs(rows) do
     for i, cell in ipairs(row) do
       local s = type(cell) == "table" and cell[1] or cell
-      widths[i] = math.max(widths[i] or 0, #s)
+      widths[i] = math.max(widths[i] or 0, width(s))
     end
   end
   for _, row in ipairs(rows) do
     local parts = {}
     for i, cell in ipairs(row) do
       if type(cell) == "table" then   -- {text}: right-aligned
-        parts[i] = (" "):rep(widths[i] - #cell[1]) .. cell[1]
+        parts[i] = (" "):rep(widths[i] - width(cell[1])) .. cell[1]
       else
-        parts[i] = cell .. (" "):rep(widths[i] - #cell)
+        parts[i] = cell .. (" "):rep(widths[i] - width(cell))
       end
     end
     out[#out + 1] = ("  " .. table.concat(parts, "  ")):gsub("%s+$", "")

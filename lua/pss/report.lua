@@ -12,12 +12,15 @@ local function core () return require "pss.core" end
 -- Text helpers
 -- ======================================================================
 
---- Valid UTF-8 text for any byte string: bytes that do not decode, and
--- control characters (C0, DEL, C1) and the non-characters U+FFFE/U+FFFF,
--- become "\xNN", one per byte. Everything else is kept as it is.
+--- Valid UTF-8 text for any byte string, safe to print on a terminal and
+-- unambiguous: bytes that do not decode, and control characters (C0, DEL,
+-- C1) and the non-characters U+FFFE/U+FFFF, become "\xNN", one per byte,
+-- so no name can move the cursor, set a title, clear the screen or start a
+-- line of its own; a backslash before an "x" becomes "\x5c", so every
+-- "\x" in the result is an escape. Everything else is kept as it is.
 function M.printable (s)
   s = tostring(s)
-  if not s:find("[%c\128-\255]") then return s end
+  if not s:find("[%c\128-\255]") and not s:find("\\x") then return s end
   local out, i, n = {}, 1, #s
   while i <= n do
     local c = s:byte(i)
@@ -26,7 +29,7 @@ function M.printable (s)
     local ch = len > 0 and s:sub(i, i + len - 1)
     local cp = ch and #ch == len and utf8.len(ch) == 1 and utf8.codepoint(ch)
     if cp and cp >= 0x20 and cp ~= 0x7F and not (cp >= 0x80 and cp < 0xA0)
-        and cp ~= 0xFFFE and cp ~= 0xFFFF then
+        and cp ~= 0xFFFE and cp ~= 0xFFFF and not (cp == 0x5C and s:byte(i + 1) == 0x78) then
       out[#out + 1] = ch
       i = i + len
     else
@@ -303,9 +306,12 @@ local function date (t)
   return os.date("%Y-%m-%d %H:%M:%S", whole) .. (".%03d"):format(math.floor((t - whole) * 1000))
 end
 
+--- The mark at the end of a command line the library had to cut.
+local CUT = "\u{2026}"
+
 local function quote_arg (a)
   a = M.printable(a)
-  if a == "" or a:find("[%s\"']") then return "'" .. a:gsub("'", "'\\''") .. "'" end
+  if a == "" or a == CUT or a:find("[%s\"']") then return "'" .. a:gsub("'", "'\\''") .. "'" end
   return a
 end
 
@@ -322,6 +328,8 @@ local function process_section (out, p, counts, opt)
   if p.argv and #p.argv > 0 then
     local args = {}
     for i, a in ipairs(p.argv) do args[i] = quote_arg(a) end
+    -- cut by the library (too long to hold): the mark says so
+    if p.command_line_truncated then args[#args + 1] = CUT end
     row("command", table.concat(args, " "))
   end
   if p.uid then

@@ -34,8 +34,15 @@ local LEGEND_X = 60
 -- bytes and control characters as "\xNN", see pss.report's printable) with
 -- the five XML special characters escaped.
 local ESCAPES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&apos;" }
+
+--- Printable text (pss.report's printable already applied, as to
+-- region_name's) for XML: printable twice would escape its backslashes.
+local function xml (s)
+  return (s:gsub("[&<>\"']", ESCAPES))
+end
+
 function M.escape (s)
-  return (report.printable(s):gsub("[&<>\"']", ESCAPES))
+  return xml(report.printable(s))
 end
 local esc = M.escape
 
@@ -189,7 +196,7 @@ local function tooltip (r)
   local head = ("%s-%s  %s  %s  %s%s"):format(hex(r.base_address), hex(r.base_address + r.region_size),
     report.size(r.region_size), r.protect or "-", r.memory_kind,
     r.state and r.state ~= "commit" and (" (" .. r.state .. ")") or "")
-  return esc(head) .. (name ~= "" and ("\n" .. esc(name)) or "")
+  return esc(head) .. (name ~= "" and ("\n" .. xml(name)) or "")
 end
 --- }======================================================================
 
@@ -273,7 +280,7 @@ function M.render (snap, options)
       body[#body + 1] = el("text", { { "class", "label-key" }, { "data-rank", i }, { "x", MARGIN },
         { "y", y + 12 }, { "xml:space", "preserve" } },
         esc(("#%-3d %10s  %s  %-8s %s  "):format(i, report.size(r.region_size), r.protect or "-",
-          r.memory_kind, hex(r.base_address))) .. esc(report.region_name(r)))
+          r.memory_kind, hex(r.base_address))) .. xml(report.region_name(r)))
       y = y + 16
     end
   end
