@@ -11,73 +11,114 @@
 #   gcore: the target's longest turn while `gcore` dumped it, and gcore's
 #          wall time; one run (SIZES_GCORE limits which sizes get one).
 # Prints a Markdown table. Measurement only: nothing here is asserted.
+# A size the machine has no room for is skipped, and said so on stderr:
+# the target, the clone's copies of the pages it writes and a core on disk
+# must fit in what is available, with room to spare. It ends whatever the
+# target does: the target is checked after every step (a target that died
+# ends the run with an error, never a wait), every wait and tool has a time
+# limit, and the whole run BENCH_LIMIT seconds (default 3600); see
+# bench/lib.sh.
 set -eu
-BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
+bench_limit "${BENCH_LIMIT:-3600}" "$0" "$@"
+BUILD=${1:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac   # run.sh passes it absolute
 LUA=${LUA:-lua5.4}
 ROUNDS=${ROUNDS:-15}
 SIZES=${SIZES:-"16 256 1024 4096"}
 THREADS=${THREADS:-"1 64"}
 THP=${THP:-}                    # THP=1: the memory in transparent huge pages
-export LUA_PATH="$ROOT/lua/?.lua;;" LUA_CPATH="$ROOT/$BUILD/lua/?.so;;"
+export LUA_PATH="$ROOT/lua/?.lua;;" LUA_CPATH="$BUILD/lua/?.so;;"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pss-clone.XXXXXX")
-TARGET=""
-cleanup () {
-  [ -n "$TARGET" ] && kill "$TARGET" 2>/dev/null && wait "$TARGET" 2>/dev/null
-  exec 3>&- 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+TARGET_ERR=$WORK/target.err
+bench_traps
 
 cc -O2 -pthread "$ROOT/bench/clone-target.c" -o "$WORK/clone-target"
 median () { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# ask COMMAND: the number the target answers
+# ask COMMAND: sets answer to the number the target answers (10 s at most)
 ask () {
   before=$(wc -l < "$WORK/out")
   echo "$1" >&3
-  while [ "$(wc -l < "$WORK/out")" -le "$before" ]; do sleep 0.01; done
-  tail -n 1 "$WORK/out" | awk '{ print $2 }'
+  waited=0
+  while [ "$(wc -l < "$WORK/out")" -le "$before" ]; do
+    target_check "before it answered \"$1\""
+    [ "$waited" -lt 1000 ] || bench_fail "no answer to \"$1\" from the target within 10 s"
+    sleep 0.01
+    waited=$((waited + 1))
+  done
+  answer=$(tail -n 1 "$WORK/out" | awk '{ print $2 }')
+}
+
+# clone_capture [CORE]: one VA clone capture (and a core written from it);
+# clone.lua's line in $WORK/clone
+clone_capture () {
+  bounded 600 "$LUA" "$ROOT/bench/clone.lua" "$TARGET" "$@" > "$WORK/clone" ||
+    bench_fail "bench/clone.lua failed on pid $TARGET (status $?)"
+  target_check "during a clone capture"
+}
+
+# fits MB: whether MB of target fit: memory for it and for the clone's
+# copy of every page it writes, plus 1 GiB to spare; disk for one core
+fits () {
+  mem=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+  disk=$(df -Pk "$WORK" | awk 'NR == 2 { print int($4 / 1024) }')
+  if [ "$mem" -lt $(($1 * 2 + 1024)) ] || [ "$disk" -lt $(($1 + 1024)) ]; then
+    echo "clone.sh: skipping $1 MiB: $mem MiB of memory and $disk MiB of disk available," \
+         "$(($1 * 2 + 1024)) and $(($1 + 1024)) needed" >&2
+    return 1
+  fi
 }
 
 echo "| resident | threads | fork (ms) | pss pause (ms) | pss freeze (ms) | pause / fork | pss core write (s) | gcore pause (ms) | gcore wall (s) | gcore pause / pss pause |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for mb in $SIZES; do
   for n in $THREADS; do
+    fits "$mb" || continue
     rm -f "$WORK/in" "$WORK/out"
     mkfifo "$WORK/in"
-    "$WORK/clone-target" "$mb" "$n" ${THP:+thp} < "$WORK/in" > "$WORK/out" 2>/dev/null &
+    : > "$WORK/out"
+    "$WORK/clone-target" "$mb" "$n" ${THP:+thp} < "$WORK/in" > "$WORK/out" 2> "$TARGET_ERR" &
     TARGET=$!
-    exec 3> "$WORK/in"
-    while ! grep -q '^ready' "$WORK/out" 2>/dev/null; do sleep 0.05; done
+    # read-write: never blocks, whether or not the target opened its end;
+    # the target sees EOF (and exits) once this shell is gone
+    exec 3<> "$WORK/in"
+    wait_line '^ready' "$WORK/out" 120
     sleep 0.2
-    fork=$(ask fork)
+    ask fork
+    fork=$answer
     : > "$WORK/pause"; : > "$WORK/freeze"
     i=0
     while [ "$i" -lt "$ROUNDS" ]; do
-      ask reset > /dev/null
+      ask reset
       sleep 0.05
-      "$LUA" "$ROOT/bench/clone.lua" "$TARGET" | awk '{ print $1 }' >> "$WORK/freeze"
+      clone_capture
+      awk '{ print $1 }' "$WORK/clone" >> "$WORK/freeze"
       sleep 0.05
-      ask gap >> "$WORK/pause"
+      ask gap
+      echo "$answer" >> "$WORK/pause"
       i=$((i + 1))
     done
     pause=$(median < "$WORK/pause")
     freeze=$(median < "$WORK/freeze")
     sync   # neither writer pays for the other's dirty pages
-    core=$("$LUA" "$ROOT/bench/clone.lua" "$TARGET" "$WORK/pss.core" | awk '{ printf "%.2f", $3 / 1000 }')
+    clone_capture "$WORK/pss.core"
+    core=$(awk '{ printf "%.2f", $3 / 1000 }' "$WORK/clone")
     rm -f "$WORK/pss.core"; sync
     gpause="-"; gwall="-"
     case " ${SIZES_GCORE:-$SIZES} " in *" $mb "*)
-      if command -v gcore >/dev/null 2>&1; then
+      if command -v gcore > /dev/null 2>&1; then
         sync
-        ask reset > /dev/null
+        ask reset
         sleep 0.05
         t0=$(date +%s%N)
-        gcore -o "$WORK/core" "$TARGET" > /dev/null 2>&1 || true
+        bounded 1200 gcore -o "$WORK/core" "$TARGET" > /dev/null 2>&1 || :
         t1=$(date +%s%N)
+        target_check "during gcore"
         sleep 0.05
-        gpause=$(ask gap | awk '{ printf "%.0f", $1 / 1000 }')
+        ask gap
+        gpause=$(echo "$answer" | awk '{ printf "%.0f", $1 / 1000 }')
         gwall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
         rm -f "$WORK"/core*
       fi ;;
@@ -88,7 +129,6 @@ for mb in $SIZES; do
       "$core" "$gpause" "$gwall" \
       "$(awk -v g="$gpause" -v p="$pause" 'BEGIN { if (g == "-") print "-"; else printf "%.0fx", g * 1000 / p }')"
     exec 3>&-
-    kill "$TARGET" 2>/dev/null; wait "$TARGET" 2>/dev/null || true
-    TARGET=""
+    stop_target
   done
 done

@@ -9,50 +9,64 @@
 #        info registers rip'` over GDB_ROUNDS runs (the target is stopped
 #        for nearly all of it).
 # Prints a Markdown table. Measurement only: nothing here is asserted.
+# It ends whatever the target does: the target is checked after every
+# step (a target that died ends the run with an error, never a wait), each
+# tool runs under a time limit, and the whole run under BENCH_LIMIT
+# seconds (default 1800); see bench/lib.sh.
 set -eu
-BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
+bench_limit "${BENCH_LIMIT:-1800}" "$0" "$@"
+BUILD=${1:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac   # run.sh passes it absolute
 LUA=${LUA:-lua5.4}
 ROUNDS=${ROUNDS:-50}
 GDB_ROUNDS=${GDB_ROUNDS:-5}
-export LUA_PATH="$ROOT/lua/?.lua;;" LUA_CPATH="$ROOT/$BUILD/lua/?.so;;"
+export LUA_PATH="$ROOT/lua/?.lua;;" LUA_CPATH="$BUILD/lua/?.so;;"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pss-freeze.XXXXXX")
-TARGET=""
-cleanup () {
-  [ -n "$TARGET" ] && kill "$TARGET" 2>/dev/null && wait "$TARGET" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+TARGET_ERR=$WORK/target.err
+bench_traps
 
 median () { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-pss_freeze_ms () {
-  $LUA "$ROOT/bench/freeze.lua" "$1" "$ROUNDS" | median
+# the captures' freeze times (ms), one a line, into $WORK/pss
+pss_freeze () {
+  bounded 600 "$LUA" "$ROOT/bench/freeze.lua" "$TARGET" "$ROUNDS" > "$WORK/pss" ||
+    bench_fail "bench/freeze.lua failed on pid $TARGET (status $?)"
+  target_check "during the pss captures"
 }
 
-gdb_ms () {
+# gdb's wall times (us), one a line, into $WORK/gdb
+gdb_times () {
+  : > "$WORK/gdb"
   i=0
   while [ "$i" -lt "$GDB_ROUNDS" ]; do
     start=$(date +%s%N)
-    gdb -nx -batch -p "$1" -ex 'thread apply all info registers rip' >/dev/null 2>&1
+    bounded 120 gdb -nx -batch -p "$TARGET" -ex 'thread apply all info registers rip' \
+      > /dev/null 2>&1 || bench_fail "gdb failed on pid $TARGET (status $?)"
     end=$(date +%s%N)
-    echo $(( (end - start) / 1000 ))
+    target_check "during the gdb runs"
+    echo $(( (end - start) / 1000 )) >> "$WORK/gdb"
     i=$((i + 1))
-  done | median | awk '{ printf "%.1f", $1 / 1000 }'
+  done
 }
 
 echo "| threads | pss freeze (ms) | gdb attach + registers + detach (ms) | gdb / pss |"
 echo "| ---: | ---: | ---: | ---: |"
 for n in 1 16 64 256; do
   workers=$((n - 1))
-  "$ROOT/$BUILD/pss-target" --threads "$workers" --no-fds --exit-after 600000 \
-    < /dev/null > "$WORK/report" 2>/dev/null &
+  "$BUILD/pss-target" --threads "$workers" --no-fds --exit-after 600000 \
+    < /dev/null > "$WORK/report" 2> "$TARGET_ERR" &
   TARGET=$!
-  while ! grep -q '^ready' "$WORK/report" 2>/dev/null; do sleep 0.05; done
-  pss=$(pss_freeze_ms "$TARGET")
-  if command -v gdb >/dev/null 2>&1; then gdb=$(gdb_ms "$TARGET"); else gdb="-"; fi
+  wait_line '^ready$' "$WORK/report" 60
+  pss_freeze
+  pss=$(median < "$WORK/pss")
+  gdb="-"
+  if command -v gdb > /dev/null 2>&1; then
+    gdb_times
+    gdb=$(median < "$WORK/gdb" | awk '{ printf "%.1f", $1 / 1000 }')
+  fi
   ratio=$(awk -v a="$gdb" -v b="$pss" 'BEGIN { if (a == "-" || b == 0) print "-"; else printf "%.0fx", a / b }')
   printf '| %d | %.2f | %s | %s |\n' "$n" "$pss" "$gdb" "$ratio"
-  kill "$TARGET" 2>/dev/null; wait "$TARGET" 2>/dev/null || true
-  TARGET=""
+  stop_target
 done

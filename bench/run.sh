@@ -14,10 +14,17 @@
 #
 # Environment: REPS (default 100) rounds per tool on "fat", REPS/4 (at
 # least 5) on "large"; psutil does half as many (at least 5).
+#
+# It ends whatever the targets do: each is checked after every tool (one
+# that died ends the run with an error), every wait and tool has a time
+# limit, and the whole run BENCH_LIMIT seconds (default 7200, freeze.sh
+# and clone.sh included); see bench/lib.sh.
 set -eu
 
-BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
+bench_limit "${BENCH_LIMIT:-7200}" "$0" "$@"
+BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 REPS=${REPS:-100}
 LUA=lua5.4
@@ -27,37 +34,25 @@ LUA_CPATH="$BUILD/lua/?.so;;"
 export LUA_PATH LUA_CPATH
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pss-bench.XXXXXX")
-TARGET=
-
-stop_target () {
-  if [ -n "$TARGET" ]; then
-    kill -TERM "$TARGET" 2>/dev/null || :
-    wait "$TARGET" 2>/dev/null || :
-    TARGET=
-  fi
-}
-cleanup () { stop_target; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+TARGET_ERR=$WORK/target.err
+bench_traps
 
 # start_target THREADS EXTRA_FDS EXTRA_MAPS RESIDENT_MB: sets TARGET (pid)
 start_target () {
   : > "$WORK/target.out"
   "$BUILD/pss-target" --threads "$1" --extra-fds "$2" --extra-maps "$3" \
-    --resident "$4" --exit-after 300000 </dev/null >"$WORK/target.out" 2>"$WORK/target.err" &
+    --resident "$4" --exit-after 300000 </dev/null >"$WORK/target.out" 2>"$TARGET_ERR" &
   TARGET=$!
-  waited=0
-  until grep -qx ready "$WORK/target.out"; do
-    if ! kill -0 "$TARGET" 2>/dev/null || [ "$waited" -ge 600 ]; then
-      echo "run.sh: pss-target did not get ready:" >&2
-      cat "$WORK/target.err" >&2
-      exit 1
-    fi
-    sleep 0.1
-    waited=$((waited + 1))
-  done
+  wait_line '^ready$' "$WORK/target.out" 60
+}
+
+# tool NAME COMMAND...: COMMAND's lines, prefixed with NAME, to the results
+tool () {
+  tool_name=$1
+  shift
+  bounded 1800 "$@" > "$WORK/tool.out" || bench_fail "$* failed (status $?)"
+  target_check "during $*"
+  sed "s/^/$tool_name /" "$WORK/tool.out" >> "$WORK/results"
 }
 
 count_fds () { ls "/proc/$TARGET/fd" | wc -l; }
@@ -90,13 +85,16 @@ bench () {
     echo "$name target resident $(rss_mib)"
     echo "$name target reps $reps"
     echo "$name target psutil_reps $preps"
-    "$BUILD/bench-floor" "$TARGET" "$reps" | sed "s/^/$name floor /"
-    $LUA "$ROOT/bench/pss_bench.lua" "$TARGET" "$reps" | sed "s/^/$name pss /"
-    $PYTHON "$ROOT/bench/psutil_bench.py" "$TARGET" "$preps" | sed "s/^/$name psutil /"
   } >> "$WORK/results"
+  tool "$name floor" "$BUILD/bench-floor" "$TARGET" "$reps"
+  tool "$name pss" $LUA "$ROOT/bench/pss_bench.lua" "$TARGET" "$reps"
+  tool "$name psutil" $PYTHON "$ROOT/bench/psutil_bench.py" "$TARGET" "$preps"
   stop_target
 }
 
+# psutil, what pss is measured against: fail now, not after the first target
+$PYTHON -c 'import psutil' 2> /dev/null ||
+  bench_fail "$PYTHON cannot import psutil (Debian: python3-psutil; spec/support/deps.sh installs it)"
 cc -std=c11 -O2 -Wall -Wextra "$ROOT/bench/floor.c" -o "$BUILD/bench-floor"
 : > "$WORK/results"
 large_reps=$((REPS / 4)); [ "$large_reps" -ge 5 ] || large_reps=5
@@ -108,15 +106,16 @@ $LUA "$ROOT/bench/report.lua" "$WORK/results"
 echo
 echo "### Freeze: how long the target is stopped"
 echo
-sh "$ROOT/bench/freeze.sh" "$BUILD"
+bounded 3600 sh "$ROOT/bench/freeze.sh" "$BUILD" || bench_fail "bench/freeze.sh failed (status $?)"
 
 # The pause of a VA clone capture, next to the target's own fork and gcore.
 echo
 echo "### VA clone: the pause against fork() and gcore"
 echo
-sh "$ROOT/bench/clone.sh" "$BUILD"
+bounded 3600 sh "$ROOT/bench/clone.sh" "$BUILD" || bench_fail "bench/clone.sh failed (status $?)"
 
 echo
 echo "### VA clone: the same with transparent huge pages"
 echo
-THP=1 SIZES="1024 4096" THREADS=1 sh "$ROOT/bench/clone.sh" "$BUILD"
+bounded 3600 env THP=1 SIZES="1024 4096" THREADS=1 sh "$ROOT/bench/clone.sh" "$BUILD" ||
+  bench_fail "bench/clone.sh (THP) failed (status $?)"

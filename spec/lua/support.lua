@@ -221,6 +221,55 @@ end
 function support.lua_env ()
   return ("LUA_PATH='%s' LUA_CPATH='%s'"):format(package.path, package.cpath)
 end
+
+--- A word for sh: s in single quotes.
+function support.quote (s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function copy_file (from, to)
+  local bytes = assert(support.read(from), from)
+  local f = assert(io.open(to, "wb"))
+  assert(f:write(bytes))
+  assert(f:close())
+end
+
+--- A copy of the pss this process loads (pss.lua, the pss/*.lua modules and
+-- pss/core.so) in a new directory under $TMPDIR (or /tmp) that every user
+-- may read: for a child that runs as another user, who may not be able to
+-- enter the checkout (a clone under a 0700 directory). A to-be-closed
+-- value that removes the directory, with fields dir, core (the copy of
+-- core.so) and env (LUA_PATH and LUA_CPATH for the child, as for sh).
+function support.public_modules ()
+  local pss_lua = assert(package.searchpath("pss", package.path), "pss.lua not on package.path")
+  local core = assert(package.searchpath("pss.core", package.cpath), "pss.core not on package.cpath")
+  local tmp = os.getenv("TMPDIR")
+  if tmp == nil or tmp == "" then tmp = "/tmp" end
+  local mktemp = assert(io.popen("mktemp -d " .. support.quote(tmp .. "/pss-spec.XXXXXX")))
+  local dir = mktemp:read("l")
+  mktemp:close()
+  assert(dir and dir ~= "", "mktemp -d failed under " .. tmp)
+  local copy = setmetatable({ dir = dir, core = dir .. "/pss/core.so" }, { __close = function ()
+    os.execute("rm -rf " .. support.quote(dir))
+  end })
+  local ok, err = pcall(function ()
+    assert(lfs.mkdir(dir .. "/pss"))
+    copy_file(pss_lua, dir .. "/pss.lua")
+    local modules = pss_lua:gsub("%.lua$", "")
+    for name in lfs.dir(modules) do
+      if name:match("%.lua$") then copy_file(modules .. "/" .. name, dir .. "/pss/" .. name) end
+    end
+    copy_file(core, copy.core)
+    assert(os.execute("chmod -R a+rX " .. support.quote(dir)))
+  end)
+  if not ok then
+    getmetatable(copy).__close()
+    error(err, 2)
+  end
+  copy.env = ("LUA_PATH=%s LUA_CPATH=%s"):format(support.quote(dir .. "/?.lua;;"),
+    support.quote(dir .. "/?.so;;"))
+  return copy
+end
 --- }======================================================================
 
 
