@@ -18,14 +18,6 @@ local Failure = {}
 
 local function fail (text) error(setmetatable({ text = text }, Failure), 0) end
 
-local function read_file (path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
 --- {======================================================================
 -- Why a capture failed, for a person
 -- ======================================================================
@@ -37,47 +29,25 @@ local function detail (msg)
   return msg:match("%(pid %d+%): (.+)$")
 end
 
---- The effective uid of this process, as `id -u` says it (nil off Linux).
-local function effective_uid ()
-  local status = read_file("/proc/self/status")
-  return status and tonumber(status:match("\nUid:%s*%d+%s+(%d+)"))
-end
-
-local PF_KTHREAD = 0x00200000   -- the flags field of /proc/PID/stat
-
---- What may help after an "access denied" the library did not explain,
--- or nil when nothing pss can be told to do would: root was refused
--- already, or Yama forbids every attach.
-local function access_hint (pid)
-  if pss.platform == "windows" then return "run pss as the process's user or as an administrator" end
-  local me = effective_uid()
-  if me == nil or me == 0 or pid == "self" then return nil end
-  local stat = read_file(("/proc/%d/stat"):format(pid))
-  local flags = stat and tonumber(stat:match("^.*%) %S+" .. ("%s+%S+"):rep(5) .. "%s+(%d+)"))
-  if flags and flags & PF_KTHREAD ~= 0 then return "a kernel thread cannot be traced" end
-  local uids = (read_file(("/proc/%d/status"):format(pid)) or ""):match("\nUid:([^\n]*)")
-  for uid in (uids or ""):gmatch("%d+") do
-    if tonumber(uid) ~= me then return "run pss as the process's user or as root" end
+--- A hint for a failure the library did not explain, where one helps.
+-- On Linux the library says why ptrace was refused (another tracer, a
+-- kernel thread, another user, not dumpable, Yama): no guess is added to
+-- that, and never "run as root" to root.
+local function hint_for (code)
+  if pss.ERROR_TIMEOUT ~= nil and code == pss.ERROR_TIMEOUT then   -- nil in an older pss.core
+    return "the process did not stop in time; it was left running as it was"
+  elseif code == pss.ERROR_ACCESS_DENIED and pss.platform == "windows" then
+    return "run pss as the process's user or as an administrator"
+  elseif code == pss.ERROR_BUSY then
+    return "a debugger or tracer holds it; detach it first"
   end
-  if tonumber(read_file("/proc/sys/kernel/yama/ptrace_scope") or "") == 3 then return nil end
-  -- the same user: a process that is not dumpable, or Yama's scope
-  return "run pss as root"
 end
 
 --- The message of a failed capture: the library's, as it is, and a hint
 -- only where it helps (never one the message's own detail makes moot).
 local function capture_failure (pid, msg, code)
   if code == pss.ERROR_INVALID_PARAMETER then return ("pid %s: no such process"):format(pid) end
-  local hint
-  if detail(msg) == nil then
-    if pss.ERROR_TIMEOUT ~= nil and code == pss.ERROR_TIMEOUT then   -- nil in an older pss.core
-      hint = "the process did not stop in time; it was left running as it was"
-    elseif code == pss.ERROR_ACCESS_DENIED then
-      hint = access_hint(pid)
-    elseif code == pss.ERROR_BUSY then
-      hint = "a debugger or tracer holds it; detach it first"
-    end
-  end
+  local hint = detail(msg) == nil and hint_for(code)
   return hint and ("%s (%s)"):format(msg, hint) or msg
 end
 

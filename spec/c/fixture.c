@@ -2,6 +2,7 @@
 ** fixture.c -- per-test ownership and the common capture/walk/query steps.
 */
 #include "fixture.h"
+#include "observe.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,17 @@
 int under_valgrind (void) {
   char const *v = getenv("PSS_UNDER_VALGRIND");
   return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}
+
+void fixture_release_tracees (struct fixture *f) {
+  size_t i;
+  for (i = 0; f != NULL && i < f->target_count; i++)
+    if (!f->targets[i]->reaped && f->targets[i]->pid > 0) {
+      int n = release_our_tracees(f->targets[i]->pid);
+      if (n > 0)
+        note("teardown: %d thread(s) of target %d were still traced by this process", n,
+             (int)f->targets[i]->pid);
+    }
 }
 
 int fixture_setup (void **state) {

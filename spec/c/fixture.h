@@ -45,6 +45,10 @@ struct target *fixture_start_argv (struct fixture *f, char const *const *args);
 ** --churn): it does not wait for them to settle. */
 struct target *fixture_start_running (struct fixture *f, ...) __attribute__((sentinel));
 
+/* Releases (and notes) every thread of the fixture's live targets still
+** traced by this process; teardowns that must not wait forever call it. */
+void fixture_release_tracees (struct fixture *f);
+
 /* Stops and frees a target before teardown. */
 void fixture_release_target (struct fixture *f, struct target *t);
 

@@ -2,13 +2,17 @@
 ** observe.c -- see observe.h.
 */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "expect.h"
+#include "fixture.h"
 #include "observe.h"
 #include "procfs.h"
 
@@ -52,6 +56,59 @@ int traced_by_us (pid_t pid, pid_t tid) {
     return 0;
   snprintf(path, sizeof path, "/proc/self/task/%ld", tracer);
   return access(path, F_OK) == 0;
+}
+
+/* {======================================================================
+** Watchdog: a test that hangs fails instead of blocking the suite
+** ======================================================================= */
+static int watchdog_seconds;
+static char const *watchdog_step = "the test";
+
+/* A step hung: say which and fail the test (cmocka longjmps out of it);
+** the teardowns then release what the test held. */
+static void on_watchdog (int signo) {
+  (void)signo;
+  note("TIMEOUT: %s did not finish within %d s (a hang?)", watchdog_step, watchdog_seconds);
+  _fail(__FILE__, __LINE__);
+}
+
+void watchdog_arm (int seconds, char const *step) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_watchdog;
+  sa.sa_flags = SA_NODEFER;     /* left by longjmp: SIGALRM must not stay blocked */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGALRM, &sa, NULL);
+  watchdog_step = step;
+  watchdog_seconds = under_valgrind() ? 5 * seconds : seconds;
+  alarm((unsigned)watchdog_seconds);
+}
+/* }====================================================================== */
+
+int release_our_tracees (pid_t pid) {
+  pid_t tids[1024];
+  long n = proc_tids(pid, tids, 1024), i;
+  int count = 0;
+  for (i = 0; i < n; i++) {
+    int st, k;
+    if (!traced_by_us(pid, tids[i]))
+      continue;
+    count++;
+    if (ptrace(PTRACE_DETACH, tids[i], NULL, NULL) == 0)
+      continue;
+    /* not in a stop: a zombie to reap, or a running tracee to stop first */
+    if (waitpid(tids[i], &st, __WALL | WNOHANG) == tids[i] && (WIFEXITED(st) || WIFSIGNALED(st)))
+      continue;
+    ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL);
+    for (k = 0; k < 1000; k++) {
+      pid_t r = waitpid(tids[i], &st, __WALL | WNOHANG);
+      if (r == tids[i] || (r < 0 && errno != EINTR))
+        break;
+      sleep_us(1000);
+    }
+    ptrace(PTRACE_DETACH, tids[i], NULL, NULL);
+  }
+  return count;
 }
 
 /* Fails unless every thread of pid runs or sleeps untraced: nothing

@@ -17,6 +17,14 @@ char thread_state (pid_t pid, pid_t tid);
 long thread_tracer (pid_t pid, pid_t tid);
 /* Whether a thread is traced by a thread of this process. */
 int traced_by_us (pid_t pid, pid_t tid);
+/* A watchdog (SIGALRM) that fails the running test `seconds` from now
+** (five times that under valgrind), naming the step that hung; alarm(0)
+** disarms it. */
+void watchdog_arm (int seconds, char const *step);
+/* Detaches (or reaps, if a zombie) every thread of pid still traced by
+** this process -- what a capture must never leave, and what would keep
+** the target from being reaped; how many there were. */
+int release_our_tracees (pid_t pid);
 /* Fails unless every thread of pid runs or sleeps untraced: nothing
 ** stopped ('t', 'T') or with a TracerPid, as a capture must leave it. */
 void expect_untouched (pid_t pid, char const *when);

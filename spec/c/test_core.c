@@ -102,25 +102,13 @@ static struct {
 /* SIGPIPE and SIGXFSZ that reached the test while it counted them */
 static volatile sig_atomic_t pipe_signals, xfsz_signals;
 
-static void on_watchdog (int signo) {
-  (void)signo;
-  note("TIMEOUT: the test did not finish within its time (a hang?)");
-  _fail(__FILE__, __LINE__);
-}
-
 static int core_setup (void **state) {
-  struct sigaction sa;
   memset(&held, 0, sizeof held);
   held.child_hold = -1;
   held.core_fd = -1;
   if (fixture_setup(state) != 0)
     return -1;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_watchdog;
-  sa.sa_flags = SA_NODEFER;     /* left by longjmp: SIGALRM must not stay blocked */
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGALRM, &sa, NULL);
-  alarm(under_valgrind() ? 600 : 120);
+  watchdog_arm(120, "the test");
   return 0;
 }
 

@@ -62,30 +62,6 @@
 ** Watchdog and child processes
 ** ======================================================================= */
 
-static int watchdog_seconds;
-static char const *watchdog_step = "the test";
-
-/* A step hung: say which and fail the test (cmocka longjmps out of it);
-** the teardown then kills the children and the fixture the target. */
-static void on_watchdog (int signo) {
-  (void)signo;
-  note("TIMEOUT: %s did not finish within %d s (a hang?)", watchdog_step, watchdog_seconds);
-  _fail(__FILE__, __LINE__);
-}
-
-/* (Re)arms the watchdog: seconds from now, five times that under valgrind. */
-static void watchdog_arm (int seconds, char const *step) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_watchdog;
-  sa.sa_flags = SA_NODEFER;     /* left by longjmp: SIGALRM must not stay blocked */
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGALRM, &sa, NULL);
-  watchdog_step = step;
-  watchdog_seconds = under_valgrind() ? 5 * seconds : seconds;
-  alarm((unsigned)watchdog_seconds);
-}
-
 static pid_t children[MAX_CHILDREN];
 static size_t child_count;
 
@@ -167,8 +143,6 @@ static void restore_asan_options (void) {
   asan_options_changed = 0;
 }
 
-static int release_our_tracees (pid_t pid);
-
 static int freeze_setup (void **state) {
   child_count = 0;
   if (fixture_setup(state) != 0)
@@ -179,18 +153,11 @@ static int freeze_setup (void **state) {
 
 static int freeze_teardown (void **state) {
   struct fixture *f = FIXTURE(state);
-  size_t i;
   alarm(0);
   restore_asan_options();
   /* a thread the library left traced by us would make reaping the target
   ** wait forever: detach or reap it first, and say so */
-  for (i = 0; f != NULL && i < f->target_count; i++)
-    if (!f->targets[i]->reaped && f->targets[i]->pid > 0) {
-      int n = release_our_tracees(f->targets[i]->pid);
-      if (n > 0)
-        note("teardown: %d thread(s) of target %d were still traced by this process",
-             n, (int)f->targets[i]->pid);
-    }
+  fixture_release_tracees(f);
   while (child_count > 0) {
     pid_t pid = children[child_count - 1];
     if (child_end(pid, 1, 10000) == -2) {
@@ -210,36 +177,6 @@ static int freeze_teardown (void **state) {
 ** ======================================================================= */
 
 
-
-/* Detaches, or reaps if it is a zombie, every thread of pid that this
-** process still traces -- what a capture must never leave behind, and
-** what would otherwise keep the target from ever being reaped. Returns
-** how many there were. */
-static int release_our_tracees (pid_t pid) {
-  pid_t tids[1024];
-  long n = proc_tids(pid, tids, 1024), i;
-  int count = 0;
-  for (i = 0; i < n; i++) {
-    int st, k;
-    if (!traced_by_us(pid, tids[i]))
-      continue;
-    count++;
-    if (ptrace(PTRACE_DETACH, tids[i], NULL, NULL) == 0)
-      continue;
-    /* not in a stop: a zombie to reap, or a running tracee to stop first */
-    if (waitpid(tids[i], &st, __WALL | WNOHANG) == tids[i] && (WIFEXITED(st) || WIFSIGNALED(st)))
-      continue;
-    ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL);
-    for (k = 0; k < 1000; k++) {
-      pid_t r = waitpid(tids[i], &st, __WALL | WNOHANG);
-      if (r == tids[i] || (r < 0 && errno != EINTR))
-        break;
-      sleep_us(1000);
-    }
-    ptrace(PTRACE_DETACH, tids[i], NULL, NULL);
-  }
-  return count;
-}
 
 /* "tid state TracerPid" of every thread of pid, for messages. */
 static char const *describe_threads (pid_t pid, char *buf, size_t cap) {

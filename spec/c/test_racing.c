@@ -50,69 +50,17 @@
 ** Watchdog and teardown
 ** ======================================================================= */
 
-static int watchdog_seconds;
-
-static void on_watchdog (int signo) {
-  (void)signo;
-  note("TIMEOUT: the test did not finish within %d s (a capture that hangs?)", watchdog_seconds);
-  _fail(__FILE__, __LINE__);
-}
-
-static void watchdog_arm (int seconds) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_watchdog;
-  sa.sa_flags = SA_NODEFER;     /* left by longjmp: SIGALRM must not stay blocked */
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGALRM, &sa, NULL);
-  watchdog_seconds = under_valgrind() ? 5 * seconds : seconds;
-  alarm((unsigned)watchdog_seconds);
-}
-
 static int racing_setup (void **state) {
   if (fixture_setup(state) != 0)
     return -1;
-  watchdog_arm(180);
+  watchdog_arm(180, "the test");
   return 0;
-}
-
-/* Detaches every thread of pid still traced by this process (only a
-** broken capture leaves one): reaping the target would wait for it
-** forever. How many there were. */
-static int release_our_tracees (pid_t pid) {
-  pid_t tids[1024];
-  long n = proc_tids(pid, tids, 1024), i;
-  int count = 0;
-  for (i = 0; i < n; i++) {
-    int st, k;
-    if (!traced_by_us(pid, tids[i]))
-      continue;
-    count++;
-    if (ptrace(PTRACE_DETACH, tids[i], NULL, NULL) == 0)
-      continue;
-    ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL);
-    for (k = 0; k < 1000; k++) {
-      pid_t r = waitpid(tids[i], &st, __WALL | WNOHANG);
-      if (r == tids[i] || (r < 0 && errno != EINTR))
-        break;
-      sleep_us(1000);
-    }
-    ptrace(PTRACE_DETACH, tids[i], NULL, NULL);
-  }
-  return count;
 }
 
 static int racing_teardown (void **state) {
   struct fixture *f = FIXTURE(state);
-  size_t i;
   alarm(0);
-  for (i = 0; f != NULL && i < f->target_count; i++)
-    if (!f->targets[i]->reaped && f->targets[i]->pid > 0) {
-      int n = release_our_tracees(f->targets[i]->pid);
-      if (n > 0)
-        note("teardown: %d thread(s) of target %d were still traced by this process",
-             n, (int)f->targets[i]->pid);
-    }
+  fixture_release_tracees(f);
   return fixture_teardown(state);
 }
 

@@ -74,24 +74,6 @@ struct filter {
 ** Watchdog, children and seized threads: all undone by the teardown
 ** ======================================================================= */
 
-static int watchdog_seconds;
-
-static void on_watchdog (int signo) {
-  (void)signo;
-  note("TIMEOUT: the test did not finish within %d s (a hang?)", watchdog_seconds);
-  _fail(__FILE__, __LINE__);
-}
-
-static void watchdog_arm (int seconds) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_watchdog;
-  sa.sa_flags = SA_NODEFER;     /* left by longjmp: SIGALRM must not stay blocked */
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGALRM, &sa, NULL);
-  watchdog_seconds = under_valgrind() ? 5 * seconds : seconds;
-  alarm((unsigned)watchdog_seconds);
-}
 
 static pid_t children[MAX_CHILDREN];
 static size_t child_count;
@@ -191,7 +173,7 @@ static int seccomp_setup (void **state) {
   child_count = held_count = 0;
   if (fixture_setup(state) != 0)
     return -1;
-  watchdog_arm(60);
+  watchdog_arm(60, "the test");
   return 0;
 }
 
