@@ -18,6 +18,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,7 +30,8 @@
 
 #include "internal.h"
 
-#define QUICK_US 2000            /* naps of 10 us between looks for 2 ms ... */
+#define BUSY_US 100              /* looks with only a yield between them for 0.1 ms, */
+#define QUICK_US 2000            /* then naps of 10 us between looks up to 2 ms ... */
 #define SHORT_NAP_NS 10000L
 #define LAST_NAP_NS 1000000L     /* ... then doubling up to 1 ms */
 
@@ -149,28 +151,33 @@ static int look (pid_t tid, int flags, int full, struct pss_stop *st) {
 
 /*
 ** Most stops come within microseconds of the resume (a system call's
-** entry, a clone event), and the target is paused while we wait: so for
-** the first 2 ms the waits nap 10 us between looks (a full look every
-** 8th time), then longer each time. A nap, not a yield: on a busy
-** machine a yield queues us behind every other task, while a thread that
-** wakes from a short sleep runs soon. (The tracer thread's timer slack is
-** 1 ns, so a nap is as long as asked.)
+** entry, a clone event), and the target is paused while we wait. So the
+** first 0.1 ms are spent looking with only a yield in between (the
+** tracee, just woken, may be queued on our own CPU); then for up to 2 ms
+** the waits nap 10 us between looks, then longer each time. Naps, not
+** more yields: on a busy machine a yield can queue us behind every other
+** task, while a thread that wakes from a short sleep runs soon. A full
+** look (has it ended?) costs more: every 8th time. (The tracer thread's
+** timer slack is 1 ns, so a nap is as long as asked.)
 */
 int pss_tracee_wait (pid_t tid, int flags, uint64_t deadline, struct pss_stop *st) {
   struct timespec nap = { 0, SHORT_NAP_NS };
-  uint64_t quick_end = pss_now_us() + QUICK_US, now;
+  uint64_t start = pss_now_us(), now;
   unsigned round;
-  int r, quick = 1;
+  int r;
   for (round = 0; ; round++) {
-    r = look(tid, flags, !quick || round % 8 == 7, st);
+    r = look(tid, flags, round % 8 == 7, st);
     if (r < 0) return r;
     /* PSS_WAIT_END: a stop on the way to the end (a killed tracee leaves
     ** any stop it was in) is no answer */
     if (r > 0 && (st->kind == PSS_STOP_EXITED || !(flags & PSS_WAIT_END))) return 0;
     if ((now = pss_now_us()) >= deadline) return -ETIMEDOUT;
-    quick = now < quick_end;
+    if (now - start < BUSY_US) {
+      sched_yield();
+      continue;
+    }
     nanosleep(&nap, NULL);
-    if (!quick && nap.tv_nsec < LAST_NAP_NS) nap.tv_nsec *= 2;
+    if (now - start >= QUICK_US && nap.tv_nsec < LAST_NAP_NS) nap.tv_nsec *= 2;
   }
 }
 
