@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -332,6 +333,167 @@ static void self_capture_times_out_on_a_thread_that_cannot_stop (void **state) {
   close(r[0]); close(r[1]);
 }
 
+/* {======================================================================
+** A target that calls execve while it is captured: the execve kills the
+** other threads and waits for each to be collected -- which, while they
+** are traced, only the capturing process can do -- holding a lock our
+** PTRACE_SEIZE of another thread waits for. Every capture must end.
+** ======================================================================= */
+static void *sleep_forever (void *arg) {
+  (void)arg;
+  for (;;) pause();
+  return NULL;
+}
+
+/* A child with four threads that execs /bin/sleep after `us`. */
+static pid_t start_execer (long us) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    pthread_t t;
+    int i, null = open("/dev/null", O_RDWR);
+    dup2(null, 1);
+    for (i = 0; i < 4; i++) pthread_create(&t, NULL, sleep_forever, NULL);
+    sleep_us(us);
+    execl("/bin/sleep", "sleep", "30", (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+static void execer_rounds (int rounds) {
+  int i, failed = 0;
+  PssLinuxSetWaitLimit(300);
+  srand((unsigned)getpid());
+  for (i = 0; i < rounds; i++) {
+    pid_t pid = start_execer(rand() % 6000), stuck;
+    HANDLE h;
+    HPSS s;
+    DWORD rc;
+    sleep_us(2000 + rand() % 3000);
+    if (PssLinuxOpenProcess((DWORD)pid, &h) != ERROR_SUCCESS) { kill(pid, SIGKILL); continue; }
+    rc = PssCaptureSnapshot(h, PSS_CAPTURE_THREADS | PSS_CAPTURE_THREAD_CONTEXT, CONTEXT_ALL, &s);
+    if (rc == ERROR_SUCCESS) PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s);
+    PssLinuxCloseProcess(h);
+    if ((stuck = left_stopped(pid)) != 0) {
+      sleep_us(300000);
+      if (left_stopped(pid) == stuck) {
+        fprintf(stderr, "round %d (%s): thread %d left stopped or traced\n", i,
+                win32_error_name(rc), (int)stuck);
+        failed = 1;
+      }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
+  _exit(failed);
+}
+
+static void captures_of_a_target_that_execs_end (void **state) {
+  long long deadline = now_ms() + CAPTURER_BOUND_MS;
+  int status;
+  pid_t pid;
+  (void)state;
+  if (access("/bin/sleep", X_OK) != 0) skip_because("no /bin/sleep to exec");
+  if ((pid = fork()) == 0) execer_rounds(under_valgrind() ? 10 : 150);
+  assert_true(pid > 0);
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (now_ms() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      fail_because("a capture of a target calling execve hung for %d s", CAPTURER_BOUND_MS / 1000);
+    }
+    sleep_us(20000);
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail_because("the capturer failed (status %#x; its reason is above)", status);
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** The helper of a capture of the calling process never runs the caller's
+** signal handlers (each ptrace stop sends the helper a SIGCHLD)
+** ======================================================================= */
+/* In shared memory: a handler running in another process (the helper is
+** a fork of ours) counts where we see it. */
+static volatile sig_atomic_t *handled;      /* [0] here, [1] elsewhere */
+static pid_t handler_owner;
+
+static void count_where (int sig) {
+  (void)sig;
+  handled[getpid() == handler_owner ? 0 : 1]++;
+}
+
+static void self_captures_never_run_our_handlers (void **state) {
+  struct sigaction sa, old;
+  pthread_t threads[3];
+  int i;
+  (void)state;
+  if (under_valgrind()) skip_because("valgrind cannot stop this process's threads for contexts");
+  handler_owner = getpid();
+  handled = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  assert_true(handled != MAP_FAILED);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = count_where;
+  sa.sa_flags = SA_RESTART;
+  assert_int_equal(sigaction(SIGCHLD, &sa, &old), 0);
+  for (i = 0; i < 3; i++) assert_int_equal(pthread_create(&threads[i], NULL, sleep_forever, NULL), 0);
+  for (i = 0; i < 20; i++) {
+    HPSS s;
+    DWORD rc = PssCaptureSnapshot(PSS_LINUX_CURRENT_PROCESS, PSS_CAPTURE_THREADS |
+                                  PSS_CAPTURE_THREAD_CONTEXT, CONTEXT_ALL, &s);
+    if (rc == ERROR_SUCCESS) PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s);
+    else break;
+  }
+  for (i = 0; i < 3; i++) pthread_cancel(threads[i]);
+  for (i = 0; i < 3; i++) pthread_join(threads[i], NULL);
+  sigaction(SIGCHLD, &old, NULL);
+  note("SIGCHLD handled %d times in this process, %d times elsewhere", (int)handled[0],
+       (int)handled[1]);
+  i = (int)handled[1];
+  munmap((void *)handled, 4096);
+  assert_int_equal(i, 0);
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** pthread_cancel of a thread inside a capture: it ends when the capture
+** has, never with the target's threads held
+** ======================================================================= */
+struct canceled { HANDLE h; int rounds; };
+
+static void *capture_until_canceled (void *arg) {
+  struct canceled *c = arg;
+  for (;;) {
+    HPSS s;
+    if (PssCaptureSnapshot(c->h, EVERYTHING_AND_CLONE, CONTEXT_ALL, &s) == ERROR_SUCCESS)
+      PssFreeSnapshot(PSS_LINUX_CURRENT_PROCESS, s);
+    c->rounds++;
+    pthread_testcancel();
+  }
+  return NULL;
+}
+
+static void canceled_captures_leave_nothing (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, "--threads", "20", NULL);
+  HANDLE h = fixture_open(f, t->pid);
+  int i, rounds = under_valgrind() ? 3 : 30;
+  for (i = 0; i < rounds; i++) {
+    struct canceled c = { h, 0 };
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, capture_until_canceled, &c), 0);
+    sleep_us(1000 + (i * 7919) % 20000);
+    assert_int_equal(pthread_cancel(thread), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    expect_untouched(t->pid, "after a canceled capture");
+  }
+  assert_int_equal(target_anomalies(t), 0);
+}
+/* }====================================================================== */
+
+
 /* The wait limit: set, read back (0 only reads it), restored. */
 static void wait_limit_is_kept (void **state) {
   DWORD previous = PssLinuxSetWaitLimit(1234);
@@ -352,6 +514,9 @@ int run_reaper_suite (void) {
     fixture_test(capture_times_out_on_a_thread_that_cannot_stop),
     fixture_test(self_capture_times_out_on_a_thread_that_cannot_stop),
     fixture_test(wait_limit_is_kept),
+    fixture_test(captures_of_a_target_that_execs_end),
+    fixture_test(self_captures_never_run_our_handlers),
+    fixture_test(canceled_captures_leave_nothing),
   };
   return cmocka_run_group_tests_name("reaper", tests, NULL, NULL);
 }

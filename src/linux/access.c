@@ -27,6 +27,7 @@
 #include "internal.h"
 #include "procfs.h"
 
+#define PF_EXITING 0x00000004u       /* stat's flags: the thread is exiting */
 #define PF_KTHREAD 0x00200000u       /* stat's flags: a kernel thread */
 #define CAP_SYS_PTRACE_BIT 19
 
@@ -123,7 +124,8 @@ int pss_explain_refusal (struct pss_target *t, int taskfd, pid_t tid) {
   unsigned long uids[4];
   long tracer;
   int scope, cap = have_cap_ptrace(), i;
-  if (read_thread(t, taskfd, tid, &st, &tracer, uids) < 0 || st.state == 'Z' || st.state == 'X')
+  if (read_thread(t, taskfd, tid, &st, &tracer, uids) < 0 || st.state == 'Z' || st.state == 'X' ||
+      (st.flags & PF_EXITING))
     return 1;                                   /* gone or dying: skip it */
   if (tracer != 0) return traced_by(tracer, tid);
   if (st.flags & PF_KTHREAD) {

@@ -24,6 +24,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -378,15 +379,19 @@ static DWORD core_result (int rc) {
 PSS_EXPORT DWORD PssLinuxWriteCore (HPSS SnapshotHandle, const char *Path) {
   struct core_source src;
   struct pss_store *s;
-  int rc;
+  int rc, cancel;
   pss_fail_detail(NULL);
   if (Path == NULL || *Path == '\0') return pss_fail(ERROR_INVALID_PARAMETER);
   if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
     return pss_fail(ERROR_INVALID_HANDLE);
-  /* what the snapshot lacks is found before Path is touched */
+  /* what the snapshot lacks is found before Path is touched; a
+  ** pthread_cancel waits for the end (a cancelled write would leave the
+  ** new file, the signal mask and the store's reference behind) */
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
   if ((rc = source_take(s, &src)) == 0) rc = write_path(&src, Path);
   source_free(&src);
   pss_store_release(s);
+  pthread_setcancelstate(cancel, NULL);
   return core_result(rc);
 }
 
@@ -398,7 +403,7 @@ PSS_EXPORT DWORD PssLinuxWriteCore (HPSS SnapshotHandle, const char *Path) {
 PSS_EXPORT DWORD PssLinuxWriteCoreFd (HPSS SnapshotHandle, int Fd) {
   struct core_source src;
   struct pss_store *s;
-  int fl = Fd >= 0 ? fcntl(Fd, F_GETFL) : -1, rc;
+  int fl = Fd >= 0 ? fcntl(Fd, F_GETFL) : -1, rc, cancel;
   pss_fail_detail(NULL);
   if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
     pss_fail_detail(Fd < 0 ? "Fd is negative"
@@ -408,8 +413,10 @@ PSS_EXPORT DWORD PssLinuxWriteCoreFd (HPSS SnapshotHandle, int Fd) {
   }
   if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
     return pss_fail(ERROR_INVALID_HANDLE);
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
   if ((rc = source_take(s, &src)) == 0) rc = source_write(&src, Fd);
   source_free(&src);
   pss_store_release(s);
+  pthread_setcancelstate(cancel, NULL);
   return core_result(rc);
 }

@@ -38,6 +38,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <elf.h>
 
@@ -46,7 +47,9 @@
 
 #define MAX_SCANS 64            /* passes over task/ until no new thread */
 
-enum { THREAD_RUNNING, THREAD_STOPPED, THREAD_GONE };
+/* THREAD_DEAD: it ended, but its end is not reported yet (a main thread
+** that exited before the others): still our tracee, not yet let go of */
+enum { THREAD_RUNNING, THREAD_STOPPED, THREAD_GONE, THREAD_DEAD };
 
 struct frozen_thread {
   pid_t tid;
@@ -141,7 +144,7 @@ static void stopped_by (struct frozen_thread *ft, const struct pss_stop *st) {
   ft->state = THREAD_STOPPED;
   if (st->event == PTRACE_EVENT_STOP)
     ft->group_stopped = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
-  else ft->pending_signal = sig;
+  else if (sig >= 1 && sig < NSIG) ft->pending_signal = sig;
   if (ft->group_stopped) ft->before = 'T';
 }
 
@@ -170,7 +173,7 @@ static int wait_stop (struct pss_freeze *fz, struct frozen_thread *ft) {
   int flags = own_child_leader(fz, ft->tid) ? PSS_WAIT_KEEP_EXIT : 0;
   int rc = pss_tracee_wait(ft->tid, flags, fz->deadline, &st);
   if (rc < 0) return rc;
-  if (st.kind == PSS_STOP_EXITED) ft->state = THREAD_GONE;
+  if (st.kind == PSS_STOP_EXITED) ft->state = st.held ? THREAD_DEAD : THREAD_GONE;
   else stopped_by(ft, &st);
   return 0;
 }
@@ -220,10 +223,42 @@ static int scan (struct pss_target *t, struct pss_freeze *fz, int taskfd) {
 }
 
 /* Whether the target is our own child (its stat's ppid is us). */
-static int is_own_child (struct pss_target *t) {
+int pss_is_own_child (struct pss_target *t) {
   struct pss_stat st;
   ssize_t n = pss_read_record(t, t->dirfd, "stat");
   return n > 0 && pss_parse_stat(t->scratch, (size_t)n, &st) == 0 && st.ppid == getpid();
+}
+
+/*
+** Run by the calling thread while the tracer thread is late: collects the
+** end of every thread of the target that died traced by us. A thread that
+** calls execve kills the others and waits, holding the target's
+** cred_guard_mutex, until each is collected -- while our tracer thread may
+** be blocked in PTRACE_SEIZE on that very mutex: a deadlock only another
+** thread of this process can break, since any of them may collect our
+** tracees' ends. Never the main thread of our own child (its end is the
+** caller's); a stop report is left alone (peeked first).
+*/
+void pss_freeze_rescue (pid_t pid, int own_child) {
+  char path[48];
+  pid_t *tids = NULL;
+  size_t n = 0, i;
+  int taskfd;
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  if ((taskfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) return;
+  if (pss_list_numbers(taskfd, &tids, &n) < 0) n = 0;
+  close(taskfd);
+  for (i = 0; i < n; i++) {
+    siginfo_t si;
+    int status;
+    if (tids[i] == pid && own_child) continue;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)tids[i], &si, WEXITED | __WALL | WNOHANG | WNOWAIT) == 0 &&
+        si.si_pid == tids[i] &&
+        (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED))
+      (void)waitpid(tids[i], &status, __WALL | WNOHANG);
+  }
+  free(tids);
 }
 
 int pss_freeze (struct pss_target *t, struct pss_freeze *fz) {
@@ -231,7 +266,7 @@ int pss_freeze (struct pss_target *t, struct pss_freeze *fz) {
   int rc = 0, pass;
   memset(fz, 0, sizeof *fz);
   fz->leader = t->pid;
-  fz->own_child = is_own_child(t);
+  fz->own_child = pss_is_own_child(t);
   if (taskfd < 0) return errno == ENOENT ? -ESRCH : -errno;
   fz->started_us = pss_now_us();
   fz->deadline = pss_deadline();
@@ -246,41 +281,53 @@ int pss_freeze (struct pss_target *t, struct pss_freeze *fz) {
 }
 
 /*
-** Collects the end of a traced thread that is dying, which releases it
+** Collects the end of a traced thread that has died, which releases it
 ** (a traced thread's exit holds up its process until its tracer takes
 ** it); the process's own exit when we are its parent is the caller's.
 */
-static void reap (const struct pss_freeze *fz, struct frozen_thread *ft) {
+static void reap (const struct pss_freeze *fz, struct frozen_thread *ft, uint64_t deadline) {
   struct pss_stop st;
   int flags = PSS_WAIT_END | (own_child_leader(fz, ft->tid) ? PSS_WAIT_KEEP_EXIT : 0);
-  if (pss_tracee_wait(ft->tid, flags, pss_deadline(), &st) == 0) ft->state = THREAD_GONE;
+  if (pss_tracee_wait(ft->tid, flags, deadline, &st) == 0 && !st.held) ft->state = THREAD_GONE;
 }
 
 /*
-** Detaches every seized thread once, handing back any signal it held.
-** A thread still running (it never stopped before the deadline) gets one
-** last look. A thread killed while frozen cannot be detached (ESRCH: it
-** is dying): it stays a zombie traced by us, and holds up its whole
-** process, until we collect its exit -- so we do, the other threads
-** first: a main thread's exit report waits for the rest. What is left
-** (unreleased) is let go by the kernel when the tracer thread exits.
+** Lets go of a stopped thread, handing back the signal it held. A signal
+** PTRACE_DETACH refuses is not lost for that: the thread is let go
+** without it. ESRCH: the thread is no longer in a stop -- dying (it is
+** collected below) or running again (the injection's thread, past the
+** deadline): the tracer thread's exit lets go of that one.
+*/
+static void detach (struct frozen_thread *ft) {
+  if (ptrace(PTRACE_DETACH, ft->tid, NULL, (void *)(uintptr_t)ft->pending_signal) == 0 ||
+      (errno != ESRCH && ptrace(PTRACE_DETACH, ft->tid, NULL, NULL) == 0))
+    ft->state = THREAD_GONE;
+  else if (errno == ESRCH) ft->state = pss_tracee_dead(ft->tid) ? THREAD_DEAD : THREAD_RUNNING;
+}
+
+/*
+** Detaches every seized thread once. A thread still running (it never
+** stopped before the deadline) gets one last look. A thread that died
+** while frozen cannot be detached: it stays a zombie traced by us, and
+** holds up its whole process, until we collect its exit -- so we do, the
+** other threads first: a main thread's exit report waits for the rest.
+** All of it within one wait limit. What is left (unreleased) is let go by
+** the kernel when the tracer thread exits.
 */
 void pss_thaw (struct pss_freeze *fz) {
+  uint64_t deadline = pss_deadline();
   size_t i;
   if (fz == NULL || fz->threads == NULL) return;
   for (i = 0; i < fz->n; i++) {
     struct frozen_thread *ft = &fz->threads[i];
     if (ft->state == THREAD_RUNNING) (void)wait_stop(fz, ft);
-    if (ft->state != THREAD_STOPPED) continue;
-    if (ptrace(PTRACE_DETACH, ft->tid, NULL, (void *)(uintptr_t)ft->pending_signal) == 0 ||
-        errno != ESRCH)
-      ft->state = THREAD_GONE;          /* detached: nothing more to do */
+    if (ft->state == THREAD_STOPPED) detach(ft);
   }
   for (i = 0; i < fz->n; i++)
-    if (fz->threads[i].state == THREAD_STOPPED && fz->threads[i].tid != fz->leader)
-      reap(fz, &fz->threads[i]);
+    if (fz->threads[i].state == THREAD_DEAD && fz->threads[i].tid != fz->leader)
+      reap(fz, &fz->threads[i], deadline);
   for (i = 0; i < fz->n; i++)
-    if (fz->threads[i].state == THREAD_STOPPED) reap(fz, &fz->threads[i]);
+    if (fz->threads[i].state == THREAD_DEAD) reap(fz, &fz->threads[i], deadline);
   fz->unreleased = 0;
   for (i = 0; i < fz->n; i++) fz->unreleased += fz->threads[i].state != THREAD_GONE;
   fz->frozen_us = pss_now_us() - fz->started_us;

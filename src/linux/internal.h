@@ -136,6 +136,7 @@ struct pss_stop {
   int sig;         /* the stop's signal; SIGTRAP|0x80 for a system-call stop */
   int event;       /* PTRACE_EVENT_* of an event stop, else 0 */
   int status;      /* wait status of an end we collected; -1 otherwise */
+  int held;        /* ended, but its end is not reported yet: still our tracee */
 };
 #define PSS_WAIT_KEEP_EXIT 1   /* never collect its end: our own child's is its parent's */
 #define PSS_WAIT_END 2         /* only its end is an answer */
@@ -143,12 +144,16 @@ struct pss_stop {
 int pss_tracee_wait(pid_t tid, int flags, uint64_t deadline, struct pss_stop *st) PSS_MUST_CHECK;
 /* Collects the end of a tracee or child that was killed (bounded). */
 void pss_tracee_collect(pid_t pid);
+/* Whether a thread has died (a zombie, or gone), as /proc says. */
+int pss_tracee_dead(pid_t tid);
 
 struct pss_tracer;
 int pss_tracer_start(struct pss_tracer **out) PSS_MUST_CHECK;
 /* Runs job(arg) on the tracer thread; returns its result, and passes its
-** failure detail on to the calling thread. */
-int pss_tracer_run(struct pss_tracer *tr, int (*job)(void *), void *arg);
+** failure detail on to the calling thread. Once the job has run for 0.2 s
+** (or the wait limit, if shorter), rescue(arg) runs on the calling thread
+** every 50 ms until it ends (NULL: none). */
+int pss_tracer_run(struct pss_tracer *tr, int (*job)(void *), void (*rescue)(void *), void *arg);
 /* Ends the thread: the kernel lets go of every tracee it still has. NULL-safe. */
 void pss_tracer_stop(struct pss_tracer *tr);
 
@@ -174,6 +179,10 @@ struct pss_freeze {
   uint64_t deadline;               /* every stop must come before it */
 };
 int pss_freeze(struct pss_target *t, struct pss_freeze *fz) PSS_MUST_CHECK;
+int pss_is_own_child(struct pss_target *t);
+/* From another thread while the freeze is late: collects the ends of the
+** target's threads that died traced by us (an execve waits for them). */
+void pss_freeze_rescue(pid_t pid, int own_child);
 void pss_thaw(struct pss_freeze *fz);              /* NULL-safe, once */
 int pss_frozen(const struct pss_freeze *fz, pid_t tid);
 pid_t pss_freeze_injector(const struct pss_freeze *fz);

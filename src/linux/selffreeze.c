@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -174,12 +175,34 @@ static void helper_detach_all (struct pss_self_freeze *sf) {
               (void *)(uintptr_t)sf->slots[i].pending_signal);
 }
 
+/*
+** The helper starts with every signal blocked (the caller blocked them
+** around the clone): none of the caller's handlers may run here, and every
+** ptrace stop sends this process a SIGCHLD. It gives each signal its
+** default action (the caller's dispositions are not shared: no CLONE_SIGHAND),
+** and dies with the thread that made it: if an execve in the caller kills
+** that thread while we hold the caller's other threads, our end lets the
+** execve go on instead of both waiting for each other.
+*/
+static void helper_signals (void) {
+  struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl;
+  int sig;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.handler = SIG_DFL;
+  for (sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8L);
+  syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
+}
+
 static void helper_main (struct pss_self_freeze *sf, int taskfd, int go, int ready, int thaw) {
   char byte = 0;
   long rc = 0;
   int pass;
   size_t i;
-  syscall(SYS_read, go, &byte, 1);           /* the caller has named us its ptracer */
+  helper_signals();
+  /* the caller has named us its ptracer; EOF: it is gone (its thread was
+  ** killed before our PR_SET_PDEATHSIG took effect, an execve closed it) */
+  if (syscall(SYS_read, go, &byte, 1L) != 1) syscall(SYS_exit_group, 0);
   for (pass = 0; pass < MAX_SCANS && (rc = helper_scan(sf, taskfd)) > 0; pass++) ;
   for (i = 0; rc >= 0 && i < sf->count; i++)
     if (sf->slots[i].stopped &&
@@ -256,6 +279,7 @@ int pss_self_freeze (struct pss_target *t, struct pss_self_freeze **out, DWORD c
   int taskfd = openat(t->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct pss_self_freeze *sf;
   size_t cap = 2 * 4096, size;
+  sigset_t all, old;
   long pid;
   if (taskfd < 0) return -errno;
   size = offsetof(struct pss_self_freeze, slots) + cap * sizeof(struct helper_slot);
@@ -271,8 +295,12 @@ int pss_self_freeze (struct pss_target *t, struct pss_self_freeze **out, DWORD c
     rc = -errno;
     goto fail;
   }
-  /* exit signal 0: invisible to the caller's SIGCHLD and wait(-1) */
+  /* exit signal 0: invisible to the caller's SIGCHLD and wait(-1); every
+  ** signal blocked until the helper has reset their actions */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   pid = syscall(SYS_clone, 0L, NULL, NULL, NULL, NULL);
+  if (pid != 0) pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pid < 0) { rc = -errno; goto fail; }
   if (pid == 0) {
     syscall(SYS_close, go[1]); syscall(SYS_close, ready[0]); syscall(SYS_close, thaw[1]);

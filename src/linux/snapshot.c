@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #endif
 
 #include "internal.h"
+#include "procfs.h"
 
 #define CAPTURE_HANDLE_DETAILS (PSS_CAPTURE_HANDLE_NAME_INFORMATION |             \
                                 PSS_CAPTURE_HANDLE_BASIC_INFORMATION |            \
@@ -282,7 +284,13 @@ static int clone_other (struct pss_target *t, struct pss_freeze *fz, struct pss_
 ** instant; the thaw runs on every path out. This runs on the capture's
 ** tracer thread.
 */
-struct frozen_capture { struct pss_target *t; struct pss_store *s; size_t unreleased; };
+struct frozen_capture {
+  struct pss_target *t;
+  struct pss_store *s;
+  size_t unreleased;
+  pid_t pid;            /* for the rescue, which runs on the calling thread */
+  int own_child;
+};
 
 static int capture_other_frozen (void *arg) {
   struct frozen_capture *job = arg;
@@ -307,9 +315,16 @@ static int capture_other_frozen (void *arg) {
   s->freeze_cycles = cycles() - c0;
   s->freeze_us = fz.frozen_us;
   s->threads_frozen = (DWORD)fz.count;
-  /* the target runs again; the clone is finished while it does */
-  if (rc == 0 && s->clone.pid > 0) rc = pss_clone_settle(&s->clone);
+  /* the target runs again; the clone is finished while it does -- or,
+  ** if it cannot be, killed and collected here, by its tracer */
+  if (rc == 0 && s->clone.pid > 0 && (rc = pss_clone_settle(&s->clone)) < 0)
+    pss_clone_release(&s->clone);
   return rc;
+}
+
+static void rescue_frozen (void *arg) {
+  const struct frozen_capture *job = arg;
+  pss_freeze_rescue(job->pid, job->own_child);
 }
 
 /*
@@ -319,11 +334,11 @@ static int capture_other_frozen (void *arg) {
 ** kept by a thread that must end, so such a capture fails.
 */
 static int capture_other (struct pss_target *t, struct pss_store *s) {
-  struct frozen_capture job = { t, s, 0 };
+  struct frozen_capture job = { t, s, 0, t->pid, pss_is_own_child(t) };
   struct pss_tracer *tr;
   int rc = pss_tracer_start(&tr);
   if (rc < 0) return rc;
-  rc = pss_tracer_run(tr, capture_other_frozen, &job);
+  rc = pss_tracer_run(tr, capture_other_frozen, rescue_frozen, &job);
   if (rc == 0 && job.unreleased > 0 && s->clone.pid > 0) {
     pss_fail_detailf("%zu thread(s) of the target could not be let go of in time", job.unreleased);
     rc = -ETIMEDOUT;
@@ -347,6 +362,15 @@ static int capture_frozen (struct pss_target *t, struct pss_store *s) {
   return capture_other(t, s);
 }
 
+/* A process whose every thread has ended (a zombie): no failure of a
+** capture of it means more than that. */
+static int target_ended (struct pss_target *t) {
+  struct pss_stat st;
+  ssize_t n = pss_read_record(t, t->dirfd, "stat");
+  return n > 0 && pss_parse_stat(t->scratch, (size_t)n, &st) == 0 &&
+         (st.state == 'Z' || st.state == 'X') && st.num_threads <= 1;
+}
+
 static int capture_into (struct pss_target *t, struct pss_store *s) {
   PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
   uint64_t c0 = cycles(), w0 = micros();
@@ -354,8 +378,9 @@ static int capture_into (struct pss_target *t, struct pss_store *s) {
   if (rc == 0) rc = pss_clone_coverage(t, s);
   pc->TotalCycleCount = cycles() - c0;
   pc->TotalWallClockPeriod = micros() - w0;
-  /* a file that vanished because the process did means: it exited */
-  if (rc < 0 && !pss_target_alive(t)) rc = -ESRCH;
+  /* a file that vanished, a write refused, a thread that did not stop
+  ** because the process did: it exited */
+  if (rc < 0 && (!pss_target_alive(t) || target_ended(t))) rc = -ESRCH;
   return rc;
 }
 
@@ -393,22 +418,28 @@ PSS_EXPORT DWORD WINAPI PssCaptureSnapshot (HANDLE ProcessHandle,
   struct pss_store *s = NULL;
   uintptr_t h;
   DWORD code;
-  int rc;
+  int rc, cancel;
   pss_fail_detail(NULL);
   if (SnapshotHandle == NULL) return pss_fail(ERROR_INVALID_PARAMETER);
   code = check_capture_flags(CaptureFlags, ProcessHandle == PSS_LINUX_CURRENT_PROCESS);
   if (code != ERROR_SUCCESS) return pss_fail(code);
+  /* a capture waits (for its threads, its helpers): a pthread_cancel
+  ** there would leave threads of the target stopped; it acts at the
+  ** caller's next cancellation point instead */
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
   if ((rc = target_open(ProcessHandle, CaptureFlags, &t)) < 0) goto fail;
   t.context_flags = context_flags(CaptureFlags, ThreadContextFlags);
   if ((s = pss_store_new(CaptureFlags)) == NULL) { rc = -ENOMEM; goto fail; }
   if ((rc = capture_into(&t, s)) < 0) goto fail;
   if ((h = pss_registry_add(PSS_KIND_SNAPSHOT, s)) == 0) { rc = -ENOMEM; goto fail; }
   target_close(&t);
+  pthread_setcancelstate(cancel, NULL);
   *SnapshotHandle = (HPSS)h;
   return ERROR_SUCCESS;
 fail:
   pss_store_release(s);
   target_close(&t);
+  pthread_setcancelstate(cancel, NULL);
   return pss_win32_error(rc);
 }
 /* }====================================================================== */
@@ -419,8 +450,12 @@ fail:
 ** ======================================================================= */
 static DWORD free_local (HPSS SnapshotHandle) {
   struct pss_store *s = pss_registry_remove((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT);
+  int cancel;
   if (s == NULL) return pss_fail(ERROR_INVALID_HANDLE);
+  /* the release joins a keeper thread: never cancelled halfway */
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
   pss_store_release(s);
+  pthread_setcancelstate(cancel, NULL);
   return ERROR_SUCCESS;
 }
 

@@ -74,7 +74,7 @@ static void stop_from_siginfo (struct pss_stop *st, const siginfo_t *si) {
 }
 
 /* Whether the thread has died (a zombie, or gone): its stat says. */
-static int thread_dead (pid_t tid) {
+int pss_tracee_dead (pid_t tid) {
   char path[48], text[512], *paren;
   ssize_t n;
   int fd;
@@ -88,12 +88,24 @@ static int thread_dead (pid_t tid) {
   return paren[2] == 'Z' || paren[2] == 'X';
 }
 
-/* Takes the stop's wait report, so that no wait of the caller meets it
-** later; WSTOPPED only: an exit can never be taken by this. */
-static void take_stop_report (pid_t tid) {
+/*
+** Takes the stop's wait report, so that no wait of the caller meets it
+** later; WSTOPPED only: an exit can never be taken by this. Its status is
+** the stop's own code (the signal, with the event in bits 8-15, or
+** SIGTRAP|0x80 for a system call): what the kernel says, where the
+** siginfo of a signal-delivery stop is whatever its sender made it.
+** 1 with *st filled if there was one.
+*/
+static int take_stop_report (pid_t tid, struct pss_stop *st) {
   siginfo_t taken;
   memset(&taken, 0, sizeof taken);
   while (waitid(P_PID, (id_t)tid, &taken, WSTOPPED | __WALL | WNOHANG) < 0 && errno == EINTR) {}
+  if (taken.si_pid != tid || (taken.si_code != CLD_TRAPPED && taken.si_code != CLD_STOPPED))
+    return 0;
+  st->kind = PSS_STOP_TRAP;
+  st->sig = taken.si_status & 0xff;
+  st->event = (taken.si_status >> 8) & 0xff;
+  return 1;
 }
 
 /*
@@ -107,7 +119,7 @@ static void take_stop_report (pid_t tid) {
 */
 static int ended (pid_t tid, int flags, struct pss_stop *st) {
   siginfo_t si;
-  int status, dead = thread_dead(tid);    /* first: a zombie's report comes with it */
+  int status, dead = pss_tracee_dead(tid);    /* first: a zombie's report comes with it */
   memset(&si, 0, sizeof si);
   if (waitid(P_PID, (id_t)tid, &si, WEXITED | __WALL | WNOHANG | WNOWAIT) < 0) {
     if (errno == EINTR) return 0;
@@ -119,27 +131,28 @@ static int ended (pid_t tid, int flags, struct pss_stop *st) {
       st->status = status;
   }
   else if (si.si_pid == tid || !dead) return 0;   /* a stop (the next look sees it), or alive */
+  else st->held = 1;                 /* a zombie whose end is not reported yet: still ours */
   st->kind = PSS_STOP_EXITED;
   return 1;
 }
 
 /*
 ** One look: 1 with *st filled when the tracee is in a ptrace stop or has
-** ended, 0 while it runs, or -errno. PTRACE_GETSIGINFO answers only in a
-** ptrace stop, and says which: one system call while it runs. Whether it
-** ended costs more, and is asked only when `full`.
+** ended, 0 while it runs, or -errno. The stop's report says which stop it
+** is; when another wait took the report, PTRACE_GETSIGINFO (which answers
+** only in a ptrace stop) says it. Whether it ended costs more, and is
+** asked only when `full`.
 */
 static int look (pid_t tid, int flags, int full, struct pss_stop *st) {
   siginfo_t si;
   memset(st, 0, sizeof *st);
   st->status = -1;
+  if (take_stop_report(tid, st)) return 1;
   if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) == 0) {
-    take_stop_report(tid);
     stop_from_siginfo(st, &si);
     return 1;
   }
   if (errno == EINVAL) {           /* a group-stop without siginfo */
-    take_stop_report(tid);
     st->kind = PSS_STOP_TRAP;
     st->sig = SIGSTOP;
     st->event = PTRACE_EVENT_STOP;

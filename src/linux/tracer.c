@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -65,13 +66,18 @@ static void *tracer_main (void *p) {
 
 int pss_tracer_start (struct pss_tracer **out) {
   struct pss_tracer *tr = calloc(1, sizeof *tr);
+  pthread_condattr_t attr;
   sigset_t all, old;
   int rc;
   if (tr == NULL) return -ENOMEM;
   tr->owner = getpid();
   tr->state = IDLE;
   pthread_mutex_init(&tr->lock, NULL);
-  pthread_cond_init(&tr->wake, NULL);
+  /* timed waits on the monotonic clock: a change of the date moves nothing */
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&tr->wake, &attr);
+  pthread_condattr_destroy(&attr);
   /* the new thread starts with the mask in force here */
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -88,14 +94,33 @@ int pss_tracer_start (struct pss_tracer **out) {
   return 0;
 }
 
-int pss_tracer_run (struct pss_tracer *tr, int (*job)(void *), void *arg) {
+/* now + us on CLOCK_MONOTONIC, as pthread_cond_timedwait takes it */
+static struct timespec after_us (uint64_t us) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += (time_t)(us / 1000000u);
+  ts.tv_nsec += (long)(us % 1000000u) * 1000;
+  if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+  return ts;
+}
+
+int pss_tracer_run (struct pss_tracer *tr, int (*job)(void *), void (*rescue)(void *), void *arg) {
+  /* a capture that takes longer than this may be held up by an execve */
+  uint64_t first = pss_wait_limit_ms() < 200 ? pss_wait_limit_ms() : 200;
+  struct timespec next = after_us(first * 1000u);
   int rc;
   pthread_mutex_lock(&tr->lock);
   tr->job = job;
   tr->arg = arg;
   tr->state = JOB;
   pthread_cond_broadcast(&tr->wake);
-  while (tr->state != DONE) pthread_cond_wait(&tr->wake, &tr->lock);
+  while (tr->state != DONE)
+    if (pthread_cond_timedwait(&tr->wake, &tr->lock, &next) == ETIMEDOUT && rescue != NULL) {
+      pthread_mutex_unlock(&tr->lock);
+      rescue(arg);
+      pthread_mutex_lock(&tr->lock);
+      next = after_us(50000);
+    }
   tr->state = IDLE;
   rc = tr->result;
   pthread_mutex_unlock(&tr->lock);

@@ -733,8 +733,10 @@ static int call_clone (struct injection *in) {
 static int arm (struct injection *in) {
   unsigned char stub[SITE_SIZE];
   uint64_t all = ~(uint64_t)0;
+  int rc;
   build_stub(stub, &in->resume, in->mask);
-  if (mem_write(in->memfd, in->t->pid, in->site, stub, sizeof stub) < 0) return -EPERM;
+  rc = mem_write(in->memfd, in->t->pid, in->site, stub, sizeof stub);
+  if (rc < 0) return rc == -ESRCH ? rc : -EPERM;   /* refused, unless the target is gone */
   in->stub_written = 1;
   if (ptrace(PTRACE_SETOPTIONS, in->tid, NULL,
              (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE)) < 0)
