@@ -153,26 +153,28 @@ static void capturer (enum reaping how, pid_t other, int rounds) {
 /* }====================================================================== */
 
 
-/* Runs a capturer in a child, bounded; returns its exit status. */
-static int run_capturer (enum reaping how, pid_t other, int rounds) {
+/* Waits for the child that runs a capturer, bounded: a capture that hangs
+** fails the test (the child is killed); so does one that failed. */
+static void expect_capturer_ends (pid_t pid, char const *what) {
   long long deadline = now_ms() + CAPTURER_BOUND_MS;
   int status;
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) capturer(how, other, rounds);
-  for (;;) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
+  assert_true(pid > 0);
+  while (waitpid(pid, &status, WNOHANG) != pid) {
     if (now_ms() > deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      fail_because("the capturer hung for %d s", CAPTURER_BOUND_MS / 1000);
+      fail_because("%s hung for %d s", what, CAPTURER_BOUND_MS / 1000);
     }
     sleep_us(20000);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fail_because("the capturer failed (status %#x; its reason is above)", status);
-  return 0;
+    fail_because("%s failed (status %#x; its reason is above)", what, status);
+}
+
+static void run_capturer (enum reaping how, pid_t other, int rounds) {
+  pid_t pid = fork();
+  if (pid == 0) capturer(how, other, rounds);
+  expect_capturer_ends(pid, "the capturer");
 }
 
 static void reaping_capturer (void **state, enum reaping how) {
@@ -389,23 +391,11 @@ static void execer_rounds (int rounds) {
 }
 
 static void captures_of_a_target_that_execs_end (void **state) {
-  long long deadline = now_ms() + CAPTURER_BOUND_MS;
-  int status;
   pid_t pid;
   (void)state;
   if (access("/bin/sleep", X_OK) != 0) skip_because("no /bin/sleep to exec");
   if ((pid = fork()) == 0) execer_rounds(under_valgrind() ? 10 : 150);
-  assert_true(pid > 0);
-  while (waitpid(pid, &status, WNOHANG) != pid) {
-    if (now_ms() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      fail_because("a capture of a target calling execve hung for %d s", CAPTURER_BOUND_MS / 1000);
-    }
-    sleep_us(20000);
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fail_because("the capturer failed (status %#x; its reason is above)", status);
+  expect_capturer_ends(pid, "a capturer of a target calling execve");
 }
 /* }====================================================================== */
 
