@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "linux/procfs.h"
 #include "suites.h"
 
 #define UNTOUCHED_SNAPSHOT ((HPSS)(uintptr_t)0x5eed5eedu)
@@ -346,6 +347,24 @@ static void not_dumpable_is_said (void **state) {
   expect_detail(res.detail, "not dumpable");
 }
 
+/* The status fields a refusal is explained from, parsed from fixture
+** text: four uids, TracerPid, CapEff (hex). */
+static void status_text_gives_what_refusals_need (void **state) {
+  static const char text[] =
+    "Name:\tpss-target\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t42\nPid:\t42\n"
+    "TracerPid:\t4242\nUid:\t1000\t1001\t1002\t1003\nGid:\t5\t6\t7\t8\n"
+    "VmRSS:\t    1024 kB\nCapEff:\t000001ffffffffff\n";
+  struct pss_status st;
+  (void)state;
+  assert_int_equal(pss_parse_status(text, sizeof text - 1, &st), 0);
+  assert_int_equal(st.tracer_pid, 4242);
+  assert_int_equal(st.uid[0], 1000);
+  assert_int_equal(st.uid[3], 1003);
+  assert_int_equal(st.gid[2], 7);
+  assert_true(st.cap_eff == 0x1ffffffffffULL);
+  assert_true(st.vm_rss == 1024 * 1024);
+}
+
 /* A kernel thread: refused, and said to be one (as root, which would
 ** otherwise be told to run as root). */
 static void kernel_thread_is_said (void **state) {
@@ -384,6 +403,7 @@ int run_lifecycle_suite (void) {
     fixture_test(capture_without_access_is_denied),
     fixture_test(not_dumpable_is_said),
     fixture_test(kernel_thread_is_said),
+    cmocka_unit_test(status_text_gives_what_refusals_need),
   };
   return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
 }

@@ -31,31 +31,15 @@
 #define PF_KTHREAD 0x00200000u       /* stat's flags: a kernel thread */
 #define CAP_SYS_PTRACE_BIT 19
 
-/* The value of a "Name:\t..." line of a status text, or NULL. */
-static const char *status_field (const char *text, const char *name) {
-  size_t n = strlen(name);
-  const char *p = text;
-  while (p != NULL && *p != '\0') {
-    if (strncmp(p, name, n) == 0 && p[n] == ':') return p + n + 1;
-    if ((p = strchr(p, '\n')) != NULL) p++;
-  }
-  return NULL;
+/* Whether this process may trace anyone: CAP_SYS_PTRACE in its CapEff. */
+static int have_cap_ptrace (struct pss_target *t) {
+  struct pss_status ss;
+  ssize_t n = pss_read_record(t, AT_FDCWD, "/proc/self/status");
+  return n > 0 && pss_parse_status(t->scratch, (size_t)n, &ss) == 0 &&
+         (ss.cap_eff >> CAP_SYS_PTRACE_BIT & 1);
 }
 
-/* Whether this process may trace anyone: CAP_SYS_PTRACE in CapEff. */
-static int have_cap_ptrace (void) {
-  char text[4096];
-  const char *cap;
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-  if (fd >= 0) close(fd);
-  if (n <= 0) return 0;
-  text[n] = '\0';
-  cap = status_field(text, "CapEff");
-  return cap != NULL && (strtoull(cap, NULL, 16) >> CAP_SYS_PTRACE_BIT & 1);
-}
-
-static int yama_scope (void) {
+int pss_yama_scope (void) {
   char c = 0;
   int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
@@ -99,53 +83,46 @@ static int traced_by (long tracer, pid_t tid) {
   return -EBUSY;
 }
 
-/* A thread's status and stat, read relative to the task directory. */
+/* A thread's stat and status, read relative to the task directory. */
 static int read_thread (struct pss_target *t, int taskfd, pid_t tid, struct pss_stat *st,
-                        long *tracer, unsigned long uids[4]) {
+                        struct pss_status *ss) {
   char path[48];
-  const char *f;
   ssize_t n;
   snprintf(path, sizeof path, "%d/stat", (int)tid);
   if ((n = pss_read_record(t, taskfd, path)) < 0 || pss_parse_stat(t->scratch, (size_t)n, st) < 0)
     return -ESRCH;
   snprintf(path, sizeof path, "%d/status", (int)tid);
   if ((n = pss_read_record(t, taskfd, path)) < 0) return -ESRCH;
-  f = status_field(t->scratch, "TracerPid");
-  *tracer = f != NULL ? strtol(f, NULL, 10) : 0;
-  memset(uids, 0, 4 * sizeof *uids);
-  if ((f = status_field(t->scratch, "Uid")) != NULL)
-    sscanf(f, "%lu %lu %lu %lu", &uids[0], &uids[1], &uids[2], &uids[3]);
-  return 0;
+  return pss_parse_status(t->scratch, (size_t)n, ss);
 }
 
 int pss_explain_refusal (struct pss_target *t, int taskfd, pid_t tid) {
   struct pss_stat st;
+  struct pss_status ss;
   struct stat proc;
-  unsigned long uids[4];
-  long tracer;
-  int scope, cap = have_cap_ptrace(), i;
-  if (read_thread(t, taskfd, tid, &st, &tracer, uids) < 0 || st.state == 'Z' || st.state == 'X' ||
+  int scope, cap = have_cap_ptrace(t), i;
+  if (read_thread(t, taskfd, tid, &st, &ss) < 0 || st.state == 'Z' || st.state == 'X' ||
       (st.flags & PF_EXITING))
     return 1;                                   /* gone or dying: skip it */
-  if (tracer != 0) return traced_by(tracer, tid);
+  if (ss.tracer_pid != 0) return traced_by(ss.tracer_pid, tid);
   if (st.flags & PF_KTHREAD) {
     pss_fail_detail("a kernel thread cannot be traced");
     return -EPERM;
   }
   for (i = 0; i < 4 && !cap; i++)
-    if (uids[i] != (unsigned long)geteuid()) {
-      pss_fail_detailf("it belongs to uid %lu and pss runs as uid %lu without CAP_SYS_PTRACE",
-                       uids[1], (unsigned long)geteuid());
+    if (ss.uid[i] != (unsigned)geteuid()) {
+      pss_fail_detailf("it belongs to uid %u and pss runs as uid %u without CAP_SYS_PTRACE",
+                       ss.uid[1], (unsigned)geteuid());
       return -EPERM;
     }
   /* the files of a process that is not dumpable are root's (the directory
   ** itself keeps its owner, for ps) */
-  if (!cap && fstatat(t->dirfd, "fd", &proc, 0) == 0 && proc.st_uid == 0 && uids[1] != 0) {
+  if (!cap && fstatat(t->dirfd, "fd", &proc, 0) == 0 && proc.st_uid == 0 && ss.uid[1] != 0) {
     pss_fail_detail("the process is not dumpable (it changed its credentials or called "
                     "prctl(PR_SET_DUMPABLE, 0)); only CAP_SYS_PTRACE may trace it");
     return -EPERM;
   }
-  scope = yama_scope();
+  scope = pss_yama_scope();
   if (scope == 3 || (scope == 2 && !cap) || (scope == 1 && !cap)) {
     pss_fail_detailf("ptrace is refused by policy (Yama ptrace_scope %d%s)", scope,
                      scope == 1 ? ": only a parent process or CAP_SYS_PTRACE may trace" : "");

@@ -376,23 +376,31 @@ static DWORD core_result (int rc) {
   return rc == -ENODATA ? pss_fail(ERROR_NOT_FOUND) : pss_win32_error(rc);
 }
 
-PSS_EXPORT DWORD PssLinuxWriteCore (HPSS SnapshotHandle, const char *Path) {
+/*
+** The snapshot's core to Path or, when Path is NULL, to Fd. What the
+** snapshot lacks is found before anything is touched; a pthread_cancel
+** waits for the end (a cancelled write would leave the new file, the
+** signal mask and the store's reference behind).
+*/
+static DWORD write_snapshot_core (HPSS SnapshotHandle, const char *Path, int Fd) {
   struct core_source src;
   struct pss_store *s;
   int rc, cancel;
-  pss_fail_detail(NULL);
-  if (Path == NULL || *Path == '\0') return pss_fail(ERROR_INVALID_PARAMETER);
   if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
     return pss_fail(ERROR_INVALID_HANDLE);
-  /* what the snapshot lacks is found before Path is touched; a
-  ** pthread_cancel waits for the end (a cancelled write would leave the
-  ** new file, the signal mask and the store's reference behind) */
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  if ((rc = source_take(s, &src)) == 0) rc = write_path(&src, Path);
+  if ((rc = source_take(s, &src)) == 0)
+    rc = Path != NULL ? write_path(&src, Path) : source_write(&src, Fd);
   source_free(&src);
   pss_store_release(s);
   pthread_setcancelstate(cancel, NULL);
   return core_result(rc);
+}
+
+PSS_EXPORT DWORD PssLinuxWriteCore (HPSS SnapshotHandle, const char *Path) {
+  pss_fail_detail(NULL);
+  if (Path == NULL || *Path == '\0') return pss_fail(ERROR_INVALID_PARAMETER);
+  return write_snapshot_core(SnapshotHandle, Path, -1);
 }
 
 /*
@@ -401,9 +409,7 @@ PSS_EXPORT DWORD PssLinuxWriteCore (HPSS SnapshotHandle, const char *Path) {
 ** is the errno's code. Nothing is closed, removed or renamed.
 */
 PSS_EXPORT DWORD PssLinuxWriteCoreFd (HPSS SnapshotHandle, int Fd) {
-  struct core_source src;
-  struct pss_store *s;
-  int fl = Fd >= 0 ? fcntl(Fd, F_GETFL) : -1, rc, cancel;
+  int fl = Fd >= 0 ? fcntl(Fd, F_GETFL) : -1;
   pss_fail_detail(NULL);
   if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
     pss_fail_detail(Fd < 0 ? "Fd is negative"
@@ -411,12 +417,5 @@ PSS_EXPORT DWORD PssLinuxWriteCoreFd (HPSS SnapshotHandle, int Fd) {
                     : "Fd is not open for writing");
     return pss_fail(ERROR_INVALID_HANDLE);
   }
-  if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
-    return pss_fail(ERROR_INVALID_HANDLE);
-  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  if ((rc = source_take(s, &src)) == 0) rc = source_write(&src, Fd);
-  source_free(&src);
-  pss_store_release(s);
-  pthread_setcancelstate(cancel, NULL);
-  return core_result(rc);
+  return write_snapshot_core(SnapshotHandle, NULL, Fd);
 }

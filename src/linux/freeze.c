@@ -266,7 +266,7 @@ int pss_freeze (struct pss_target *t, struct pss_freeze *fz) {
   int rc = 0, pass;
   memset(fz, 0, sizeof *fz);
   fz->leader = t->pid;
-  fz->own_child = pss_is_own_child(t);
+  fz->own_child = t->own_child;
   if (taskfd < 0) return errno == ENOENT ? -ESRCH : -errno;
   fz->started_us = pss_now_us();
   fz->deadline = pss_deadline();

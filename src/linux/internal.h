@@ -161,6 +161,8 @@ void pss_tracer_stop(struct pss_tracer *tr);
 ** -EPERM with a detail noted, or 1 if the thread is gone. */
 struct pss_target;
 int pss_explain_refusal(struct pss_target *t, int taskfd, pid_t tid);
+/* Yama's ptrace_scope (0 where Yama is absent). */
+int pss_yama_scope(void);
 /* }====================================================================== */
 
 
@@ -242,6 +244,7 @@ struct pss_target {
   struct pss_freeze *freeze;      /* the target's threads, stopped; NULL for self */
   struct pss_self_freeze *self_freeze;  /* the caller's other threads, with contexts */
   struct pss_registers *regs;     /* room to read one thread's registers */
+  int own_child;                  /* the target is our own child (another process) */
   DWORD context_flags;            /* CONTEXT_* to capture, 0 for none */
 };
 

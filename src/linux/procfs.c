@@ -135,11 +135,17 @@ static void status_kb (const char *line, size_t n, size_t klen, uint64_t *out) {
   if (get_unum(&c, 10, &v) == 0) *out = v * 1024;
 }
 
-static void status_ids (const char *line, size_t n, size_t klen, unsigned ids[2]) {
+static void status_ids (const char *line, size_t n, size_t klen, unsigned ids[4]) {
   struct cur c = { line + klen, line + n };
   uint64_t v;
-  if (get_unum(&c, 10, &v) == 0) ids[0] = (unsigned)v;
-  if (get_unum(&c, 10, &v) == 0) ids[1] = (unsigned)v;
+  int i;
+  for (i = 0; i < 4 && get_unum(&c, 10, &v) == 0; i++) ids[i] = (unsigned)v;
+}
+
+static void status_number (const char *line, size_t n, size_t klen, int base, uint64_t *out) {
+  struct cur c = { line + klen, line + n };
+  uint64_t v;
+  if (get_unum(&c, base, &v) == 0) *out = v;
 }
 
 int pss_parse_status (const char *text, size_t len, struct pss_status *st) {
@@ -163,6 +169,12 @@ int pss_parse_status (const char *text, size_t len, struct pss_status *st) {
     size_t n = line_len(line, len - pos);
     if (field_is(line, n, "Uid:", 4)) status_ids(line, n, 4, st->uid);
     else if (field_is(line, n, "Gid:", 4)) status_ids(line, n, 4, st->gid);
+    else if (field_is(line, n, "TracerPid:", 10)) {
+      uint64_t v = 0;
+      status_number(line, n, 10, 10, &v);
+      st->tracer_pid = (long)v;
+    }
+    else if (field_is(line, n, "CapEff:", 7)) status_number(line, n, 7, 16, &st->cap_eff);
     else if (line[0] == 'V' || line[0] == 'R') {
       for (i = 0; i < sizeof kb / sizeof kb[0]; i++) {
         size_t klen = strlen(kb[i].key);

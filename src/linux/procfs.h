@@ -40,7 +40,9 @@ int pss_parse_stat(const char *text, size_t len, struct pss_stat *st);
 struct pss_status {
   uint64_t vm_peak, vm_size, vm_hwm, vm_rss, rss_anon, rss_file, rss_shmem;
   uint64_t vm_data, vm_stk, vm_swap, vm_pte;
-  unsigned uid[2], gid[2];   /* real, effective */
+  unsigned uid[4], gid[4];   /* real, effective, saved, filesystem */
+  long tracer_pid;           /* TracerPid: 0 when untraced */
+  uint64_t cap_eff;          /* CapEff: the effective capability set */
 };
 int pss_parse_status(const char *text, size_t len, struct pss_status *st);
 

@@ -221,15 +221,6 @@ static void helper_main (struct pss_self_freeze *sf, int taskfd, int go, int rea
 ** The caller's side
 ** ======================================================================= */
 
-/* Yama ptrace_scope 1 lets only a named ptracer seize a non-descendant. */
-static int yama_restricted (void) {
-  char c = 0;
-  int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  if (read(fd, &c, 1) != 1) c = 0;
-  close(fd);
-  return c == '1';
-}
 
 /* The helper's report that every thread is stopped, within the wait
 ** limit; a helper that does not answer is killed (the kernel then lets
@@ -310,7 +301,8 @@ int pss_self_freeze (struct pss_target *t, struct pss_self_freeze **out, DWORD c
   sf->thaw_fd = thaw[1];
   close(go[0]); close(ready[1]); close(thaw[0]);
   go[0] = ready[1] = thaw[0] = -1;
-  yama = yama_restricted();
+  /* Yama ptrace_scope 1 lets only a named ptracer seize a non-descendant */
+  yama = pss_yama_scope() == 1;
   if (yama) prctl(PR_SET_PTRACER, (unsigned long)pid, 0, 0, 0);
   if (tell(go[1]) < 0) rc = -ESRCH;
   else rc = await_ready(sf, ready[0]);

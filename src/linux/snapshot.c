@@ -165,7 +165,6 @@ static uint64_t cycles (void) {
 #endif
 }
 
-static uint64_t micros (void) { return pss_now_us(); }
 
 /* The boot instant as a FILETIME: /proc start times count from boot. */
 static uint64_t boot_filetime (void) {
@@ -215,10 +214,10 @@ typedef int (*capture_part)(struct pss_target *, struct pss_store *);
 /* Runs one part, timing it into the performance counters. */
 static int timed (capture_part part, struct pss_target *t, struct pss_store *s,
                   UINT64 *cycle_count, UINT64 *wall) {
-  uint64_t c0 = cycles(), w0 = micros();
+  uint64_t c0 = cycles(), w0 = pss_now_us();
   int rc = part(t, s);
   *cycle_count = cycles() - c0;
-  *wall = micros() - w0;
+  *wall = pss_now_us() - w0;
   return rc;
 }
 
@@ -235,16 +234,15 @@ static int capture_parts (struct pss_target *t, struct pss_store *s) {
 }
 
 static uint64_t cycles (void);
-static uint64_t micros (void);
 
 /* The calling process's clone: a fork, timed as Windows times the clone. */
 static int clone_self (struct pss_store *s) {
-  uint64_t c0 = cycles(), w0 = micros();
+  uint64_t c0 = cycles(), w0 = pss_now_us();
   int rc;
   if (!(s->flags & PSS_CAPTURE_VA_CLONE)) return 0;
   rc = pss_clone_self(&s->clone);
   s->perf.VaCloneCycleCount = cycles() - c0;
-  s->perf.VaCloneWallClockPeriod = micros() - w0;
+  s->perf.VaCloneWallClockPeriod = pss_now_us() - w0;
   return rc;
 }
 
@@ -254,7 +252,7 @@ static int clone_self (struct pss_store *s) {
 ** at the call.
 */
 static int capture_self_frozen (struct pss_target *t, struct pss_store *s, uint64_t c0) {
-  uint64_t w0 = micros();
+  uint64_t w0 = pss_now_us();
   int rc;
   pss_own_registers(t->regs);
   if ((rc = pss_self_freeze(t, &t->self_freeze, t->context_flags)) < 0) return rc;
@@ -264,7 +262,7 @@ static int capture_self_frozen (struct pss_target *t, struct pss_store *s, uint6
   pss_self_thaw(t->self_freeze);
   t->self_freeze = NULL;
   s->freeze_cycles = cycles() - c0;
-  s->freeze_us = micros() - w0;
+  s->freeze_us = pss_now_us() - w0;
   return rc;
 }
 
@@ -284,13 +282,7 @@ static int clone_other (struct pss_target *t, struct pss_freeze *fz, struct pss_
 ** instant; the thaw runs on every path out. This runs on the capture's
 ** tracer thread.
 */
-struct frozen_capture {
-  struct pss_target *t;
-  struct pss_store *s;
-  size_t unreleased;
-  pid_t pid;            /* for the rescue, which runs on the calling thread */
-  int own_child;
-};
+struct frozen_capture { struct pss_target *t; struct pss_store *s; size_t unreleased; };
 
 static int capture_other_frozen (void *arg) {
   struct frozen_capture *job = arg;
@@ -322,9 +314,11 @@ static int capture_other_frozen (void *arg) {
   return rc;
 }
 
+/* On the calling thread, while the tracer thread works: it reads only what
+** no one changes during the capture. */
 static void rescue_frozen (void *arg) {
   const struct frozen_capture *job = arg;
-  pss_freeze_rescue(job->pid, job->own_child);
+  pss_freeze_rescue(job->t->pid, job->t->own_child);
 }
 
 /*
@@ -334,10 +328,11 @@ static void rescue_frozen (void *arg) {
 ** kept by a thread that must end, so such a capture fails.
 */
 static int capture_other (struct pss_target *t, struct pss_store *s) {
-  struct frozen_capture job = { t, s, 0, t->pid, pss_is_own_child(t) };
+  struct frozen_capture job = { t, s, 0 };
   struct pss_tracer *tr;
-  int rc = pss_tracer_start(&tr);
-  if (rc < 0) return rc;
+  int rc;
+  t->own_child = pss_is_own_child(t);
+  if ((rc = pss_tracer_start(&tr)) < 0) return rc;
   rc = pss_tracer_run(tr, capture_other_frozen, rescue_frozen, &job);
   if (rc == 0 && job.unreleased > 0 && s->clone.pid > 0) {
     pss_fail_detailf("%zu thread(s) of the target could not be let go of in time", job.unreleased);
@@ -373,11 +368,11 @@ static int target_ended (struct pss_target *t) {
 
 static int capture_into (struct pss_target *t, struct pss_store *s) {
   PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
-  uint64_t c0 = cycles(), w0 = micros();
+  uint64_t c0 = cycles(), w0 = pss_now_us();
   int rc = capture_frozen(t, s);
   if (rc == 0) rc = pss_clone_coverage(t, s);
   pc->TotalCycleCount = cycles() - c0;
-  pc->TotalWallClockPeriod = micros() - w0;
+  pc->TotalWallClockPeriod = pss_now_us() - w0;
   /* a file that vanished, a write refused, a thread that did not stop
   ** because the process did: it exited */
   if (rc < 0 && (!pss_target_alive(t) || target_ended(t))) rc = -ESRCH;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "procfs.h"
 
 #define BUSY_US 100              /* looks with only a yield between them for 0.1 ms, */
 #define QUICK_US 2000            /* then naps of 10 us between looks up to 2 ms ... */
@@ -75,17 +76,16 @@ static void stop_from_siginfo (struct pss_stop *st, const siginfo_t *si) {
 
 /* Whether the thread has died (a zombie, or gone): its stat says. */
 int pss_tracee_dead (pid_t tid) {
-  char path[48], text[512], *paren;
+  char path[48], text[1024];
+  struct pss_stat st;
   ssize_t n;
   int fd;
   snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
   if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return errno == ENOENT || errno == ESRCH;
-  n = read(fd, text, sizeof text - 1);
+  n = read(fd, text, sizeof text);
   close(fd);
   if (n <= 0) return 1;
-  text[n] = '\0';
-  if ((paren = strrchr(text, ')')) == NULL || paren[1] == '\0') return 0;
-  return paren[2] == 'Z' || paren[2] == 'X';
+  return pss_parse_stat(text, (size_t)n, &st) == 0 && (st.state == 'Z' || st.state == 'X');
 }
 
 /*
