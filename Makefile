@@ -31,9 +31,16 @@ WARN = -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
        -Wstrict-prototypes -Wpointer-arith -Wno-unused-parameter
 PSS_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Isrc
 
-LIB_SRCS = src/text.c $(wildcard src/linux/*.c)
+# The machine's folder under src/linux/ptrace/ (x86_64/), or generic/ where
+# there is no port yet.
+PSS_ARCH ?= $(if $(filter x86_64-%,$(shell $(CC) -dumpmachine)),x86_64,generic)
+LIB_SRCS = src/text.c $(wildcard src/linux/*.c src/linux/*/*.c) $(wildcard src/linux/ptrace/$(PSS_ARCH)/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
-LIB_HDRS = src/pss.h $(wildcard src/linux/*.h)
+LIB_HDRS = src/pss.h $(wildcard src/linux/*.h src/linux/*/*.h src/linux/*/*/*.h)
+
+# pss.core: the Lua module, split by concern (src/lpss*.c)
+LPSS_SRCS = $(wildcard src/lpss*.c)
+LPSS_HDRS = $(wildcard src/lpss*.h src/linux/lpss_linux.h src/windows/lpss_win.h)
 
 TEST_SRCS = $(wildcard spec/c/*.c)
 TEST_HDRS = $(wildcard spec/c/*.h)
@@ -46,9 +53,9 @@ all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo $(BUILD)/lu
 lua: $(LUA_MODULE)
 
 # The module does not link liblua: the interpreter provides its symbols.
-$(LUA_MODULE): src/lpss.c $(LIB_HDRS) $(BUILD)/libpss.a
+$(LUA_MODULE): $(LPSS_SRCS) $(LPSS_HDRS) $(LIB_HDRS) $(BUILD)/libpss.a
 	@mkdir -p $(dir $@)
-	$(CC) $(PSS_CFLAGS) -I$(LUA_INCDIR) $(CFLAGS) $(LIBFLAG) src/lpss.c $(BUILD)/libpss.a \
+	$(CC) $(PSS_CFLAGS) -I$(LUA_INCDIR) $(CFLAGS) $(LIBFLAG) $(LPSS_SRCS) $(BUILD)/libpss.a \
 	  -o $@ $(LDFLAGS)
 
 lib: $(BUILD)/libpss.a
@@ -213,8 +220,8 @@ MINGW    ?= x86_64-w64-mingw32-
 WIN      ?= build/windows
 WIN_LUA   = $(WIN)/lua/src
 WIN_CFLAGS = -std=c11 -O2 -D_WIN32_WINNT=0x0601 $(WARN) -Werror
-WIN_SRCS  = src/lpss.c src/windows/pss_win.c
-WIN_HDRS  = src/pss.h $(wildcard src/windows/*.h)
+WIN_SRCS  = $(LPSS_SRCS) src/windows/pss_win.c
+WIN_HDRS  = src/pss.h $(LPSS_HDRS) $(wildcard src/windows/*.h)
 
 windows: $(WIN)/lua.exe $(WIN)/pss.dll
 

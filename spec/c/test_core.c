@@ -62,7 +62,7 @@
 #include "fixture.h"
 #include "observe.h"
 #include "suites.h"
-#include "linux/core.h"
+#include "linux/file/core.h"
 
 #if defined(__x86_64__)
 

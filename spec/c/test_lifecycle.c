@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "linux/procfs.h"
+#include "linux/proc/procfs.h"
 #include "suites.h"
 
 #define UNTOUCHED_SNAPSHOT ((HPSS)(uintptr_t)0x5eed5eedu)

@@ -38,7 +38,7 @@
 #include "fixture.h"
 #include "observe.h"
 #include "suites.h"
-#include "linux/seccomp.h"        /* src/linux/seccomp.h (-Isrc), not the kernel's */
+#include "linux/ptrace/seccomp.h" /* src/linux/ptrace/seccomp.h (-Isrc), not the kernel's */
 
 #define MAX_CHILDREN 16
 #define MAX_HELD 64

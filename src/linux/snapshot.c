@@ -17,8 +17,8 @@
 #include <x86intrin.h>
 #endif
 
-#include "internal.h"
-#include "procfs.h"
+#include "linux/ptrace/ptrace.h"
+#include "linux/proc/procfs.h"
 
 #define CAPTURE_HANDLE_DETAILS (PSS_CAPTURE_HANDLE_NAME_INFORMATION |             \
                                 PSS_CAPTURE_HANDLE_BASIC_INFORMATION |            \
@@ -221,11 +221,17 @@ static int timed (capture_part part, struct pss_target *t, struct pss_store *s,
   return rc;
 }
 
+/* The thread table from /proc, then what the freeze knows of each thread. */
+static int capture_threads (struct pss_target *t, struct pss_store *s) {
+  int rc = pss_capture_threads(t, s);
+  return rc < 0 ? rc : pss_capture_contexts(t, s);
+}
+
 static int capture_parts (struct pss_target *t, struct pss_store *s) {
   PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
   int rc = pss_capture_process(t, s);
   if (rc == 0 && (s->flags & PSS_CAPTURE_THREADS))
-    rc = timed(pss_capture_threads, t, s, &pc->ThreadsCycleCount, &pc->ThreadsWallClockPeriod);
+    rc = timed(capture_threads, t, s, &pc->ThreadsCycleCount, &pc->ThreadsWallClockPeriod);
   if (rc == 0 && (s->flags & PSS_CAPTURE_HANDLES))
     rc = timed(pss_capture_handles, t, s, &pc->HandlesCycleCount, &pc->HandlesWallClockPeriod);
   if (rc == 0 && (s->flags & PSS_CAPTURE_VA_SPACE))
@@ -256,11 +262,13 @@ static int capture_self_frozen (struct pss_target *t, struct pss_store *s, uint6
   int rc;
   pss_own_registers(t->regs);
   if ((rc = pss_self_freeze(t, &t->self_freeze, t->context_flags)) < 0) return rc;
+  t->state_before = pss_stopped_state_before;
   rc = clone_self(s);
   if (rc == 0) rc = capture_parts(t, s);
   s->threads_frozen = (DWORD)pss_self_frozen_count(t->self_freeze);
   pss_self_thaw(t->self_freeze);
   t->self_freeze = NULL;
+  t->state_before = NULL;
   s->freeze_cycles = cycles() - c0;
   s->freeze_us = pss_now_us() - w0;
   return rc;
@@ -296,6 +304,7 @@ static int capture_other_frozen (void *arg) {
     return rc;
   }
   t->freeze = &fz;
+  t->state_before = pss_stopped_state_before;
   /* the clone last: its injection changes the injecting thread's
   ** registers and system call for a moment; all threads stay stopped, so
   ** the memory is that of the instant the rest was read at */
@@ -303,6 +312,7 @@ static int capture_other_frozen (void *arg) {
   if (rc == 0) rc = clone_other(t, &fz, s);
   pss_thaw(&fz);
   t->freeze = NULL;
+  t->state_before = NULL;
   job->unreleased = fz.unreleased;
   s->freeze_cycles = cycles() - c0;
   s->freeze_us = fz.frozen_us;

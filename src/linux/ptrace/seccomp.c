@@ -34,7 +34,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "seccomp.h"
+#include "linux/ptrace/seccomp.h"
 
 _Static_assert(sizeof(struct pss_seccomp_data) == 64, "struct seccomp_data is 64 bytes");
 _Static_assert(offsetof(struct pss_seccomp_data, args) == 16, "args follow ip");

@@ -13,8 +13,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "procfs.h"
+#include "linux/proc/proc.h"
+#include "linux/proc/procfs.h"
 
 #define PAGE 4096u
 #define ELF_PROBE 4096u          /* the ELF and program headers sit in page 0 */

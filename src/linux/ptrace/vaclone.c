@@ -53,8 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "procfs.h"
+#include "linux/ptrace/ptrace.h"
+#include "linux/proc/procfs.h"
 
 #ifndef PTRACE_GETSIGMASK
 #define PTRACE_GETSIGMASK 0x420a
@@ -240,7 +240,7 @@ int pss_clone_coverage (struct pss_target *t, struct pss_store *s) {
 #if defined(__x86_64__)
 #include <sys/user.h>
 
-#include "seccomp.h"
+#include "linux/ptrace/seccomp.h"
 
 /* {======================================================================
 ** Memory of a stopped tracee, and the clone's finishing touches
@@ -353,6 +353,7 @@ static long fork_waiting_child (long keep) {
 }
 
 int pss_clone_self (struct pss_clone *c) {
+  c->release = pss_clone_release;   /* the store calls it with its last handle */
   sigset_t all, old;
   int p[2], keep;
   long pid;
@@ -916,6 +917,7 @@ static void note_late (const struct injection *in) {
 
 int pss_clone_inject (struct pss_target *t, struct pss_freeze *fz, struct pss_clone *c,
                       uint64_t *clone_us) {
+  c->release = pss_clone_release;   /* the store calls it with its last handle */
   struct injection in;
   uint64_t w0 = pss_now_us();
   int rc, undo;
@@ -982,12 +984,14 @@ int pss_clone_settle (struct pss_clone *c) {
 #else
 
 int pss_clone_self (struct pss_clone *c) {
+  c->release = pss_clone_release;   /* the store calls it with its last handle */
   (void)c;
   return -EOPNOTSUPP;
 }
 
 int pss_clone_inject (struct pss_target *t, struct pss_freeze *fz, struct pss_clone *c,
                       uint64_t *clone_us) {
+  c->release = pss_clone_release;   /* the store calls it with its last handle */
   (void)t; (void)fz; (void)c;
   *clone_us = 0;
   return -EOPNOTSUPP;

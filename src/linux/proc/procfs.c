@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "procfs.h"
+#include "linux/proc/procfs.h"
 
 /* A cursor over text[0..len). */
 struct cur { const char *p, *end; };

@@ -15,8 +15,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "procfs.h"
+#include "linux/proc/proc.h"
+#include "linux/proc/procfs.h"
 
 #define SEC_COMMIT 0x08000000
 

@@ -36,8 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core.h"
-#include "internal.h"
+#include "linux/file/core.h"
+#include "linux/store/store.h"
 
 /* What a core is made of, taken from the snapshot before any file is
 ** touched: the threads' registers (mmap'd: their number has no bound),

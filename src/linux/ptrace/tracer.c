@@ -28,7 +28,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "linux/ptrace/ptrace.h"
 
 enum { IDLE, JOB, DONE, QUIT };
 

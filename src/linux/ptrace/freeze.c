@@ -42,8 +42,8 @@
 #include <unistd.h>
 #include <elf.h>
 
-#include "internal.h"
-#include "procfs.h"
+#include "linux/ptrace/ptrace.h"
+#include "linux/proc/procfs.h"
 
 #define MAX_SCANS 64            /* passes over task/ until no new thread */
 
@@ -372,33 +372,6 @@ char pss_state_before (const struct pss_freeze *fz, pid_t tid) {
   return ft != NULL ? ft->before : 0;
 }
 
-
-/*
-** Either kind of freeze. For the calling process, the calling thread is
-** not stopped (it runs the capture): its registers are taken at the call
-** (t->regs, filled by the caller) and its state is 'R'.
-*/
-const struct pss_registers *pss_target_registers (struct pss_target *t, pid_t tid, int fp,
-                                                  int xstate, int *err) {
-  char before;
-  *err = 0;
-  if (t->freeze != NULL) {
-    if (!pss_frozen(t->freeze, tid)) return NULL;
-    if ((*err = pss_thread_registers(tid, t->regs, fp, xstate)) < 0) return NULL;
-    return t->regs;
-  }
-  if (t->self_freeze == NULL) return NULL;
-  if (tid == (pid_t)syscall(SYS_gettid)) return t->regs;
-  return pss_self_registers(t->self_freeze, tid, &before);
-}
-
-char pss_target_state_before (const struct pss_target *t, pid_t tid) {
-  char before = 0;
-  if (t->freeze != NULL) return pss_state_before(t->freeze, tid);
-  if (t->self_freeze == NULL) return 0;
-  if (tid == (pid_t)syscall(SYS_gettid)) return 'R';
-  return pss_self_registers(t->self_freeze, tid, &before) != NULL ? before : 0;
-}
 
 /* {======================================================================
 ** Registers

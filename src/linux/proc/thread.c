@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "procfs.h"
+#include "linux/proc/proc.h"
+#include "linux/proc/procfs.h"
 
 static void fill_syscall (PSS_LINUX_THREAD_ENTRY *e, const struct pss_syscall *sc) {
   int i;
@@ -63,58 +63,6 @@ static int store_names (struct pss_table *tab, struct pss_thread_row *row,
   return 0;
 }
 
-#if defined(__x86_64__)
-/* The PSS_LINUX_REGISTER_* bits a CONTEXT's ContextFlags cover. */
-static DWORD registers_in (DWORD flags) {
-  DWORD m = 0;
-  if ((flags & CONTEXT_CONTROL) == CONTEXT_CONTROL)
-    m |= PSS_LINUX_REGISTER_RSP | PSS_LINUX_REGISTER_RIP | PSS_LINUX_REGISTER_EFLAGS |
-         PSS_LINUX_REGISTER_SEGMENTS;
-  if ((flags & CONTEXT_INTEGER) == CONTEXT_INTEGER) m |= 0xFFFFu & ~PSS_LINUX_REGISTER_RSP;
-  if ((flags & CONTEXT_SEGMENTS) == CONTEXT_SEGMENTS) m |= PSS_LINUX_REGISTER_SEGMENTS;
-  if ((flags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT) m |= PSS_LINUX_REGISTER_FLOATING;
-  if ((flags & CONTEXT_DEBUG_REGISTERS) == CONTEXT_DEBUG_REGISTERS) m |= PSS_LINUX_REGISTER_DEBUG;
-  if ((flags & CONTEXT_XSTATE) == CONTEXT_XSTATE) m |= PSS_LINUX_REGISTER_XSTATE;
-  return m;
-}
-#endif
-
-/*
-** A frozen thread's registers: TebBaseAddress is its fs_base (the TLS block,
-** as the TEB is on Windows); with thread contexts, a CONTEXT record in the
-** table's pool (16-aligned), followed by the XSAVE area with CONTEXT_XSTATE.
-*/
-static int capture_registers (struct pss_target *t, struct pss_store *s,
-                              struct pss_thread_row *row, pid_t tid) {
-  DWORD want = t->context_flags;
-  int rc;
-  const struct pss_registers *regs =
-    pss_target_registers(t, tid, (want & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT,
-                         (want & CONTEXT_XSTATE) == CONTEXT_XSTATE, &rc);
-  if (rc == -ESRCH || (rc == 0 && regs == NULL)) return 0;   /* killed, or not frozen */
-  if (rc < 0) return rc;
-  row->e.Thread.TebBaseAddress = (void *)(uintptr_t)pss_registers_fs_base(regs);
-  (void)s;
-#if defined(__x86_64__)
-  if (want != 0) {
-    struct pss_table *tab = &s->tables[PSS_TABLE_THREADS];
-    CONTEXT c;
-    size_t xs = (want & CONTEXT_XSTATE) == CONTEXT_XSTATE ? regs->xstate_len : 0;
-    int64_t off;
-    pss_fill_context(&c, regs, tid, want);
-    row->e.ContextRegisters = registers_in(c.ContextFlags) & regs->known;
-    if ((off = pss_buf_append(&tab->strings, &c, sizeof c, 16)) < 0 ||
-        pss_buf_append(&tab->strings, regs->xstate, xs, 1) < 0)
-      return -ENOMEM;
-    row = pss_table_row(tab, tab->count - 1);
-    row->e.Thread.ContextRecord = (PCONTEXT)(uintptr_t)(off + 1);
-    row->e.Thread.SizeOfContextRecord = (WORD)(sizeof c + xs);
-    if (s->context_length < sizeof c + xs) s->context_length = (DWORD)(sizeof c + xs);
-  }
-#endif
-  return 0;
-}
-
 /* One thread; returns 1 if it vanished (skipped), 0, or -errno. */
 static int capture_thread (struct pss_target *t, struct pss_store *s, int taskfd,
                            pid_t tid) {
@@ -129,7 +77,7 @@ static int capture_thread (struct pss_target *t, struct pss_store *s, int taskfd
     return (n == -ENOENT || n == -ESRCH) ? 1 : (int)n;
   if (pss_parse_stat(t->scratch, (size_t)n, &st) < 0) return -EINVAL;
   /* frozen, it reads 't': report what it was doing when found */
-  if (pss_target_state_before(t, tid) != 0) st.state = pss_target_state_before(t, tid);
+  st.state = pss_target_state(t, tid, st.state);
   if ((row = pss_table_add_row(tab)) == NULL) return -ENOMEM;
   fill_thread(t, &row->e, tid, &st);
   /* syscall needs ptrace attach rights; without them the field says so */
@@ -139,11 +87,6 @@ static int capture_thread (struct pss_target *t, struct pss_store *s, int taskfd
   else {
     row->e.Thread.LastSyscallNumber = PSS_LINUX_SYSCALL_UNKNOWN;
     row->e.SyscallNumber = -1;
-  }
-  if (t->freeze != NULL || t->self_freeze != NULL) {
-    int rc = capture_registers(t, s, row, tid);
-    if (rc < 0) return rc;
-    row = pss_table_row(tab, tab->count - 1);
   }
   return store_names(tab, row, &st);
 }

@@ -24,9 +24,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "core.h"
-#include "internal.h"
-#include "procfs.h"
+#include "linux/file/core.h"
+#include "linux/store/store.h"
+#include "linux/proc/procfs.h"
 
 #if defined(__x86_64__)
 #include <elf.h>

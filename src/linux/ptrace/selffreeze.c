@@ -40,7 +40,7 @@
 #include <sys/user.h>
 #endif
 
-#include "internal.h"
+#include "linux/ptrace/ptrace.h"
 
 #define MAX_SCANS 64
 

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "internal.h"
-#include "procfs.h"
+#include "linux/proc/proc.h"
+#include "linux/proc/procfs.h"
 
 #ifndef IPPROTO_UDPLITE
 #define IPPROTO_UDPLITE 136

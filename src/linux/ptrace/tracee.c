@@ -28,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "procfs.h"
+#include "linux/ptrace/ptrace.h"
+#include "linux/proc/procfs.h"
 
 #define BUSY_US 100              /* looks with only a yield between them for 0.1 ms, */
 #define QUICK_US 2000            /* then naps of 10 us between looks up to 2 ms ... */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "linux/store/store.h"
 
 /* A marker's copy of one table's string pool. */
 struct pool_copy {

@@ -24,8 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "procfs.h"
+#include "linux/ptrace/ptrace.h"
+#include "linux/proc/procfs.h"
 
 #define PF_EXITING 0x00000004u       /* stat's flags: the thread is exiting */
 #define PF_KTHREAD 0x00200000u       /* stat's flags: a kernel thread */

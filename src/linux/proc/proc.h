@@ -1,0 +1,90 @@
+/*
+** proc.h -- reading the target through /proc: one /proc/PID directory,
+** read relative to its fd (read.c), the process record (process.c) and one
+** table per file (thread.c, handle.c, socket.c, region.c). The parsers of
+** the text are in procfs.c; nothing here uses ptrace.
+*/
+#ifndef PSS_LINUX_PROC_PROC_H
+#define PSS_LINUX_PROC_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "linux/common.h"
+#include "linux/store/store.h"
+
+#pragma GCC visibility push(hidden)
+
+struct pss_freeze;
+struct pss_self_freeze;
+struct pss_registers;
+
+struct pss_target {
+  pid_t pid;
+  int dirfd;               /* /proc/PID, checked to be the handle's process */
+  int livefd;              /* where mm, fds and net are read: dirfd, or the
+                              task dir of a live thread when the main thread
+                              has exited (pthread_exit) and others run on */
+  int self;
+  uint64_t boot_filetime;  /* the boot instant as a FILETIME value */
+  long ticks;              /* sysconf(_SC_CLK_TCK) */
+  char *scratch;           /* grows to the largest /proc file read */
+  size_t scratch_cap;
+  int scratch_vm;          /* PSS_CREATE_USE_VM_ALLOCATIONS: mmap it */
+  int own_child;                  /* the target is our own child (another process) */
+  DWORD context_flags;            /* CONTEXT_* to capture, 0 for none */
+  /* Set by the ptrace layer while it holds the target's threads stopped
+  ** (ptrace/stopped.c); the tables only read them through state_before. */
+  struct pss_freeze *freeze;      /* the target's threads, stopped; NULL for self */
+  struct pss_self_freeze *self_freeze;  /* the caller's other threads, with contexts */
+  struct pss_registers *regs;     /* room to read one thread's registers */
+  /* A stopped thread's state letter as found before it was stopped (a
+  ** frozen thread reads 't'); 0 for one not stopped, or no hook. */
+  char (*state_before)(const struct pss_target *t, pid_t tid);
+};
+
+/* Reads a whole /proc file relative to dirfd into t->scratch (NUL
+** terminated); returns its length or -errno. */
+ssize_t pss_read_at(struct pss_target *t, int dirfd, const char *name);
+/* The same for one-record files (stat, status, fdinfo, syscall): no read
+** just to see the end. */
+ssize_t pss_read_record(struct pss_target *t, int dirfd, const char *name);
+/* The same, reading no more than max bytes: a longer file is cut there. */
+ssize_t pss_read_upto(struct pss_target *t, int dirfd, const char *name, size_t max);
+int pss_target_alive(const struct pss_target *t) PSS_MUST_CHECK;
+/* The numeric entries of a directory (tasks, fds), sorted; free() them. */
+int pss_list_numbers(int dirfd, pid_t **out, size_t *n) PSS_MUST_CHECK;
+
+int pss_capture_process(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+int pss_capture_threads(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+int pss_capture_handles(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+int pss_capture_regions(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+
+/* Socket descriptions from /proc/PID/net/ for the given inodes. */
+struct pss_socket_info {
+  uint64_t inode;
+  int family, type, protocol, state;
+  char desc[160];          /* "tcp 127.0.0.1:80 -> 10.0.0.1:5555" */
+  int found;
+};
+int pss_sockets_describe(struct pss_target *t, struct pss_socket_info *socks,
+                         size_t n) PSS_MUST_CHECK;
+
+/* Time: FILETIME counts 100 ns since 1601-01-01 UTC. */
+#define PSS_FILETIME_UNIX_EPOCH 116444736000000000ULL
+FILETIME pss_filetime(uint64_t v);
+uint64_t pss_now_filetime(void);
+FILETIME pss_ticks_duration(const struct pss_target *t, uint64_t ticks);
+FILETIME pss_ticks_after_boot(const struct pss_target *t, uint64_t ticks);
+/* Exit status of a zombie: the exit code, or 128+signal as shells say. */
+DWORD pss_exit_status(int wait_status);
+/* The first 64 CPUs of a task's affinity as a Windows mask. */
+ULONG_PTR pss_affinity(pid_t tid);
+
+/* The process's state letter, or that of thread tid, as the capture shows
+** it: from before the freeze if the ptrace layer stopped it. */
+char pss_target_state(const struct pss_target *t, pid_t tid, char now);
+
+#pragma GCC visibility pop
+
+#endif

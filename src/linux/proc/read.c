@@ -1,0 +1,167 @@
+/*
+** read.c -- the leaf that reads the target: whole /proc files relative to
+** a directory fd, liveness, directory listings, the clock conversions
+** every table uses, and a thread's state as the capture shows it.
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "linux/proc/proc.h"
+
+/* {======================================================================
+** Reading /proc
+** ======================================================================= */
+
+/*
+** Reads the whole file into t->scratch. /proc files are generated on
+** read, so their size is unknown in advance: grow until a read hits EOF.
+** A one-record file (stat, status, fdinfo, syscall: seq_file single_open)
+** hands over all of its text in the first read when it fits, so a short
+** first read is its end and the read that would return 0 is skipped --
+** a tenth of the cost of such a file, paid per fd and per thread.
+*/
+static ssize_t read_file (struct pss_target *t, int dirfd, const char *name, int one_record,
+                          size_t max) {
+  struct pss_buf b = { t->scratch, 0, t->scratch_cap, t->scratch_vm };
+  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+  ssize_t n;
+  if (fd < 0) return -errno;
+  for (;;) {
+    size_t room;
+    if (b.cap - b.len < 4096 && pss_buf_reserve(&b, b.cap ? b.cap : 16384) < 0) {
+      n = -ENOMEM;
+      break;
+    }
+    room = b.cap - b.len - 1;
+    if (room > max - b.len) room = max - b.len;
+    if (room == 0) { n = 0; break; }
+    n = read(fd, b.data + b.len, room);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) { if (n < 0) n = -errno; break; }
+    b.len += (size_t)n;
+    if (one_record && b.len < b.cap - 1 - 4096) { n = 0; break; }
+  }
+  close(fd);
+  t->scratch = b.data;
+  t->scratch_cap = b.cap;
+  if (n < 0) return n;
+  b.data[b.len] = '\0';
+  return (ssize_t)b.len;
+}
+
+ssize_t pss_read_at (struct pss_target *t, int dirfd, const char *name) {
+  return read_file(t, dirfd, name, 0, SIZE_MAX - 1);
+}
+
+ssize_t pss_read_record (struct pss_target *t, int dirfd, const char *name) {
+  return read_file(t, dirfd, name, 1, SIZE_MAX - 1);
+}
+
+ssize_t pss_read_upto (struct pss_target *t, int dirfd, const char *name, size_t max) {
+  return read_file(t, dirfd, name, 0, max);
+}
+
+/*
+** A /proc/PID directory fd stays bound to the process it was opened for:
+** once that process is reaped its entries are gone, even if the pid is
+** reused. A zombie still has them, and can still be captured.
+*/
+int pss_target_alive (const struct pss_target *t) {
+  return faccessat(t->dirfd, "stat", F_OK, 0) == 0;
+}
+/* }====================================================================== */
+
+
+static int cmp_pid (const void *a, const void *b) {
+  pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+  return (x > y) - (x < y);
+}
+
+/*
+** The numeric entries of a /proc directory (tasks, fds), sorted. An entry
+** that appears after the scan is not in the snapshot; one that goes away
+** after it is skipped when its files vanish.
+*/
+int pss_list_numbers (int dirfd, pid_t **out, size_t *n) {
+  struct pss_buf b = { 0 };
+  struct dirent *de;
+  DIR *d;
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  if ((d = fdopendir(fd)) == NULL) { close(fd); return -errno; }
+  while ((de = readdir(d)) != NULL) {
+    pid_t v = (pid_t)atoi(de->d_name);
+    if ((v > 0 || de->d_name[0] == '0') && de->d_name[0] != '.' &&
+        pss_buf_append(&b, &v, sizeof v, sizeof v) < 0) {
+      closedir(d);
+      pss_buf_free(&b);
+      return -ENOMEM;
+    }
+  }
+  closedir(d);
+  *n = b.len / sizeof(pid_t);
+  if (*n > 1) qsort(b.data, *n, sizeof(pid_t), cmp_pid);
+  *out = (pid_t *)(void *)b.data;
+  return 0;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Time
+** ======================================================================= */
+FILETIME pss_filetime (uint64_t v) {
+  FILETIME ft = { (DWORD)v, (DWORD)(v >> 32) };
+  return ft;
+}
+
+uint64_t pss_now_filetime (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return PSS_FILETIME_UNIX_EPOCH + (uint64_t)ts.tv_sec * 10000000u +
+         (uint64_t)ts.tv_nsec / 100;
+}
+
+FILETIME pss_ticks_duration (const struct pss_target *t, uint64_t ticks) {
+  return pss_filetime(ticks * (10000000u / (uint64_t)t->ticks));
+}
+
+FILETIME pss_ticks_after_boot (const struct pss_target *t, uint64_t ticks) {
+  return pss_filetime(t->boot_filetime + ticks * (10000000u / (uint64_t)t->ticks));
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Threads
+** ======================================================================= */
+/* Exit status of a zombie: the exit code, or 128+signal as shells say. */
+DWORD pss_exit_status (int wait_status) {
+  if ((wait_status & 0x7F) == 0) return (DWORD)((wait_status >> 8) & 0xFF);
+  return 128u + (DWORD)(wait_status & 0x7F);
+}
+
+ULONG_PTR pss_affinity (pid_t tid) {
+  cpu_set_t set;
+  ULONG_PTR mask = 0;
+  int cpu;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(tid, sizeof set, &set) < 0) return 0;
+  for (cpu = 0; cpu < 64; cpu++)
+    if (CPU_ISSET(cpu, &set)) mask |= (ULONG_PTR)1 << cpu;
+  return mask;
+}
+
+char pss_target_state (const struct pss_target *t, pid_t tid, char now) {
+  char before = t->state_before != NULL ? t->state_before(t, tid) : 0;
+  return before != 0 ? before : now;
+}
+/* }====================================================================== */
