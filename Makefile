@@ -35,7 +35,8 @@ PSS_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Isrc
 # there is no port yet.
 PSS_ARCH ?= $(if $(filter x86_64-%,$(shell $(CC) -dumpmachine)),x86_64,generic)
 LIB_SRCS = src/text.c $(wildcard src/linux/*.c src/linux/*/*.c) $(wildcard src/linux/ptrace/$(PSS_ARCH)/*.c)
-LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_ASMS = $(wildcard src/linux/ptrace/$(PSS_ARCH)/*.S)
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o) $(LIB_ASMS:%.S=$(BUILD)/%.o)
 LIB_HDRS = src/pss.h $(wildcard src/linux/*.h src/linux/*/*.h src/linux/*/*/*.h)
 
 # pss.core: the Lua module, split by concern (src/lpss*.c)
@@ -63,6 +64,10 @@ lib: $(BUILD)/libpss.a
 $(BUILD)/%.o: %.c $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(PSS_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -c $< -o $@
 
 $(BUILD)/libpss.a: $(LIB_OBJS)
 	rm -f $@
@@ -181,6 +186,9 @@ console-valgrind: lua $(BUILD)/pss-target $(BUILD)/console
 
 deps:
 	@sh spec/support/deps.sh
+
+# `make fuzz`: the /proc parsers fuzzed for a bounded time (spec/fuzz/).
+-include spec/fuzz/fuzz.mk
 
 # Zero warnings, as two counted tests: luacheck, and every C file with -Werror.
 LUA_DIRS = lua spec/lua spec/support spec/windows bench examples bin/pss
