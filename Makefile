@@ -37,7 +37,7 @@ PSS_ARCH ?= $(if $(filter x86_64-%,$(shell $(CC) -dumpmachine)),x86_64,generic)
 LIB_SRCS = src/text.c $(wildcard src/linux/*.c src/linux/*/*.c) $(wildcard src/linux/ptrace/$(PSS_ARCH)/*.c)
 LIB_ASMS = $(wildcard src/linux/ptrace/$(PSS_ARCH)/*.S)
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o) $(LIB_ASMS:%.S=$(BUILD)/%.o)
-LIB_HDRS = src/pss.h $(wildcard src/linux/*.h src/linux/*/*.h src/linux/*/*/*.h)
+LIB_HDRS = src/pss.h src/pss_linux.h $(wildcard src/linux/*.h src/linux/*/*.h src/linux/*/*/*.h)
 
 # pss.core: the Lua module, split by concern (src/lpss*.c)
 LPSS_SRCS = $(wildcard src/lpss*.c)
@@ -190,11 +190,14 @@ deps:
 # `make fuzz`: the /proc parsers fuzzed for a bounded time (spec/fuzz/).
 -include spec/fuzz/fuzz.mk
 
-# Zero warnings, as two counted tests: luacheck, and every C file with -Werror.
+# Zero warnings (luacheck; every C file with -Werror, also for aarch64), the
+# layers of libpss (spec/support/layers.lua) and files short enough to read
+# in one sitting: five counted tests.
+MAX_LINES = 800
 LUA_DIRS = lua spec/lua spec/support spec/windows bench examples bin/pss
 lint:
 	@mkdir -p $(TAP)
-	@{ echo "1..3"; \
+	@{ echo "1..5"; \
 	  if luacheck -q --std lua54 $$(ls -d $(LUA_DIRS) 2>/dev/null) >$(TAP)/luacheck.log 2>&1; \
 	  then echo "ok 1 - luacheck"; else echo "not ok 1 - luacheck"; sed 's/^/# /' $(TAP)/luacheck.log; fi; \
 	  if $(MAKE) --no-print-directory BUILD=build/lint CFLAGS="-O2 -Werror" \
@@ -206,6 +209,15 @@ lint:
 	  then echo "ok 3 - libpss and pss.core build for aarch64 without warnings"; \
 	  else echo "not ok 3 - libpss and pss.core build for aarch64 without warnings"; \
 	    sed 's/^/# /' $(TAP)/aarch64.log; fi; \
+	  if $(LUA) spec/support/layers.lua build/lint >$(TAP)/layers.log 2>&1; \
+	  then echo "ok 4 - libpss: calls and includes run down the layers, no cycle"; \
+	  else echo "not ok 4 - libpss: calls and includes run down the layers, no cycle"; \
+	    sed 's/^/# /' $(TAP)/layers.log; fi; \
+	  long=$$(find src lua -name '*.[chS]' -o -name '*.lua' | xargs wc -l | \
+	    awk '$$2 != "total" && $$1 > $(MAX_LINES) { print $$2 " has " $$1 " lines" }'); \
+	  if [ -z "$$long" ]; then echo "ok 5 - no file in src/ or lua/ over $(MAX_LINES) lines"; \
+	  else echo "not ok 5 - no file in src/ or lua/ over $(MAX_LINES) lines"; \
+	    echo "$$long" | sed 's/^/# /'; fi; \
 	} > $(TAP)/lint.tap; cat $(TAP)/lint.tap; ! grep -q "^not ok" $(TAP)/lint.tap
 
 # aarch64: the same sources build; thread contexts there answer
@@ -229,7 +241,7 @@ WIN      ?= build/windows
 WIN_LUA   = $(WIN)/lua/src
 WIN_CFLAGS = -std=c11 -O2 -D_WIN32_WINNT=0x0601 $(WARN) -Werror
 WIN_SRCS  = $(LPSS_SRCS) src/windows/pss_win.c
-WIN_HDRS  = src/pss.h $(LPSS_HDRS) $(wildcard src/windows/*.h)
+WIN_HDRS  = src/pss.h src/pss_windows.h $(LPSS_HDRS) $(wildcard src/windows/*.h)
 
 windows: $(WIN)/lua.exe $(WIN)/pss.dll
 
@@ -252,7 +264,7 @@ $(WIN)/pss.dll: $(WIN_SRCS) $(WIN_HDRS) $(WIN)/lua54.dll
 	  -o $@ $(WIN)/liblua54.dll.a -ladvapi32 -static-libgcc -s
 
 # libpss's Windows side in C, including pss_win.c for what needs no snapshot
-$(WIN)/test_win.exe: spec/windows/test_win.c src/windows/pss_win.c src/pss.h $(WIN_LUA)/lua.h
+$(WIN)/test_win.exe: spec/windows/test_win.c src/windows/pss_win.c src/pss.h src/pss_windows.h $(WIN_LUA)/lua.h
 	$(MINGW)gcc $(WIN_CFLAGS) -Isrc $< -o $@ -static-libgcc -s
 
 # The import table must name no Pss* function (they are resolved at run
