@@ -59,12 +59,7 @@ static int procdir_pid (int fd, pid_t *pid) {
 }
 
 static int open_procdir (pid_t pid) {
-  char path[32];
-  int fd;
-  snprintf(path, sizeof path, "/proc/%d", (int)pid);
-  if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-    return errno == ENOENT ? -ESRCH : -errno;
-  return fd;
+  return pss_proc_open(pid, NULL, 0);
 }
 
 /*
@@ -75,18 +70,15 @@ static int open_procdir (pid_t pid) {
 */
 static int pidfd_pid (int fd, pid_t *pid) {
   char path[64], text[512];
-  const char *line;
+  struct pss_fdinfo fi;
   ssize_t n;
-  int f;
   if (fd < 0) return -EBADF;
   snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-  if ((f = open(path, O_RDONLY | O_CLOEXEC)) < 0) return -EBADF;
-  n = read(f, text, sizeof text - 1);
-  close(f);
-  if (n <= 0) return -EBADF;
-  text[n] = '\0';
-  if ((line = strstr(text, "\nPid:")) == NULL) return procdir_pid(fd, pid);
-  *pid = (pid_t)strtol(line + 5, NULL, 10);
+  if ((n = pss_proc_read(AT_FDCWD, path, text, sizeof text)) <= 0 ||
+      pss_parse_fdinfo(text, (size_t)n, &fi) < 0)
+    return -EBADF;
+  if (!fi.has_pid) return procdir_pid(fd, pid);
+  *pid = (pid_t)fi.pid;
   if (*pid < 0) return -ESRCH;
   return *pid == 0 ? -EPERM : 0;   /* 0: not visible in our pid namespace */
 }

@@ -81,6 +81,28 @@ DWORD pss_exit_status(int wait_status);
 /* The first 64 CPUs of a task's affinity as a Windows mask. */
 ULONG_PTR pss_affinity(pid_t tid);
 
+/* /proc of any process, for code that has no target (the ptrace layer
+** reads /proc only through these). pss_proc_open opens /proc/PID/NAME with
+** flags, or the /proc/PID directory when name is NULL; -ESRCH when absent. */
+int pss_proc_open(pid_t pid, const char *name, int flags);
+/* Reads a one-record file (stat, status, comm, fdinfo) relative to dirfd
+** (AT_FDCWD with an absolute path) into buf, NUL terminated: its length,
+** cut at size-1, or -errno. */
+ssize_t pss_proc_read(int dirfd, const char *name, char *buf, size_t size);
+
+/* A multi-record file line by line through a buffer of cap bytes: a line
+** that does not fit is skipped with skip_long, else -EOVERFLOW. */
+struct pss_lines {
+  int fd, eof, skip_long, skipping;
+  char *buf;
+  size_t cap, start, end;
+};
+int pss_lines_open(struct pss_lines *l, int dirfd, const char *name, size_t cap,
+                   int skip_long) PSS_MUST_CHECK;
+/* The next line, without its '\n': 1, 0 at the end, or -errno. */
+int pss_lines_next(struct pss_lines *l, const char **line, size_t *len);
+void pss_lines_close(struct pss_lines *l);            /* idempotent */
+
 /* The process's state letter, or that of thread tid, as the capture shows
 ** it: from before the freeze if the ptrace layer stopped it. */
 char pss_target_state(const struct pss_target *t, pid_t tid, char now);

@@ -165,3 +165,94 @@ char pss_target_state (const struct pss_target *t, pid_t tid, char now) {
   return before != 0 ? before : now;
 }
 /* }====================================================================== */
+
+
+/* {======================================================================
+** /proc of any process, without a target: for the ptrace layer, which
+** reads /proc only through here
+** ======================================================================= */
+int pss_proc_open (pid_t pid, const char *name, int flags) {
+  char path[64];
+  int fd;
+  if (name != NULL) snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+  else snprintf(path, sizeof path, "/proc/%d", (int)pid);
+  if (name == NULL) flags |= O_RDONLY | O_DIRECTORY;
+  while ((fd = open(path, flags | O_CLOEXEC)) < 0 && errno == EINTR) ;
+  if (fd < 0) return errno == ENOENT ? -ESRCH : -errno;
+  return fd;
+}
+
+ssize_t pss_proc_read (int dirfd, const char *name, char *buf, size_t size) {
+  ssize_t n;
+  int fd;
+  if (size == 0) return -EINVAL;
+  while ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) < 0 && errno == EINTR) ;
+  if (fd < 0) return errno == ENOENT ? -ESRCH : -errno;
+  while ((n = read(fd, buf, size - 1)) < 0 && errno == EINTR) ;
+  if (n < 0) n = errno == ENOENT ? -ESRCH : -errno;   /* ESRCH: the task is gone */
+  close(fd);
+  if (n >= 0) buf[n] = '\0';
+  return n;
+}
+
+int pss_lines_open (struct pss_lines *l, int dirfd, const char *name, size_t cap,
+                    int skip_long) {
+  memset(l, 0, sizeof *l);
+  l->fd = -1;
+  if ((l->buf = malloc(cap)) == NULL) return -ENOMEM;
+  l->cap = cap;
+  l->skip_long = skip_long;
+  while ((l->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) < 0 && errno == EINTR) ;
+  if (l->fd < 0) {
+    int e = errno;
+    pss_lines_close(l);
+    return e == ENOENT ? -ESRCH : -e;
+  }
+  return 0;
+}
+
+/* Refills the buffer after what is left of it; 0, or -errno. */
+static int lines_fill (struct pss_lines *l) {
+  ssize_t n;
+  memmove(l->buf, l->buf + l->start, l->end - l->start);
+  l->end -= l->start;
+  l->start = 0;
+  while ((n = read(l->fd, l->buf + l->end, l->cap - l->end)) < 0 && errno == EINTR) ;
+  if (n < 0) return errno == ENOENT ? -ESRCH : -errno;
+  if (n == 0) l->eof = 1;
+  l->end += (size_t)n;
+  return 0;
+}
+
+int pss_lines_next (struct pss_lines *l, const char **line, size_t *len) {
+  for (;;) {
+    char *nl = memchr(l->buf + l->start, '\n', l->end - l->start);
+    int rc;
+    if (l->skipping) {                   /* the rest of a line too long */
+      l->start = nl != NULL ? (size_t)(nl + 1 - l->buf) : l->end;
+      l->skipping = nl == NULL;
+      if (!l->skipping) continue;
+    }
+    else if (nl != NULL || (l->eof && l->end > l->start)) {
+      *line = l->buf + l->start;
+      *len = nl != NULL ? (size_t)(nl - *line) : l->end - l->start;
+      l->start = nl != NULL ? (size_t)(nl + 1 - l->buf) : l->end;
+      return 1;
+    }
+    else if (l->start == 0 && l->end == l->cap) {   /* one line fills the buffer */
+      if (!l->skip_long) return -EOVERFLOW;
+      l->skipping = 1;
+      l->start = l->end;
+    }
+    if (l->eof) return 0;
+    if ((rc = lines_fill(l)) < 0) return rc;
+  }
+}
+
+void pss_lines_close (struct pss_lines *l) {
+  if (l->fd >= 0) close(l->fd);
+  free(l->buf);
+  l->fd = -1;
+  l->buf = NULL;
+}
+/* }====================================================================== */

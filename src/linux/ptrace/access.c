@@ -40,12 +40,10 @@ static int have_cap_ptrace (struct pss_target *t) {
 }
 
 int pss_yama_scope (void) {
-  char c = 0;
-  int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  if (read(fd, &c, 1) != 1) c = '0';
-  close(fd);
-  return c >= '0' && c <= '9' ? c - '0' : 0;
+  char text[4];
+  if (pss_proc_read(AT_FDCWD, "/proc/sys/kernel/yama/ptrace_scope", text, sizeof text) < 1)
+    return 0;
+  return text[0] >= '0' && text[0] <= '9' ? text[0] - '0' : 0;
 }
 
 /* Whether pid is a thread of this process (a tracer of ours). */
@@ -58,15 +56,8 @@ static int our_thread (long pid) {
 /* "NAME" of a process by pid, into out ("?" if unknown). */
 static void process_name (long pid, char *out, size_t size) {
   char path[48];
-  ssize_t n;
-  int fd;
   snprintf(path, sizeof path, "/proc/%ld/comm", pid);
-  snprintf(out, size, "?");
-  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return;
-  n = read(fd, out, size - 1);
-  close(fd);
-  if (n <= 0) { snprintf(out, size, "?"); return; }
-  out[n] = '\0';
+  if (pss_proc_read(AT_FDCWD, path, out, size) <= 0) { snprintf(out, size, "?"); return; }
   out[strcspn(out, "\n")] = '\0';
 }
 

@@ -240,12 +240,10 @@ int pss_is_own_child (struct pss_target *t) {
 ** caller's); a stop report is left alone (peeked first).
 */
 void pss_freeze_rescue (pid_t pid, int own_child) {
-  char path[48];
   pid_t *tids = NULL;
   size_t n = 0, i;
   int taskfd;
-  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-  if ((taskfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) return;
+  if ((taskfd = pss_proc_open(pid, "task", O_RDONLY | O_DIRECTORY)) < 0) return;
   if (pss_list_numbers(taskfd, &tids, &n) < 0) n = 0;
   close(taskfd);
   for (i = 0; i < n; i++) {

@@ -34,6 +34,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "linux/proc/proc.h"
 #include "linux/ptrace/seccomp.h"
 
 _Static_assert(sizeof(struct pss_seccomp_data) == 64, "struct seccomp_data is 64 bytes");
@@ -321,12 +322,12 @@ static void judge_strict (struct judgement *j, const struct pss_seccomp_call *ca
 ** The thread's mode and filters
 ** ======================================================================= */
 
-static int mode_of_line (const char *line) {
-  char *end;
-  long mode;
-  line += sizeof "Seccomp:" - 1;
-  mode = strtol(line, &end, 10);           /* stops at the line's '\n' */
-  return end == line || mode < 0 || mode > 9 ? -1 : (int)mode;
+/* The mode of a "Seccomp:\tN" line of len bytes: one digit, else -1. */
+static int mode_of_line (const char *line, size_t len) {
+  size_t i = sizeof "Seccomp:" - 1;
+  while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+  if (i + 1 != len || line[i] < '0' || line[i] > '9') return -1;
+  return line[i] - '0';
 }
 
 /*
@@ -336,40 +337,21 @@ static int mode_of_line (const char *line) {
 ** than it (Groups: of a process in thousands of groups) is skipped.
 */
 static int seccomp_mode (pid_t tid, int *mode) {
-  char path[32], buf[4096];
-  size_t have = 0;
-  int fd, skipping = 0, found = 0;
-  snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return errno == ENOENT ? -ESRCH : -errno;
+  struct pss_lines l;
+  const char *line;
+  size_t len;
+  char name[32];
+  int rc;
+  snprintf(name, sizeof name, "/proc/%d/status", (int)tid);
+  if ((rc = pss_lines_open(&l, AT_FDCWD, name, 4096, 1)) < 0) return rc;
   *mode = 0;
-  while (!found) {
-    ssize_t n = read(fd, buf + have, sizeof buf - have);
-    char *line = buf, *end;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      close(fd);
-      return e == ENOENT ? -ESRCH : -e;
+  while ((rc = pss_lines_next(&l, &line, &len)) > 0)
+    if (len >= sizeof "Seccomp:" - 1 && memcmp(line, "Seccomp:", sizeof "Seccomp:" - 1) == 0) {
+      *mode = mode_of_line(line, len);
+      break;
     }
-    if (n == 0) break;
-    have += (size_t)n;
-    while (!found && (end = memchr(line, '\n', have - (size_t)(line - buf))) != NULL) {
-      if (!skipping && strncmp(line, "Seccomp:", sizeof "Seccomp:" - 1) == 0) {
-        *mode = mode_of_line(line);
-        found = 1;
-      }
-      skipping = 0;
-      line = end + 1;
-    }
-    have -= (size_t)(line - buf);
-    if (have == sizeof buf) {              /* one line fills the buffer: skip it */
-      skipping = 1;
-      have = 0;
-    }
-    memmove(buf, line, have);
-  }
-  close(fd);
-  return 0;
+  pss_lines_close(&l);
+  return rc < 0 ? rc : 0;
 }
 
 /* Why PTRACE_SECCOMP_GET_FILTER failed: -errno for a real error, else

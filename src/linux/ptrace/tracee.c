@@ -79,12 +79,8 @@ int pss_tracee_dead (pid_t tid) {
   char path[48], text[1024];
   struct pss_stat st;
   ssize_t n;
-  int fd;
   snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
-  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return errno == ENOENT || errno == ESRCH;
-  n = read(fd, text, sizeof text);
-  close(fd);
-  if (n <= 0) return 1;
+  if ((n = pss_proc_read(AT_FDCWD, path, text, sizeof text)) <= 0) return n == 0 || n == -ESRCH;
   return pss_parse_stat(text, (size_t)n, &st) == 0 && (st.state == 'Z' || st.state == 'X');
 }
 
