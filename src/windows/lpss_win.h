@@ -1,24 +1,17 @@
 /*
 ** lpss_win.h -- the Windows side of pss.core, included once by lpss.c.
 **
-** What a platform gives the binding: opening a process by pid, the pid of
-** the caller, the words for a failure, UTF-16 to UTF-8, the VA clone's
-** memory, a dump file, and what the module adds on this system (here
-** core.processes, from the ToolHelp API).
+** What a platform gives the binding (the lpss_* functions lpss.h
+** declares): opening a process by pid, the pid of the caller, the words
+** for a failure, UTF-16 to UTF-8, the VA clone's memory, a dump file; and
+** what the module adds on this system (here core.processes, from the
+** ToolHelp API).
 */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <tlhelp32.h>
 #include <psapi.h>
-
-#define CURRENT_PROCESS GetCurrentProcess()
-#define HAVE_LINUX_CLASSES 0
-
-/* defined by lpss.c, after this header */
-static int push_failure (lua_State *L, const char *fn, DWORD code, const char *reason,
-                         lua_Integer pid);
-static void push_wide (lua_State *L, const WCHAR *s, size_t units);
-static void set_integer (lua_State *L, const char *key, lua_Integer v);
 
 
 /* {======================================================================
@@ -42,7 +35,7 @@ static DWORD capture_access (DWORD flags) {
 /* OpenProcess answers ERROR_INVALID_PARAMETER for a pid that names no
 ** process, which the caller reports as "no such process". Without the
 ** API there is nothing to open the process for. */
-static DWORD process_open (DWORD pid, DWORD flags, HANDLE *h) {
+DWORD lpss_process_open (DWORD pid, DWORD flags, HANDLE *h) {
   HANDLE p;
   if (!PssWindowsIsAvailable()) return ERROR_NOT_SUPPORTED;
   p = OpenProcess(capture_access(flags), FALSE, pid);
@@ -51,16 +44,16 @@ static DWORD process_open (DWORD pid, DWORD flags, HANDLE *h) {
   return ERROR_SUCCESS;
 }
 
-static void process_close (HANDLE h) { CloseHandle(h); }
+void lpss_process_close (HANDLE h) { CloseHandle(h); }
 
 static void platform_sleep (double seconds) { Sleep((DWORD)(seconds * 1e3 + 0.5)); }
 
-static lua_Integer current_pid (void) { return (lua_Integer)GetCurrentProcessId(); }
+lua_Integer lpss_current_pid (void) { return (lua_Integer)GetCurrentProcessId(); }
 
 /* Every failure of a kernel32 Pss* function is the system's: libpss adds
 ** no checks of its own here, so ERROR_INVALID_PARAMETER from a capture is
 ** a runtime failure, not an argument error. */
-static int failure_from_system (void) { return 1; }
+int lpss_failure_from_system (void) { return 1; }
 
 /* The system's words for a code, in UTF-8 without the final ".\r\n",
 ** cut to fit buf. ERROR_GEN_FAILURE is only what a failed minidump
@@ -86,7 +79,7 @@ static const char *system_message (DWORD code, char *buf, size_t size) {
   return buf;
 }
 
-static const char *system_detail (void) { return PssWindowsLastErrorDetail(); }
+const char *lpss_system_detail (void) { return PssWindowsLastErrorDetail(); }
 
 static int api_missing (void) { return !PssWindowsIsAvailable(); }
 
@@ -104,15 +97,15 @@ static size_t wide_to_utf8 (const WCHAR *s, size_t units, char *out, size_t size
 /* {======================================================================
 ** The VA clone's memory and the dump file: libpss's Windows extensions
 ** ======================================================================= */
-static DWORD snapshot_memory (HPSS h, UINT64 address, void *buf, SIZE_T n, SIZE_T *got) {
+DWORD lpss_snapshot_memory (HPSS h, UINT64 address, void *buf, SIZE_T n, SIZE_T *got) {
   return PssWindowsReadSnapshotMemory(h, address, buf, n, got);
 }
 
-static DWORD snapshot_core (HPSS h, const char *path) { return PssWindowsWriteDump(h, path); }
+DWORD lpss_snapshot_core (HPSS h, const char *path) { return PssWindowsWriteDump(h, path); }
 
 /* MiniDumpWriteDump takes a path here (PssWindowsWriteDump): an open Lua
 ** file is not supported. */
-static DWORD snapshot_core_file (HPSS h, FILE *f) {
+DWORD lpss_snapshot_core_file (HPSS h, FILE *f) {
   (void)h; (void)f;
   return ERROR_NOT_SUPPORTED;
 }
@@ -202,18 +195,18 @@ static void process_extras (DWORD pid, ProcessExtras *x, UserCache *cache) {
 }
 
 static void entry_wide (lua_State *L, const char *k, const WCHAR *s) {
-  push_wide(L, s, wcslen(s));
+  lpss_push_wide(L, s, wcslen(s));
   lua_setfield(L, -2, k);
 }
 
 static void push_toolhelp_entry (lua_State *L, const PROCESSENTRY32W *pe, const ProcessExtras *x) {
   lua_createtable(L, 0, 8);
-  set_integer(L, "pid", pe->th32ProcessID);
-  set_integer(L, "ppid", pe->th32ParentProcessID);
+  lpss_set_integer(L, "pid", pe->th32ProcessID);
+  lpss_set_integer(L, "ppid", pe->th32ParentProcessID);
   entry_wide(L, "name", pe->szExeFile);
-  set_integer(L, "threads", pe->cntThreads);
-  set_integer(L, "base_priority", pe->pcPriClassBase);
-  if (x->have_rss) set_integer(L, "rss", (lua_Integer)x->rss);
+  lpss_set_integer(L, "threads", pe->cntThreads);
+  lpss_set_integer(L, "base_priority", pe->pcPriClassBase);
+  if (x->have_rss) lpss_set_integer(L, "rss", (lua_Integer)x->rss);
   if (x->have_user) entry_wide(L, "user", x->user);
 }
 
@@ -234,7 +227,7 @@ static int win_processes (lua_State *L) {
   luaL_setmetatable(L, TOOLHELP_MT);
   *h = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
   if (*h == INVALID_HANDLE_VALUE)
-    return push_failure(L, "CreateToolhelp32Snapshot", GetLastError(), NULL, 0);
+    return lpss_push_failure(L, "CreateToolhelp32Snapshot", GetLastError(), NULL, 0);
   lua_newtable(L);
   pe.dwSize = sizeof pe;
   for (more = Process32FirstW(*h, &pe); more; more = Process32NextW(*h, &pe)) {
@@ -245,7 +238,7 @@ static int win_processes (lua_State *L) {
   err = GetLastError();   /* why the walk ended: the end, or a failure */
   CloseHandle(*h);
   *h = INVALID_HANDLE_VALUE;
-  if (err != ERROR_NO_MORE_FILES) return push_failure(L, "Process32NextW", err, NULL, 0);
+  if (err != ERROR_NO_MORE_FILES) return lpss_push_failure(L, "Process32NextW", err, NULL, 0);
   return 1;
 }
 

@@ -1,0 +1,311 @@
+/*
+** lpss_snapshot.c -- pss.core: the snapshot userdata ("pss.snapshot") and
+** its methods other than the walks: capture, query, captured, read,
+** write_core, duplicate, free.
+**
+** Userdata is created empty (freed) before the Pss call that fills it, so
+** a memory error in between leaks nothing; the handle is written in the
+** state's ledger too (lpss_ledger.c). __gc, __close and :free() are one
+** idempotent release.
+*/
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lpss.h"
+
+
+/* {======================================================================
+** Userdata
+** ======================================================================= */
+Snapshot *lpss_check_snapshot (lua_State *L, int i) {
+  Snapshot *s = luaL_checkudata(L, i, SNAPSHOT_MT);
+  if (s->h == NULL) luaL_error(L, "attempt to use a freed snapshot");
+  return s;
+}
+
+/* New userdata in the freed state, so a memory error before the Pss call
+** that fills it leaks nothing. */
+static Snapshot *new_snapshot (lua_State *L, lua_Integer pid) {
+  Snapshot *s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->h = NULL;
+  s->pid = pid;
+  luaL_setmetatable(L, SNAPSHOT_MT);
+  return s;
+}
+
+/* Fills a new snapshot from a Pss call's result: the handle goes into its
+** ledger entry and its userdata at once, or the entry goes. */
+static DWORD hold_snapshot (lua_State *L, Snapshot *s, Held *e, DWORD rc, HPSS h) {
+  if (lpss_held_keep(L, e, rc, h) == ERROR_SUCCESS) s->h = h;
+  return rc;
+}
+
+/* __gc, __close and :free() -- safe to call twice; allocate nothing. */
+static int snapshot_release (lua_State *L) {
+  Snapshot *s = luaL_checkudata(L, 1, SNAPSHOT_MT);
+  HPSS h = s->h;
+  s->h = NULL;                     /* first, so nothing can see it twice */
+  if (h != NULL) lpss_held_release(L, HELD_SNAPSHOT, h);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Capture and duplicate
+** ======================================================================= */
+const char lpss_self_key = 0;   /* pss.self: its address is the sentinel */
+
+/*
+** core.capture(target, flags [, context_flags]) -> snapshot
+**   target: a pid (1 .. 2^31-1) or pss.self; flags: PSS_CAPTURE_* bits.
+** fail, message, code when the process is gone, access is denied, ...
+*/
+int lpss_capture (lua_State *L) {
+  int self = lua_touserdata(L, 1) == (void *)&lpss_self_key;
+  lua_Integer pid = self ? 0 : luaL_checkinteger(L, 1);
+  lua_Integer flags = luaL_checkinteger(L, 2);
+  lua_Integer context = luaL_optinteger(L, 3, 0);
+  HANDLE proc = CURRENT_PROCESS;
+  Snapshot *s;
+  Held *e;
+  HPSS h = NULL;
+  DWORD rc;
+  luaL_argcheck(L, self || (pid > 0 && pid <= INT_MAX), 1,
+                "pid must be an integer in 1..2147483647, or pss.self");
+  luaL_argcheck(L, flags >= 0 && flags <= 0xFFFFFFFF, 2, "flags out of range");
+  luaL_argcheck(L, context >= 0 && context <= 0xFFFFFFFF, 3, "context flags out of range");
+  s = new_snapshot(L, self ? lpss_current_pid() : pid);
+  e = lpss_held_new(L, HELD_SNAPSHOT);
+  if (!self && (rc = lpss_process_open((DWORD)pid, (DWORD)flags, &proc)) != ERROR_SUCCESS) {
+    lpss_held_drop(L, e);
+    return lpss_push_failure(L, "PssCaptureSnapshot",
+                             rc == ERROR_INVALID_PARAMETER ? ERROR_INVALID_PARAMETER : rc,
+                             rc == ERROR_INVALID_PARAMETER ? "no such process" : NULL, pid);
+  }
+  rc = PssCaptureSnapshot(proc, (DWORD)flags, (DWORD)context, &h);
+  if (!self) lpss_process_close(proc);
+  if (hold_snapshot(L, s, e, rc, h) == ERROR_SUCCESS) return 1;
+  /* the library's own argument checks are programming errors; a failure
+     of the system (EINVAL from the kernel, say) is a runtime failure */
+  if (rc == ERROR_INVALID_PARAMETER && !lpss_failure_from_system()) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "invalid capture flags 0x%lx", (unsigned long)flags);
+    return luaL_argerror(L, 2, msg);
+  }
+  return lpss_push_failure(L, "PssCaptureSnapshot", rc, NULL, s->pid);
+}
+
+static int snapshot_duplicate (lua_State *L) {
+  Snapshot *s = lpss_check_snapshot(L, 1);
+  Snapshot *d = new_snapshot(L, s->pid);
+  Held *e = lpss_held_new(L, HELD_SNAPSHOT);
+  HPSS h = NULL;
+  DWORD rc = PssDuplicateSnapshot(CURRENT_PROCESS, s->h, CURRENT_PROCESS, &h, 0);
+  if (hold_snapshot(L, d, e, rc, h) != ERROR_SUCCESS)
+    return lpss_push_failure(L, "PssDuplicateSnapshot", rc, NULL, s->pid);
+  return 1;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Query and captured
+** ======================================================================= */
+DWORD lpss_count_of (HPSS h, PSS_QUERY_INFORMATION_CLASS cls) {
+  DWORD counts[2] = { 0, 0 };   /* PSS_THREAD_INFORMATION is the largest */
+  DWORD size = cls == PSS_QUERY_THREAD_INFORMATION ? 8 : 4;
+  return PssQuerySnapshot(h, cls, counts, size) == ERROR_SUCCESS ? counts[0] : (DWORD)-1;
+}
+
+int lpss_not_captured (lua_State *L, const char *what, const char *option) {
+  if (option == NULL) return luaL_error(L, "%s are never captured on this system", what);
+  return luaL_error(L, "%s were not captured (capture with the \"%s\" option)", what, option);
+}
+
+typedef struct { const char *name; PSS_QUERY_INFORMATION_CLASS cls; const char *option; } QueryClass;
+
+static const QueryClass query_classes[] = {
+  { "process", PSS_QUERY_PROCESS_INFORMATION, NULL },
+  { "va_clone", PSS_QUERY_VA_CLONE_INFORMATION, "va_clone" },
+  { "auxiliary_pages", PSS_QUERY_AUXILIARY_PAGES_INFORMATION, NULL },
+  { "va_space", PSS_QUERY_VA_SPACE_INFORMATION, "va_space" },
+  { "handles", PSS_QUERY_HANDLE_INFORMATION, "handles" },
+  { "threads", PSS_QUERY_THREAD_INFORMATION, "threads" },
+  { "handle_trace", PSS_QUERY_HANDLE_TRACE_INFORMATION, "handle_trace" },
+  { "performance", PSS_QUERY_PERFORMANCE_COUNTERS, "measure_performance" },
+};
+
+static const QueryClass *query_class_named (const char *name) {
+  size_t i;
+  for (i = 0; i < NFIELDS(query_classes); i++)
+    if (strcmp(query_classes[i].name, name) == 0) return &query_classes[i];
+  return NULL;
+}
+
+static const QueryClass *check_query_class (lua_State *L, int arg) {
+  const QueryClass *q;
+  size_t i;
+  if (lua_type(L, arg) == LUA_TNUMBER) {
+    lua_Integer v = luaL_checkinteger(L, arg);
+    for (i = 0; i < NFIELDS(query_classes); i++)
+      if ((lua_Integer)query_classes[i].cls == v) return &query_classes[i];
+    luaL_argerror(L, arg, lua_pushfstring(L, "unknown query class %I", v));
+  }
+  else {
+    const char *name = luaL_checkstring(L, arg);
+    if ((q = query_class_named(name)) != NULL) return q;
+    luaL_argerror(L, arg, lua_pushfstring(L, "unknown query class '%s'", name));
+  }
+  return NULL;
+}
+
+/* snap:query(class) -> table; a class that was not captured raises */
+static int snapshot_query (lua_State *L) {
+  Snapshot *s = lpss_check_snapshot(L, 1);
+  const QueryClass *q = check_query_class(L, 2);
+  DWORD rc = lpss_push_query(L, s->h, q->cls);
+  if (rc == ERROR_NOT_FOUND) return lpss_not_captured(L, q->name, q->option);
+  if (rc != ERROR_SUCCESS) return lpss_push_failure(L, "PssQuerySnapshot", rc, NULL, s->pid);
+  return 1;
+}
+
+/*
+** snap:captured(class) -> boolean: whether the snapshot holds the class,
+** by any name snap:query or a walk takes ("threads", "va_space",
+** "regions", "thread_names", "performance", ...). The answer is
+** PssQuerySnapshot's for the class's query (for a walk class, the query
+** its iterator checks): ERROR_NOT_FOUND, and only it, means "not held" --
+** exactly when snap:query raises "not captured". Names only: the
+** PSS_QUERY_* and PSS_WALK_* values overlap.
+*/
+static int snapshot_captured (lua_State *L) {
+  Snapshot *s = lpss_check_snapshot(L, 1);
+  const QueryClass *q;
+  PSS_QUERY_INFORMATION_CLASS cls;
+  const char *name;
+  if (lua_type(L, 2) != LUA_TSTRING) return luaL_typeerror(L, 2, "string");
+  name = lua_tostring(L, 2);
+  if ((q = query_class_named(name)) != NULL) cls = q->cls;
+  else if (!lpss_walk_count_class(name, &cls))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "unknown class '%s'", name));
+  lua_pushboolean(L, lpss_query_answer(s->h, cls) != ERROR_NOT_FOUND);
+  return 1;
+}
+
+static int snapshot_tostring (lua_State *L) {
+  Snapshot *s = luaL_checkudata(L, 1, SNAPSHOT_MT);
+  static const struct { PSS_QUERY_INFORMATION_CLASS cls; const char *what; } parts[] = {
+    { PSS_QUERY_THREAD_INFORMATION, "threads" }, { PSS_QUERY_HANDLE_INFORMATION, "handles" },
+    { PSS_QUERY_VA_SPACE_INFORMATION, "regions" } };
+  luaL_Buffer b;
+  size_t i;
+  if (s->h == NULL) { lua_pushliteral(L, SNAPSHOT_MT " (freed)"); return 1; }
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, SNAPSHOT_MT " (pid %I", s->pid);
+  luaL_addvalue(&b);
+  for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+    DWORD n = lpss_count_of(s->h, parts[i].cls);
+    if (n == (DWORD)-1) continue;
+    lua_pushfstring(L, ", %d %s", (int)n, parts[i].what);
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+  return 1;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** The VA clone: read and write_core
+** ======================================================================= */
+#define READ_CHUNK ((SIZE_T)1 << 20)
+
+/*
+** snap:read(address, length) -> the bytes as they were at the capture
+** instant, from the VA clone. A range running into memory the clone does
+** not hold gives the bytes up to there, a message and ERROR_PARTIAL_COPY.
+** A snapshot without a clone raises: that is a capture option missing.
+*/
+static int snapshot_read (lua_State *L) {
+  Snapshot *s = lpss_check_snapshot(L, 1);
+  lua_Integer address = luaL_checkinteger(L, 2), length = luaL_checkinteger(L, 3), done = 0;
+  UINT64 at = (UINT64)address;
+  luaL_Buffer b;
+  DWORD rc;
+  char where[32];
+  luaL_argcheck(L, length >= 0, 3, "length must not be negative");
+  luaL_buffinit(L, &b);
+  /* a chunk at a time: the buffer grows with what the clone holds, so an
+     absurd length asks lua_Alloc for no more than a sensible one; it
+     stops where the address space ends */
+  do {
+    SIZE_T want = (SIZE_T)(length - done) < READ_CHUNK ? (SIZE_T)(length - done) : READ_CHUNK;
+    SIZE_T got = 0;
+    rc = lpss_snapshot_memory(s->h, at + (UINT64)done, luaL_prepbuffsize(&b, want), want, &got);
+    luaL_addsize(&b, got);
+    done += (lua_Integer)got;
+  } while (rc == ERROR_SUCCESS && done < length && at + (UINT64)done > at);
+  if (rc == ERROR_NOT_FOUND) return lpss_not_captured(L, "memory contents", "va_clone");
+  if (rc == ERROR_SUCCESS && done < length) rc = ERROR_PARTIAL_COPY;
+  if (rc != ERROR_SUCCESS && rc != ERROR_PARTIAL_COPY)
+    return lpss_push_failure(L, "read", rc, NULL, s->pid);
+  luaL_pushresult(&b);
+  if (rc == ERROR_SUCCESS) return 1;
+  snprintf(where, sizeof where, "0x%llx", (unsigned long long)address);
+  lua_pushfstring(L, "read: only %I of %I bytes at %s are in the clone", done, length, where);
+  lua_pushinteger(L, (lua_Integer)rc);
+  return 3;
+}
+
+/*
+** snap:write_core(path | file) -> true: an ELF core file (a minidump on
+** Windows) of the snapshot, for the debugger. An open Lua file (io.open,
+** io.stdout) gets the core on its descriptor, after what it buffered.
+** Needs the VA clone and thread contexts: without them it raises, as a
+** missing capture option; so does a file the core cannot be written to.
+*/
+static int snapshot_write_core (lua_State *L) {
+  Snapshot *s = lpss_check_snapshot(L, 1);
+  luaL_Stream *f = luaL_testudata(L, 2, LUA_FILEHANDLE);
+  const char *why;
+  DWORD rc;
+  if (f == NULL && lua_type(L, 2) != LUA_TSTRING) return luaL_typeerror(L, 2, "path or file");
+  if (f != NULL && f->closef == NULL) return luaL_error(L, "attempt to use a closed file");
+  if (f != NULL && fflush(f->f) != 0) {   /* what the file buffered could not be written */
+    int e = errno;
+    luaL_pushfail(L);
+    lua_pushfstring(L, "write_core: %s", strerror(e));
+    lua_pushinteger(L, ERROR_GEN_FAILURE);
+    return 3;
+  }
+  rc = f != NULL ? lpss_snapshot_core_file(s->h, f->f)
+                 : lpss_snapshot_core(s->h, lua_tostring(L, 2));
+  why = lpss_system_detail();
+  if (rc == ERROR_NOT_FOUND)
+    return luaL_error(L, "write_core: %s", why ? why : "the snapshot lacks what a core needs");
+  if (rc == ERROR_INVALID_HANDLE && f != NULL && why != NULL && !lpss_failure_from_system())
+    return luaL_argerror(L, 2, why);    /* a file not open for writing */
+  if (rc != ERROR_SUCCESS) return lpss_push_failure(L, "write_core", rc, NULL, s->pid);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+/* }====================================================================== */
+
+
+const luaL_Reg lpss_snapshot_methods[] = {
+  { "query", snapshot_query }, { "captured", snapshot_captured },
+  { "duplicate", snapshot_duplicate }, { "read", snapshot_read },
+  { "write_core", snapshot_write_core }, { "free", snapshot_release }, { NULL, NULL }
+};
+
+const luaL_Reg lpss_snapshot_meta[] = {
+  { "__index", NULL }, { "__gc", snapshot_release }, { "__close", snapshot_release },
+  { "__tostring", snapshot_tostring }, { NULL, NULL }
+};
