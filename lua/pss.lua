@@ -51,6 +51,41 @@ local function not_integer (n, fname, expected, v)
   error(("bad argument #%d to '%s' (%s)"):format(n, fname, got), 3)
 end
 
+--- Raises the argument error `what` of pss.capture at its caller's
+-- level (called from pss.capture itself).
+local function bad_argument (n, what)
+  error(("bad argument #%d to 'capture' (%s)"):format(n, what), 3)
+end
+
+local PID_MAX, DWORD_MAX = 2147483647, 0xFFFFFFFF
+
+--- The capture flags libpss on Linux takes (src/linux/snapshot.c,
+-- check_capture_flags), and the flags some of them need beside them.
+-- Any other combination is a programming error, checked here so that
+-- pss.core never raises for what pss.capture passes it. Windows decides
+-- for itself: there a refusal is a failure (nil, message, code).
+local KNOWN_FLAGS = core.CAPTURE_VA_CLONE | core.CAPTURE_HANDLES | HANDLE_DETAILS
+  | core.CAPTURE_HANDLE_TRACE | core.CAPTURE_THREADS | core.CAPTURE_THREAD_CONTEXT
+  | core.CAPTURE_THREAD_CONTEXT_EXTENDED | core.CAPTURE_VA_SPACE
+  | core.CAPTURE_VA_SPACE_SECTION_INFORMATION | core.CAPTURE_IPT_TRACE
+  | core.CREATE_BREAKAWAY_OPTIONAL | core.CREATE_BREAKAWAY | core.CREATE_FORCE_BREAKAWAY
+  | core.CREATE_USE_VM_ALLOCATIONS | core.CREATE_MEASURE_PERFORMANCE | core.CREATE_RELEASE_SECTION
+local NEEDS = {
+  { HANDLE_DETAILS, core.CAPTURE_HANDLES },
+  { core.CAPTURE_VA_SPACE_SECTION_INFORMATION, core.CAPTURE_VA_SPACE },
+  { core.CAPTURE_THREAD_CONTEXT | core.CAPTURE_THREAD_CONTEXT_EXTENDED, core.CAPTURE_THREADS },
+}
+
+--- Whether libpss takes these capture flags (always true on Windows).
+local function valid_flags (flags)
+  if core.platform == "windows" then return true end
+  if flags & ~KNOWN_FLAGS ~= 0 then return false end
+  for _, n in ipairs(NEEDS) do
+    if flags & n[1] ~= 0 and flags & n[2] == 0 then return false end
+  end
+  return true
+end
+
 local function option_flags (options, level)
   local flags = 0
   for key, value in pairs(options) do
@@ -68,17 +103,6 @@ local function option_flags (options, level)
   return flags
 end
 
--- core.capture, with its argument errors reported at the caller of
--- pss.capture (a C function called from here would blame this file).
-local function capture (target, flags, context)
-  local ok, snap, msg, code = pcall(core.capture, target, flags, context)
-  if not ok then
-    local where = tostring(snap):gsub("^[^:\n]*:%d+: ", "")
-    error((where:gsub("'pss%.core%.capture'", "'capture'")), 3)
-  end
-  return snap, msg, code
-end
-
 --- Captures a snapshot of a process.
 -- @param target a pid, or pss.self for the calling process
 -- @param options a list of option names (pss.options), optionally with
@@ -88,25 +112,35 @@ end
 function pss.capture (target, options)
   if target ~= pss.self then
     target = integer(target) or not_integer(1, "capture", "pid or pss.self", target)
+    if target < 1 or target > PID_MAX then
+      bad_argument(1, "pid must be an integer in 1..2147483647, or pss.self")
+    end
   end
   if options == nil then options = pss.default_options end
+  local flags, context
   if type(options) == "number" then
-    return capture(target, integer(options) or not_integer(2, "capture", "integer", options))
-  end
-  if type(options) ~= "table" then
+    flags = integer(options) or not_integer(2, "capture", "integer", options)
+  elseif type(options) == "table" then
+    context = options.context_flags
+    if context ~= nil then
+      context = integer(context) or error("context_flags must be an integer", 2)
+    end
+    flags = option_flags(options, 3)
+    -- contexts without context_flags: every register set there is
+    if context == nil and flags & core.CAPTURE_THREAD_CONTEXT ~= 0 then
+      context = core.CONTEXT_ALL
+    end
+  else
     error(("bad argument #2 to 'capture' (table or integer expected, got %s)")
       :format(type(options)), 2)
   end
-  local context = options.context_flags
-  if context ~= nil then
-    context = integer(context) or error("context_flags must be an integer", 2)
+  if flags < 0 or flags > DWORD_MAX then bad_argument(2, "flags out of range") end
+  if not valid_flags(flags) then bad_argument(2, ("invalid capture flags 0x%x"):format(flags)) end
+  -- named #3 as pss.core.capture has always named it
+  if context ~= nil and (context < 0 or context > DWORD_MAX) then
+    bad_argument(3, "context flags out of range")
   end
-  local flags = option_flags(options, 3)
-  -- contexts without context_flags: every register set there is
-  if context == nil and flags & core.CAPTURE_THREAD_CONTEXT ~= 0 then
-    context = core.CONTEXT_ALL
-  end
-  return capture(target, flags, context)
+  return core.capture(target, flags, context)
 end
 
 --- {======================================================================

@@ -4,13 +4,13 @@
 -- stderr, naming the pid and the reason. See docs/pss.1.md.
 --
 -- It never harms the terminal or the files of whoever runs it: every name
--- it prints goes through pss.report's printable (no escape sequence or
+-- it prints goes through pss.text's printable (no escape sequence or
 -- newline of a process's choosing reaches the terminal), every write is
 -- checked (a full disk is exit status 1, not a truncated file and 0), and
 -- a file it writes replaces the old one only once it is complete.
 local argparse = require "argparse"
 local pss = require "pss"
-local printable = require("pss.report").printable
+local printable = require("pss.text").printable
 
 local M = {}
 
@@ -91,7 +91,7 @@ local function random_hex ()
   if not bytes or #bytes ~= 8 then   -- Windows: Lua's own seed (time and addresses)
     bytes = string.pack("<i8", math.random(math.mininteger, math.maxinteger))
   end
-  return (bytes:gsub(".", function (c) return ("%02x"):format(c:byte()) end))
+  return require("pss.text").hex(bytes)
 end
 
 --- A name for a new file in the directory of path that names nothing yet.
@@ -168,31 +168,19 @@ end
 --- }======================================================================
 
 
---- Right-aligns numbers and left-aligns text in columns; text is printable.
+--- A header and rows as columns: a column that holds a number is aligned
+-- to the right, others to the left; text is printable.
 local function columns (header, rows)
-  local widths, numeric = {}, {}
-  local function width (s) return utf8.len(s) or #s end
-  for i, h in ipairs(header) do widths[i] = #h end
-  for _, row in ipairs(rows) do
+  local right, lines = {}, { header }
+  for r, row in ipairs(rows) do
+    local cells = {}
     for i, v in ipairs(row) do
-      local s = math.type(v) and tostring(v) or printable(v)
-      row[i] = s
-      if width(s) > widths[i] then widths[i] = width(s) end
-      if math.type(v) then numeric[i] = true end
+      if math.type(v) then right[i] = true end
+      cells[i] = math.type(v) and tostring(v) or printable(v)
     end
+    lines[r + 1] = cells
   end
-  local out = {}
-  local function line (cells)
-    local parts = {}
-    for i, c in ipairs(cells) do
-      local pad = (" "):rep(widths[i] - width(c))
-      parts[i] = i == #cells and not numeric[i] and c or (numeric[i] and pad .. c or c .. pad)
-    end
-    out[#out + 1] = table.concat(parts, "  ")
-  end
-  line(header)
-  for _, row in ipairs(rows) do line(row) end
-  return table.concat(out, "\n") .. "\n"
+  return table.concat(require("pss.text").columns(lines, right), "\n") .. "\n"
 end
 
 local function kib (bytes) return bytes and ("%dK"):format(bytes // 1024) or "-" end

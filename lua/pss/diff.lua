@@ -4,6 +4,9 @@
 -- mapped, unmapped, resized and reprotected, and the change of the
 -- process's counters. Only what both snapshots captured is compared.
 -- See docs/lua-api.md ("pss.diff").
+local text = require "pss.text"
+local printable, address = text.printable, text.address
+
 local M = {}
 
 --- The result's metatable: tostring gives the text report.
@@ -45,10 +48,7 @@ end
 
 --- The query table of a class, or nil if the snapshot did not capture it.
 local function captured (snap, class)
-  local ok, result = pcall(snap.query, snap, class)
-  if ok then return result end
-  if tostring(result):find("not captured", 1, true) then return nil end
-  error(result, 0)
+  if snap:captured(class) then return snap:query(class) end
 end
 
 --- Every entry of an iterator method, keyed by one of its fields.
@@ -192,25 +192,14 @@ end
 -- The text report (tostring)
 -- ======================================================================
 
---- Keys of a table in order: integers as unsigned (addresses), else by
--- their string form.
+--- Keys of a table in the order pss.text writes them (addresses as
+-- unsigned).
 local function sorted_keys (map)
   local keys = {}
   for k in pairs(map) do keys[#keys + 1] = k end
-  table.sort(keys, function (x, y)
-    if math.type(x) == "integer" and math.type(y) == "integer" then return math.ult(x, y) end
-    return tostring(x) < tostring(y)
-  end)
+  table.sort(keys, text.before)
   return keys
 end
-
---- A name for one line of a terminal: pss.report's escaping (control
--- characters and bytes that are not UTF-8 as \xNN).
-local function printable (s)
-  return require("pss.report").printable(s)
-end
-
-local function address (a) return ("0x%x"):format(a) end
 
 local function number (v)
   if math.type(v) == "float" then return ("%.3f"):format(v) end
@@ -219,32 +208,6 @@ end
 
 local function signed (v)
   return (v >= 0 and "+" or "") .. number(v)
-end
-
---- Characters, not bytes: the cells are valid UTF-8 (printable).
-local function width (s) return utf8.len(s) or #s end
-
---- Rows of cells as aligned lines, each indented by two spaces: numbers
--- right-aligned, text left-aligned; trailing spaces trimmed.
-local function aligned (rows, out)
-  local widths = {}
-  for _, row in ipairs(rows) do
-    for i, cell in ipairs(row) do
-      local s = type(cell) == "table" and cell[1] or cell
-      widths[i] = math.max(widths[i] or 0, width(s))
-    end
-  end
-  for _, row in ipairs(rows) do
-    local parts = {}
-    for i, cell in ipairs(row) do
-      if type(cell) == "table" then   -- {text}: right-aligned
-        parts[i] = (" "):rep(widths[i] - width(cell[1])) .. cell[1]
-      else
-        parts[i] = cell .. (" "):rep(widths[i] - width(cell))
-      end
-    end
-    out[#out + 1] = ("  " .. table.concat(parts, "  ")):gsub("%s+$", "")
-  end
 end
 
 local function count (map)
@@ -266,7 +229,7 @@ local function summary (name, section, lists)
 end
 
 local function thread_row (verb, t)
-  return { verb, { ("%d"):format(t.tid) }, printable(t.name or "") }
+  return { verb, ("%d"):format(t.tid), printable(t.name or "") }
 end
 
 local function handle_name (h)
@@ -274,7 +237,7 @@ local function handle_name (h)
 end
 
 local function handle_row (verb, h)
-  return { verb, { ("%d"):format(h.handle) }, printable(h.type_name or ""), handle_name(h) }
+  return { verb, ("%d"):format(h.handle), printable(h.type_name or ""), handle_name(h) }
 end
 
 --- verb, address, size, then what the verb needs: protection, type and
@@ -282,7 +245,7 @@ end
 local function region_row (verb, r)
   local what = table.concat({ printable(protection(r) or ""), printable(r.type or ""),
     printable(r.path or r.mapped_file_name or "") }, "  ")
-  return { verb, address(r.base_address), { ("%d"):format(r.region_size) }, what }
+  return { verb, address(r.base_address), ("%d"):format(r.region_size), what }
 end
 
 local function report (d)
@@ -298,7 +261,7 @@ local function report (d)
         rows[#rows + 1] = thread_row(list, d.threads[list][k])
       end
     end
-    aligned(rows, out)
+    text.block(out, rows, { [2] = true })
   else
     out[#out + 1] = "threads: not compared (not captured in both)"
   end
@@ -312,10 +275,10 @@ local function report (d)
     end
     for _, k in ipairs(sorted_keys(h.retargeted)) do
       local c = h.retargeted[k]
-      rows[#rows + 1] = { "retargeted", { ("%d"):format(k) }, printable(c.after.type_name or ""),
+      rows[#rows + 1] = { "retargeted", ("%d"):format(k), printable(c.after.type_name or ""),
         handle_name(c.before) .. " -> " .. handle_name(c.after) }
     end
-    aligned(rows, out)
+    text.block(out, rows, { [2] = true })
   else
     out[#out + 1] = "handles: not compared (not captured in both)"
   end
@@ -329,15 +292,15 @@ local function report (d)
     end
     for _, k in ipairs(sorted_keys(r.resized)) do
       local c = r.resized[k]
-      rows[#rows + 1] = { "resized", address(k), { ("%d"):format(c.before.region_size) },
+      rows[#rows + 1] = { "resized", address(k), ("%d"):format(c.before.region_size),
         ("-> %d (%s)"):format(c.after.region_size, signed(c.after.region_size - c.before.region_size)) }
     end
     for _, k in ipairs(sorted_keys(r.reprotected)) do
       local c = r.reprotected[k]
-      rows[#rows + 1] = { "reprotected", address(k), { ("%d"):format(c.after.region_size) },
+      rows[#rows + 1] = { "reprotected", address(k), ("%d"):format(c.after.region_size),
         printable(protection(c.before)) .. " -> " .. printable(protection(c.after)) }
     end
-    aligned(rows, out)
+    text.block(out, rows, { [3] = true })
   else
     out[#out + 1] = "regions: not compared (not captured in both)"
   end
@@ -346,13 +309,13 @@ local function report (d)
   for _, name in ipairs(M.counters) do
     local c = d.counters[name]
     if c and c.delta ~= 0 then
-      rows[#rows + 1] = { name, { number(c.before) }, "->", { number(c.after) }, { signed(c.delta) } }
+      rows[#rows + 1] = { name, number(c.before), "->", number(c.after), signed(c.delta) }
     elseif c then
       same = same + 1
     end
   end
   out[#out + 1] = ("counters: %d changed, %d unchanged"):format(#rows, same)
-  aligned(rows, out)
+  text.block(out, rows, { [2] = true, [4] = true, [5] = true })
   return table.concat(out, "\n")
 end
 Diff.__tostring = report

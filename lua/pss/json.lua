@@ -5,6 +5,7 @@
 -- empty table as {}, and the text must be exact and keep lists as lists.
 -- See docs/lua-api.md ("pss.json").
 local cjson = require("cjson").new()
+local text = require "pss.text"
 
 local M = {}
 
@@ -64,10 +65,6 @@ local function fail (path, what)
   error(setmetatable({ text = ("cannot encode %s at %s"):format(what, where(path)) }, Failure))
 end
 
-local function hex_bytes (s)
-  return (s:gsub(".", function (c) return ("%02x"):format(c:byte()) end))
-end
-
 --- A JSON string of valid UTF-8 (cjson escapes; "\/" is just "/").
 local function quote (s)
   return (cjson.encode(s):gsub("\\/", "/"))
@@ -109,23 +106,11 @@ end
 --- A snapshot as a table: the process record, then what was captured.
 local function snapshot_table (snap)
   local value = { process = snap:query("process") }
-  local function captured (class)
-    local ok, result = pcall(snap.query, snap, class)
-    if ok then return true end
-    if tostring(result):find("not captured", 1, true) then return false end
-    error(result, 0)
-  end
-  if captured("threads") then value.threads = list(snap.threads, snap) end
-  if captured("handles") then value.handles = list(snap.handles, snap) end
-  if captured("va_space") then value.regions = list(snap.regions, snap) end
-  if captured("performance") then value.performance = snap:query("performance") end
+  if snap:captured("threads") then value.threads = list(snap.threads, snap) end
+  if snap:captured("handles") then value.handles = list(snap.handles, snap) end
+  if snap:captured("va_space") then value.regions = list(snap.regions, snap) end
+  if snap:captured("performance") then value.performance = snap:query("performance") end
   return value
-end
-
---- Sorts integers as unsigned (addresses), strings bytewise.
-local function before (x, y)
-  if math.type(x) == "integer" and math.type(y) == "integer" then return math.ult(x, y) end
-  return tostring(x) < tostring(y)
 end
 
 local function encode_object (t, keys, out, path, seen)
@@ -168,7 +153,7 @@ local function encode_table (t, key, out, path, seen)
       fail(path, ("a table with a %s key"):format(math.type(k) or type(k)))
     end
   end
-  table.sort(keys, before)
+  table.sort(keys, text.before)   -- integers as unsigned (addresses), strings bytewise
   if name == KEYED then           -- pss.diff entries: a list in key order
     local values = {}
     for i, k in ipairs(keys) do values[i] = t[k] end
@@ -190,11 +175,11 @@ function encode_value (v, key, out, path, seen)
   local kind = type(v)
   if kind == "string" then
     if M.bytes_fields[key] then
-      out[#out + 1] = '"' .. hex_bytes(v) .. '"'
+      out[#out + 1] = '"' .. text.hex(v) .. '"'
     elseif utf8.len(v) then
       out[#out + 1] = quote(v)
     else                          -- not UTF-8: the exact bytes, as hex
-      out[#out + 1] = '{"hex":"' .. hex_bytes(v) .. '"}'
+      out[#out + 1] = '{"hex":"' .. text.hex(v) .. '"}'
     end
   elseif kind == "number" then
     out[#out + 1] = math.type(v) == "integer" and integer(v, key) or float(v, path)

@@ -8,94 +8,24 @@ local M = {}
 -- pss.core only when a function runs: no require cycle while pss loads.
 local function core () return require "pss.core" end
 
---- {======================================================================
--- Text helpers
--- ======================================================================
+local text = require "pss.text"
+local printable = text.printable
 
---- Valid UTF-8 text for any byte string, safe to print on a terminal and
--- unambiguous: bytes that do not decode, and control characters (C0, DEL,
--- C1) and the non-characters U+FFFE/U+FFFF, become "\xNN", one per byte,
--- so no name can move the cursor, set a title, clear the screen or start a
--- line of its own; a backslash before an "x" becomes "\x5c", so every
--- "\x" in the result is an escape. Everything else is kept as it is.
-function M.printable (s)
-  s = tostring(s)
-  if not s:find("[%c\128-\255]") and not s:find("\\x") then return s end
-  local out, i, n = {}, 1, #s
-  while i <= n do
-    local c = s:byte(i)
-    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2
-      or (c >= 0xE0 and c <= 0xEF) and 3 or (c >= 0xF0 and c <= 0xF4) and 4 or 0
-    local ch = len > 0 and s:sub(i, i + len - 1)
-    local cp = ch and #ch == len and utf8.len(ch) == 1 and utf8.codepoint(ch)
-    if cp and cp >= 0x20 and cp ~= 0x7F and not (cp >= 0x80 and cp < 0xA0)
-        and cp ~= 0xFFFE and cp ~= 0xFFFF and not (cp == 0x5C and s:byte(i + 1) == 0x78) then
-      out[#out + 1] = ch
-      i = i + len
-    else
-      out[#out + 1] = ("\\x%02x"):format(c)
-      i = i + 1
-    end
-  end
-  return table.concat(out)
-end
-
---- An integer as the unsigned value it holds, as a float (for sizes and
--- address differences of 2^63 and more).
-local function unsigned (n)
-  if math.type(n) == "integer" and n < 0 then return n + 18446744073709551616.0 end
-  return n
-end
-
-local UNITS = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" }
-
---- Bytes in binary units: "512 B", "4.0 KiB", "1.5 MiB", ... (one decimal).
-function M.size (bytes)
-  local v = unsigned(bytes)
-  if v < 1024 then return ("%d B"):format(math.tointeger(v) or math.floor(v)) end
-  local unit = 0
-  repeat v = v / 1024; unit = unit + 1 until v < 1024 or unit == #UNITS
-  -- 1023.96 KiB would print as "1024.0 KiB": say "1.0 MiB" instead
-  if ("%.1f"):format(v) == "1024.0" and unit < #UNITS then v = v / 1024; unit = unit + 1 end
-  return ("%.1f %s"):format(v, UNITS[unit])
-end
+--- Names and sizes as the report writes them (pss.text; kept here, where
+-- docs/lua-api.md has always listed them).
+M.printable = printable
+M.size = text.size
 
 local function seconds (s)
   if s == nil then return "-" end
   return ("%.2f s"):format(s)
 end
 
-local function width (s) return utf8.len(s) or #s end
-
---- Appends rows as aligned columns. `right` is the set of column numbers
--- aligned to the right; the last column is never padded.
-local function tabulate (out, indent, rows, right)
-  local widths = {}
-  for _, row in ipairs(rows) do
-    for i, cell in ipairs(row) do widths[i] = math.max(widths[i] or 0, width(cell)) end
-  end
-  for _, row in ipairs(rows) do
-    local cells = {}
-    for i, cell in ipairs(row) do
-      local pad = (" "):rep(widths[i] - width(cell))
-      if right and right[i] then cells[i] = pad .. cell
-      elseif i < #row then cells[i] = cell .. pad
-      else cells[i] = cell end
-    end
-    out[#out + 1] = (indent .. table.concat(cells, "  ")):gsub("%s+$", "")
-  end
-end
---- }======================================================================
 
 
 --- {======================================================================
 -- What was captured
 -- ======================================================================
-
-local function captured (snap, class)
-  local ok, info = pcall(snap.query, snap, class)
-  return ok and info or nil
-end
 
 --- Every entry of an iterator method as a list.
 local function entries (snap, method)
@@ -138,12 +68,12 @@ function M.regions (snap, threads)
     error(("bad argument #1 to 'regions' (snapshot expected, got %s)")
       :format(core().type(snap) or type(snap)), 2)
   end
-  if not captured(snap, "va_space") then
+  if not snap:captured("va_space") then
     error("regions were not captured (capture with the \"va_space\" or \"va_regions\" option)", 2)
   end
   local list = entries(snap, "regions")
   table.sort(list, address_order)
-  if threads == nil and captured(snap, "threads") then threads = entries(snap, "threads") end
+  if threads == nil and snap:captured("threads") then threads = entries(snap, "threads") end
   local stack_bases = {}   -- allocation_base -> tid, of regions holding a stack pointer
   for _, t in ipairs(threads or {}) do
     local sp = stack_pointer(t)
@@ -176,9 +106,9 @@ function M.region_name (r)
   if name == nil or name == "" then name = r.mapped_file_name end
   if name ~= nil and name ~= "" then
     if r.memory_kind == "stack" and r.stack_of and not name:find("^%[stack:") then
-      return M.printable(name) .. " (tid " .. r.stack_of .. ")"
+      return printable(name) .. " (tid " .. r.stack_of .. ")"
     end
-    return M.printable(name)
+    return printable(name)
   end
   if r.memory_kind == "stack" then
     return r.stack_of and ("[stack of tid %d]"):format(r.stack_of) or "[stack]"
@@ -284,7 +214,7 @@ local function check_options (options)
     top = count_option(options, "top", 10, 1, "a positive integer"),
     names = count_option(options, "names", 3, 0, "a non-negative integer"),
     threads = count_option(options, "threads", math.maxinteger, 0, "a non-negative integer"),
-    size = units == "bytes" and function (n) return ("%d"):format(n) end or M.size,
+    size = units == "bytes" and function (n) return ("%d"):format(n) end or text.size,
     syscalls = syscalls,
   }
 end
@@ -310,7 +240,7 @@ end
 local CUT = "\u{2026}"
 
 local function quote_arg (a)
-  a = M.printable(a)
+  a = printable(a)
   if a == "" or a == CUT or a:find("[%s\"']") then return "'" .. a:gsub("'", "'\\''") .. "'" end
   return a
 end
@@ -320,11 +250,11 @@ local function process_section (out, p, counts, opt)
   local rows = {}
   local function row (k, v) if v ~= nil then rows[#rows + 1] = { k, v } end end
   local name = p.comm or (p.image_file_name and p.image_file_name:match("([^/\\]*)$"))
-  out[#out + 1] = ("Process %d%s"):format(p.pid, name and ("  " .. M.printable(name)) or "")
+  out[#out + 1] = ("Process %d%s"):format(p.pid, name and ("  " .. printable(name)) or "")
   row("pid", tostring(p.pid))
   row("parent", p.parent_pid and tostring(p.parent_pid))
-  row("name", p.comm and M.printable(p.comm))
-  if p.image_file_name ~= "" then row("image", p.image_file_name and M.printable(p.image_file_name)) end
+  row("name", p.comm and printable(p.comm))
+  if p.image_file_name ~= "" then row("image", p.image_file_name and printable(p.image_file_name)) end
   if p.argv and #p.argv > 0 then
     local args = {}
     for i, a in ipairs(p.argv) do args[i] = quote_arg(a) end
@@ -370,7 +300,7 @@ local function process_section (out, p, counts, opt)
       p.minor_faults, p.major_faults or 0) or tostring(p.page_fault_count))
   end
   for _, c in ipairs(counts) do row(c[1], c[2]) end
-  tabulate(out, "  ", rows)
+  text.block(out, rows)
 end
 
 local function threads_section (out, threads, process, opt)
@@ -387,10 +317,10 @@ local function threads_section (out, threads, process, opt)
   local rows = { { "TID", "NAME", "STATE", "CPU", "USER", "KERNEL", "SYSCALL" } }
   for i = 1, math.min(#sorted, opt.threads) do
     local t = sorted[i]
-    rows[#rows + 1] = { tostring(t.tid), t.name and M.printable(t.name) or "-", t.state or "-",
+    rows[#rows + 1] = { tostring(t.tid), t.name and printable(t.name) or "-", t.state or "-",
       seconds(cpu(t)), seconds(t.user_time), seconds(t.kernel_time), syscall_text(t, names) }
   end
-  tabulate(out, "  ", rows, { [1] = true, [4] = true, [5] = true, [6] = true })
+  text.block(out, rows, { [1] = true, [4] = true, [5] = true, [6] = true })
   if #sorted > opt.threads then
     out[#out + 1] = ("  ... and %d more threads"):format(#sorted - opt.threads)
   end
@@ -432,15 +362,15 @@ local function handles_section (out, handles, opt)
     local shown = {}
     for i = 1, math.min(opt.names, #list) do
       local n = list[i]
-      shown[i] = M.printable(n) .. (g.names[n] > 1 and (" (%d)"):format(g.names[n]) or "")
+      shown[i] = printable(n) .. (g.names[n] > 1 and (" (%d)"):format(g.names[n]) or "")
     end
     if #list > opt.names and opt.names > 0 then
       shown[#shown + 1] = ("... and %d more"):format(#list - opt.names)
     end
-    rows[#rows + 1] = { M.printable(g.name), tostring(g.count), shown[1] or "" }
+    rows[#rows + 1] = { printable(g.name), tostring(g.count), shown[1] or "" }
     for i = 2, #shown do rows[#rows + 1] = { "", "", shown[i] } end
   end
-  tabulate(out, "  ", rows, { [2] = true })
+  text.block(out, rows, { [2] = true })
 end
 
 local KINDS = {
@@ -473,7 +403,7 @@ local function regions_section (out, regions, opt)
     rows[#rows + 1] = { ("%x"):format(r.base_address), size(r.region_size), r.protect or "-",
       r.state or "-", r.memory_kind, M.region_name(r) }
   end
-  tabulate(out, "  ", rows, { [1] = true, [2] = true })
+  text.block(out, rows, { [1] = true, [2] = true })
 
   local sums = {}
   for _, k in ipairs(KINDS) do sums[k[1]] = { count = 0, size = 0, committed = 0 } end
@@ -494,7 +424,7 @@ local function regions_section (out, regions, opt)
   if sums.free.count > 0 then
     rows[#rows + 1] = { "free (not counted)", tostring(sums.free.count), size(sums.free.size), "-" }
   end
-  tabulate(out, "  ", rows, { [2] = true, [3] = true, [4] = true })
+  text.block(out, rows, { [2] = true, [3] = true, [4] = true })
 end
 --- }======================================================================
 
@@ -511,11 +441,13 @@ function M.report (snap, options)
   end
   local opt = check_options(options)
   local p = snap:query("process")
-  local threads = captured(snap, "threads") and entries(snap, "threads")
-  local handles = captured(snap, "handles") and entries(snap, "handles")
-  local regions = captured(snap, "va_space") and M.regions(snap, threads or {})
+  local threads = snap:captured("threads") and entries(snap, "threads")
+  local handles = snap:captured("handles") and entries(snap, "handles")
+  local regions = snap:captured("va_space") and M.regions(snap, threads or {})
   if threads and threads[1] and threads[1].name == nil then
-    -- Windows names threads only through the thread-name walk
+    -- Windows names threads only through the thread-name walk, which a
+    -- Windows without thread names may fail: the names are then left out
+    -- (the report never raises on a valid snapshot)
     local ok, names = pcall(entries, snap, "thread_names")
     for i, t in ipairs(threads) do
       local n = ok and names[i] and names[i].thread_name
@@ -533,7 +465,7 @@ function M.report (snap, options)
   if threads then threads_section(out, threads, p, opt) end
   if handles then handles_section(out, handles, opt) end
   if regions then regions_section(out, regions, opt) end
-  local perf = captured(snap, "performance")
+  local perf = snap:captured("performance") and snap:query("performance")
   if perf and perf.total_wall_clock_period then
     out[#out + 1] = ""
     out[#out + 1] = ("Captured in %.3f ms%s"):format(perf.total_wall_clock_period * 1000,

@@ -3,6 +3,7 @@
 -- under memory kinds as pss.report does (`require("pss.report").regions`).
 -- Pure Lua. See docs/lua-api.md, "pss.svg".
 local report = require "pss.report"
+local text = require "pss.text"
 
 local M = {}
 
@@ -31,18 +32,18 @@ local LEGEND_X = 60
 -- ======================================================================
 
 --- Text for XML content and attribute values: valid UTF-8 (undecodable
--- bytes and control characters as "\xNN", see pss.report's printable) with
+-- bytes and control characters as "\xNN", see pss.text's printable) with
 -- the five XML special characters escaped.
 local ESCAPES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&apos;" }
 
---- Printable text (pss.report's printable already applied, as to
+--- Printable text (pss.text's printable already applied, as to
 -- region_name's) for XML: printable twice would escape its backslashes.
 local function xml (s)
   return (s:gsub("[&<>\"']", ESCAPES))
 end
 
 function M.escape (s)
-  return xml(report.printable(s))
+  return xml(text.printable(s))
 end
 local esc = M.escape
 
@@ -76,11 +77,11 @@ end
 --- }======================================================================
 
 
-local function hex (a) return ("0x%x"):format(a) end
+local hex, size = text.address, text.size
 
 --- The drawn width of a region of this size.
-local function box_width (size)
-  local pages = (size >= 0 and size or size + 18446744073709551616.0) / 4096
+local function box_width (bytes)
+  local pages = text.unsigned(bytes) / 4096
   return MIN_W + UNIT * math.log(math.max(pages, 1), 2)
 end
 
@@ -157,20 +158,21 @@ local function runs_of (regions)
   return list
 end
 
-local function text (attrs, content)
+--- A <text> element of plain text (escaped here).
+local function text_el (attrs, content)
   return el("text", attrs, esc(content))
 end
 
 --- Draws the legend with its top at y; the y below it.
 local function legend (out, y, width, free)
   out[#out + 1] = tag("g", { { "class", "legend" }, { "transform", ("translate(%d,%d)"):format(MARGIN, y) } }) .. ">"
-  out[#out + 1] = text({ { "x", 0 }, { "y", 12 }, { "font-weight", "bold" } }, "Legend")
+  out[#out + 1] = text_el({ { "x", 0 }, { "y", 12 }, { "font-weight", "bold" } }, "Legend")
   local x = LEGEND_X
   for _, c in ipairs(M.colors) do
     if c[1] == "free" and not free then break end
     out[#out + 1] = el("g", { { "class", "legend-kind" }, { "data-kind", c[1] } },
       el("rect", extend({ { "x", x }, { "y", 2 }, { "width", 14 }, { "height", 14 }, { "fill", c[3] } }, THIN))
-      .. text({ { "x", x + 18 }, { "y", 13 } }, c[2]))
+      .. text_el({ { "x", x + 18 }, { "y", 13 } }, c[2]))
     x = x + 26 + #c[2] * CHAR
   end
   local px, py = LEGEND_X, 24
@@ -179,11 +181,11 @@ local function legend (out, y, width, free)
     local box = extend({ { "x", px }, { "y", py + 2 }, { "width", 22 }, { "height", 14 }, { "fill", "#bbbbbb" } },
       style)
     out[#out + 1] = el("g", { { "class", "legend-prot" }, { "data-prot", p[1] } },
-      el("rect", box) .. text({ { "x", px + 28 }, { "y", py + 13 } }, p[2]))
+      el("rect", box) .. text_el({ { "x", px + 28 }, { "y", py + 13 } }, p[2]))
     px = px + 40 + #p[2] * CHAR
     if px > width - 2 * MARGIN - 160 then px, py = LEGEND_X, py + 20 end
   end
-  out[#out + 1] = text({ { "x", LEGEND_X }, { "y", py + 34 }, { "fill", "#555555" } },
+  out[#out + 1] = text_el({ { "x", LEGEND_X }, { "y", py + 34 }, { "fill", "#555555" } },
     ("Width grows with log2 of the size: 4 KiB is %d px, each doubling adds %d px."
       .. " Each row starts a run of adjacent regions."):format(MIN_W, UNIT))
   out[#out + 1] = "</g>"
@@ -194,7 +196,7 @@ end
 local function tooltip (r)
   local name = report.region_name(r)
   local head = ("%s-%s  %s  %s  %s%s"):format(hex(r.base_address), hex(r.base_address + r.region_size),
-    report.size(r.region_size), r.protect or "-", r.memory_kind,
+    size(r.region_size), r.protect or "-", r.memory_kind,
     r.state and r.state ~= "commit" and (" (" .. r.state .. ")") or "")
   return esc(head) .. (name ~= "" and ("\n" .. xml(name)) or "")
 end
@@ -211,7 +213,7 @@ function M.render (snap, options)
     error(("bad argument #1 to 'svg' (snapshot expected, got %s)"):format(kind or type(snap)), 2)
   end
   local opt = check_options(options)
-  if not pcall(snap.query, snap, "va_space") then
+  if not snap:captured("va_space") then
     error("svg: the snapshot has no regions (capture it with the \"va_space\" or \"va_regions\" option)", 2)
   end
   local regions = report.regions(snap)
@@ -236,18 +238,18 @@ function M.render (snap, options)
   local name = p.comm or p.image_file_name
   local title = opt.title or ("Address space of pid %d%s"):format(p.pid, name and (" (" .. name .. ")") or "")
   local body = {
-    text({ { "class", "title" }, { "x", MARGIN }, { "y", MARGIN + 12 }, { "font-size", 16 },
+    text_el({ { "class", "title" }, { "x", MARGIN }, { "y", MARGIN + 12 }, { "font-size", 16 },
       { "font-weight", "bold" } }, title),
-    text({ { "class", "summary" }, { "x", MARGIN }, { "y", MARGIN + 30 } },
-      ("%d regions, %s mapped, in %d run%s of adjacent regions"):format(#regions, report.size(total),
+    text_el({ { "class", "summary" }, { "x", MARGIN }, { "y", MARGIN + 30 } },
+      ("%d regions, %s mapped, in %d run%s of adjacent regions"):format(#regions, size(total),
         #runs, #runs == 1 and "" or "s")),
   }
   local y = legend(body, MARGIN + 40, width, free)
 
   for _, run in ipairs(runs) do
-    body[#body + 1] = text({ { "class", "run" }, { "x", MARGIN }, { "y", y + 12 }, { "fill", "#333333" } },
-      ("%s-%s  %s in %d region%s%s"):format(hex(run[1].base_address), hex(run.finish), report.size(run.size),
-        #run, #run == 1 and "" or "s", run.gap and (", after a gap of " .. report.size(run.gap)) or ""))
+    body[#body + 1] = text_el({ { "class", "run" }, { "x", MARGIN }, { "y", y + 12 }, { "fill", "#333333" } },
+      ("%s-%s  %s in %d region%s%s"):format(hex(run[1].base_address), hex(run.finish), size(run.size),
+        #run, #run == 1 and "" or "s", run.gap and (", after a gap of " .. size(run.gap)) or ""))
     y = y + 18
     local x = MARGIN
     for _, r in ipairs(run) do
@@ -260,7 +262,7 @@ function M.render (snap, options)
         { "data-prot", r.protect or "" }, { "x", x }, { "y", y }, { "width", w }, { "height", BOX },
         { "fill", COLOR[r.memory_kind] } }, style), ("<title>%s</title>"):format(tooltip(r)))
       if rank[r] then
-        body[#body + 1] = text({ { "class", "label" }, { "data-rank", rank[r] }, { "x", x + w / 2 },
+        body[#body + 1] = text_el({ { "class", "label" }, { "data-rank", rank[r] }, { "x", x + w / 2 },
           { "y", y + 15 }, { "font-size", 10 }, { "text-anchor", "middle" }, { "stroke", "#ffffff" },
           { "stroke-width", 2.5 }, { "paint-order", "stroke" } }, "#" .. rank[r])
       end
@@ -272,14 +274,14 @@ function M.render (snap, options)
   -- the key of the labels
   if labels > 0 then
     y = y + 8
-    body[#body + 1] = text({ { "x", MARGIN }, { "y", y + 12 }, { "font-weight", "bold" } },
+    body[#body + 1] = text_el({ { "x", MARGIN }, { "y", y + 12 }, { "font-weight", "bold" } },
       ("The %d largest regions"):format(labels))
     y = y + 18
     for i = 1, labels do
       local r = by_size[i]
       body[#body + 1] = el("text", { { "class", "label-key" }, { "data-rank", i }, { "x", MARGIN },
         { "y", y + 12 }, { "xml:space", "preserve" } },
-        esc(("#%-3d %10s  %s  %-8s %s  "):format(i, report.size(r.region_size), r.protect or "-",
+        esc(("#%-3d %10s  %s  %-8s %s  "):format(i, size(r.region_size), r.protect or "-",
           r.memory_kind, hex(r.base_address))) .. xml(report.region_name(r)))
       y = y + 16
     end

@@ -159,7 +159,7 @@ describe("pss.processes", function ()
   it("skips a process that is gone by the time it is read", function ()
     local t = support.start("--threads 1")
     local pid = t.pid
-    local iter = pss.processes()      -- the pid list is taken here
+    local iter = pss.processes()      -- the list is taken at the first step
     t:stop()
     for p in iter do assert.are_not.equal(pid, p.pid) end
   end)
