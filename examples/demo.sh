@@ -9,9 +9,21 @@ mkfifo "$fifo"
 "$build/pss-target" --threads 4 <"$fifo" >"$fifo.out" &
 target=$!
 exec 3>"$fifo"            # keeps the target's stdin open until we are done
-while ! grep -q '^ready' "$fifo.out" 2>/dev/null; do sleep 0.05; done
-LUA_PATH="$(pwd)/lua/?.lua;;" LUA_CPATH="$(pwd)/$build/lua/?.so;;" \
-  ${LUA:-lua5.4} examples/triage.lua "$target"
+tries=0                  # at most 10 s for the target to say it is ready
+while ! grep -q '^ready' "$fifo.out" 2>/dev/null; do
+  tries=$((tries + 1))
+  if [ "$tries" -gt 200 ] || ! kill -0 "$target" 2>/dev/null; then
+    echo "demo: the target did not start" >&2
+    kill "$target" 2>/dev/null || true
+    rm -f "$fifo" "$fifo.out"
+    exit 1
+  fi
+  sleep 0.05
+done
+# the module of this build, for the Lua API and the pss command alike
+LUA_CPATH="$(pwd)/$build/lua/?.so;;"
+export LUA_CPATH
+LUA_PATH="$(pwd)/lua/?.lua;;" ${LUA:-lua5.4} examples/triage.lua "$target"
 # the same process through the pss command
 echo
 echo "\$ pss show $target"
