@@ -5,12 +5,7 @@
 local pss = require "pss"
 local support = require "support"
 
---- Calls f(...) and returns the message of the error it must raise.
-local function raises (f, ...)
-  local ok, err = pcall(f, ...)
-  assert(not ok, "no error raised", 2)
-  return tostring(err)
-end
+local raises = support.raises
 
 --- A little-endian unsigned field of a string.
 local function field (s, at, size)

@@ -5,12 +5,7 @@ local pss = require "pss"
 local core = require "pss.core"
 local support = require "support"
 
---- Calls f(...) and returns the message of the error it must raise.
-local function raises (f, ...)
-  local ok, err = pcall(f, ...)
-  assert(not ok, "no error raised", 2)
-  return tostring(err)
-end
+local raises = support.raises
 
 --- Every class name snap:query or a walk takes.
 local QUERY = { "process", "va_clone", "auxiliary_pages", "va_space", "handles", "threads",

@@ -363,4 +363,11 @@ function support.start_zombie (code)
 end
 --- }======================================================================
 
+--- Calls f(...) and returns the message of the error it must raise.
+function support.raises (f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "no error raised", 2)
+  return tostring(err)
+end
+
 return support
