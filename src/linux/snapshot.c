@@ -13,9 +13,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
 
 #include "linux/ptrace/ptrace.h"
 #include "linux/proc/procfs.h"
@@ -150,11 +147,7 @@ PSS_EXPORT DWORD PssLinuxGetProcessId (HANDLE ProcessHandle, DWORD *ProcessId) {
 ** Capture
 ** ======================================================================= */
 static uint64_t cycles (void) {
-#if defined(__x86_64__)
-  return __rdtsc();
-#else
-  return 0;
-#endif
+  return pss_cycles();
 }
 
 
@@ -390,10 +383,8 @@ static DWORD check_capture_flags (PSS_CAPTURE_FLAGS f, int self) {
       ((f & CAPTURE_CONTEXTS) && !(f & PSS_CAPTURE_THREADS)))
     return ERROR_INVALID_PARAMETER;
   if (f & CAPTURE_UNSUPPORTED) return ERROR_NOT_SUPPORTED;
-#if !defined(__x86_64__)
-  /* x86-64 layouts and injection code only */
-  if (f & (CAPTURE_CONTEXTS | PSS_CAPTURE_VA_CLONE)) return ERROR_NOT_SUPPORTED;
-#endif
+  /* what the machine has no port for (ptrace/ARCH/regs.h) */
+  if (f & PSS_ARCH_UNSUPPORTED_CAPTURES) return ERROR_NOT_SUPPORTED;
   (void)self;
   return ERROR_SUCCESS;
 }

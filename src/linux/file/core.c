@@ -23,24 +23,22 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-#include "linux/file/core.h"
-#include "linux/store/store.h"
-#include "linux/proc/procfs.h"
-
-#if defined(__x86_64__)
 #include <elf.h>
 #include <sys/procfs.h>
 
-#define CORE_PAGE 4096u               /* x86-64's page; NT_FILE counts in it */
+#include "linux/file/core.h"
+#include "linux/ptrace/arch.h"
+#include "linux/store/store.h"
+#include "linux/proc/procfs.h"
+
+#define CORE_PAGE PSS_CORE_PAGE       /* the machine's page; NT_FILE counts in it */
 #define CHUNK (1u << 20)              /* bytes copied per read and write */
 #define LINE_CAP (64u * 1024)         /* longest smaps line: a 4096-byte path escaped */
 
-/* What gdb and the kernel agree on for x86-64 (gdb checks these sizes). */
-_Static_assert(sizeof(struct elf_prstatus) == 336, "x86-64 NT_PRSTATUS is 336 bytes");
-_Static_assert(sizeof(struct elf_prpsinfo) == 136, "x86-64 NT_PRPSINFO is 136 bytes");
-_Static_assert(sizeof(elf_gregset_t) == sizeof ((struct pss_core_thread *)0)->gp,
-               "gp is a user_regs_struct");
+/* The machine's sizes (gdb checks them) are asserted by ptrace/ARCH/core.c;
+** a thread's gp is at most pr_reg (all of it where there is a port). */
+_Static_assert(sizeof(elf_gregset_t) >= sizeof ((struct pss_core_thread *)0)->gp,
+               "gp fits pr_reg");
 _Static_assert(sizeof(siginfo_t) == 128, "NT_SIGINFO is a 128-byte siginfo");
 
 /* {======================================================================
@@ -529,7 +527,7 @@ static int add_prstatus (struct pss_buf *b, const struct pss_core_process *p,
   st.pr_ppid = p->ppid;
   st.pr_pgrp = p->pgrp;
   st.pr_sid = p->sid;
-  memcpy(&st.pr_reg, t->gp, sizeof st.pr_reg);
+  memcpy(&st.pr_reg, t->gp, sizeof t->gp);
   st.pr_fpvalid = t->have_fp != 0;
   return add_note(b, NT_PRSTATUS, &st, sizeof st);
 }
@@ -630,7 +628,7 @@ static void fill_ehdr (Elf64_Ehdr *e, size_t phnum) {
   e->e_ident[EI_VERSION] = EV_CURRENT;
   e->e_ident[EI_OSABI] = ELFOSABI_NONE;
   e->e_type = ET_CORE;
-  e->e_machine = EM_X86_64;
+  e->e_machine = (Elf64_Half)pss_core_machine();
   e->e_version = EV_CURRENT;
   e->e_phoff = sizeof *e;
   e->e_ehsize = sizeof *e;
@@ -737,6 +735,7 @@ int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,
   Elf64_Shdr sh;
   uint64_t data_off = 0;
   int rc;
+  if (pss_core_machine() == 0) return -EOPNOTSUPP;      /* no port: no registers to write */
   if (proc == NULL || threads == NULL || nthreads == 0) return -EINVAL;
   /* everything that can fail without writing is done before the first byte */
   if ((rc = image_open(&im, image)) == 0 && (rc = read_maps(im.dirfd, &maps)) == 0 &&
@@ -750,19 +749,3 @@ int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,
   image_close(&im);
   return rc;
 }
-
-#else
-
-const char *pss_core_write_cause (int e) {
-  (void)e;
-  return NULL;
-}
-
-/* The registers of pss_core_thread are x86-64's. */
-int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,
-                    const struct pss_core_thread *threads, size_t nthreads) {
-  (void)fd; (void)image; (void)proc; (void)threads; (void)nthreads;
-  return -EOPNOTSUPP;
-}
-
-#endif

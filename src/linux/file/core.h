@@ -14,12 +14,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "linux/ptrace/arch.h"
+
 #pragma GCC visibility push(hidden)
 
+/* A thread's registers in the machine's layouts (ptrace/ARCH/regs.h) */
 struct pss_core_thread {
   pid_t tid;
-  _Alignas(16) unsigned char gp[27 * 8];  /* x86-64 user_regs_struct, as PTRACE_GETREGSET NT_PRSTATUS gives */
-  unsigned char fp[512];      /* struct user_fpregs_struct (FXSAVE image); valid when have_fp */
+  _Alignas(16) unsigned char gp[PSS_REGS_GP_SIZE];  /* as PTRACE_GETREGSET NT_PRSTATUS gives
+                                                       (x86-64: user_regs_struct) */
+  unsigned char fp[PSS_REGS_FP_SIZE];  /* NT_PRFPREG (x86-64: the FXSAVE image); valid when have_fp */
   int have_fp;
 };
 
@@ -55,8 +59,8 @@ struct pss_core_process {
 ** device memory), and anonymous private memory that has no page at all
 ** (Rss and Swap 0 in smaps: zeros), whose segments have no bytes in the
 ** file (gdb reads them as zeros). Pages that cannot be read even through
-** /proc/IMAGE/mem are written as zeros. x86-64 only: elsewhere
-** -EOPNOTSUPP.
+** /proc/IMAGE/mem are written as zeros. -EOPNOTSUPP on a machine
+** without a port (pss_core_machine() 0).
 */
 int pss_core_write(int fd, pid_t image, const struct pss_core_process *proc,
                    const struct pss_core_thread *threads, size_t nthreads);

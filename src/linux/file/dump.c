@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "linux/file/core.h"
+#include "linux/ptrace/arch.h"
 #include "linux/store/store.h"
 
 /* What a core is made of, taken from the snapshot before any file is
@@ -53,27 +54,13 @@ static void source_free (struct core_source *src) {
   if (src != NULL && src->threads != NULL) munmap(src->threads, src->bytes);
 }
 
-#if defined(__x86_64__)
-#include <sys/user.h>
-
-/* A captured CONTEXT back in the kernel's register layout; fs_base is the
-** thread's TebBaseAddress. */
-static void thread_registers (const PSS_LINUX_THREAD_ENTRY *e, const CONTEXT *c,
+/* A captured CONTEXT record back in the kernel's register layouts
+** (ptrace/ARCH/core.c); fs_base is the thread's TebBaseAddress. */
+static void thread_registers (const PSS_LINUX_THREAD_ENTRY *e, const void *context,
                               struct pss_core_thread *out) {
-  struct user_regs_struct r;
-  memset(&r, 0, sizeof r);
-  r.r15 = c->R15; r.r14 = c->R14; r.r13 = c->R13; r.r12 = c->R12;
-  r.rbp = c->Rbp; r.rbx = c->Rbx; r.r11 = c->R11; r.r10 = c->R10;
-  r.r9 = c->R9; r.r8 = c->R8; r.rax = c->Rax; r.rcx = c->Rcx;
-  r.rdx = c->Rdx; r.rsi = c->Rsi; r.rdi = c->Rdi;
-  r.orig_rax = (unsigned long long)(long long)e->SyscallNumber;
-  r.rip = c->Rip; r.cs = c->SegCs; r.eflags = c->EFlags; r.rsp = c->Rsp; r.ss = c->SegSs;
-  r.fs_base = (uintptr_t)e->Thread.TebBaseAddress;
-  r.ds = c->SegDs; r.es = c->SegEs; r.fs = c->SegFs; r.gs = c->SegGs;
   out->tid = (pid_t)e->Thread.ThreadId;
-  memcpy(out->gp, &r, sizeof out->gp);
-  out->have_fp = (c->ContextFlags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT;
-  if (out->have_fp) memcpy(out->fp, &c->FltSave, sizeof out->fp);
+  out->have_fp = pss_core_regsets(context, e->SyscallNumber,
+                                  (uintptr_t)e->Thread.TebBaseAddress, out->gp, out->fp);
 }
 
 /* Every captured thread with a context, the main thread first. */
@@ -83,10 +70,8 @@ static int core_threads (const struct pss_store *s, struct pss_core_thread *out,
   for (i = 0; i < t->count; i++) {
     const struct pss_thread_row *row = (const void *)(t->rows.data + i * t->row_size);
     uintptr_t off = (uintptr_t)row->e.Thread.ContextRecord;
-    CONTEXT c;
     if (off == 0) continue;
-    memcpy(&c, t->strings.data + off - 1, sizeof c);
-    thread_registers(&row->e, &c, &out[k]);
+    thread_registers(&row->e, t->strings.data + off - 1, &out[k]);
     if (out[k].tid == (pid_t)s->process.Process.ProcessId && k > 0) {
       struct pss_core_thread main = out[k];
       memmove(&out[1], &out[0], k * sizeof *out);
@@ -122,6 +107,7 @@ static void core_identity (const struct pss_store *s, struct pss_core_process *p
 static int source_take (const struct pss_store *s, struct core_source *src) {
   const struct pss_table *t = &s->tables[PSS_TABLE_THREADS];
   memset(src, 0, sizeof *src);
+  if (pss_core_machine() == 0) return -EOPNOTSUPP;   /* no port: no cores */
   if (s->clone.pid <= 0) {
     pss_fail_detail("the snapshot has no VA clone (capture with PSS_CAPTURE_VA_CLONE)");
     return -ENODATA;
@@ -142,14 +128,6 @@ static int source_take (const struct pss_store *s, struct core_source *src) {
   src->image = s->clone.pid;
   return 0;
 }
-#else
-/* The registers of a core are x86-64's. */
-static int source_take (const struct pss_store *s, struct core_source *src) {
-  (void)s;
-  memset(src, 0, sizeof *src);
-  return -EOPNOTSUPP;
-}
-#endif
 
 static int source_write (const struct core_source *src, int fd) {
   return pss_core_write(fd, src->image, &src->proc, src->threads, src->n);

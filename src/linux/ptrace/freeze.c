@@ -1,6 +1,6 @@
 /*
-** freeze.c -- stopping every thread of the target for the capture, and
-** reading their registers.
+** freeze.c -- stopping every thread of the target for the capture (their
+** registers are read by ptrace/ARCH/regs.c).
 **
 ** PTRACE_SEIZE (no options: nothing the target does is reported or
 ** changed) then PTRACE_INTERRUPT on every thread, then a wait for each
@@ -37,10 +37,8 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <elf.h>
 
 #include "linux/ptrace/ptrace.h"
 #include "linux/proc/procfs.h"
@@ -369,101 +367,3 @@ char pss_state_before (const struct pss_freeze *fz, pid_t tid) {
   const struct frozen_thread *ft = fz != NULL ? find(fz, tid) : NULL;
   return ft != NULL ? ft->before : 0;
 }
-
-
-/* {======================================================================
-** Registers
-** ======================================================================= */
-#if defined(__x86_64__)
-#include <stddef.h>
-#include <sys/user.h>
-
-int pss_thread_registers (pid_t tid, struct pss_registers *r, int want_fp, int want_xstate) {
-  struct iovec iov = { &r->gp, sizeof r->gp };
-  memset(r, 0, offsetof(struct pss_registers, xstate));
-  r->xstate_len = 0;
-  if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) < 0) return -errno;
-  /* a stopped thread: every register is its own */
-  r->known = PSS_LINUX_ALL_GENERAL_REGISTERS | PSS_LINUX_REGISTER_DEBUG;
-  if (want_fp) {
-    iov.iov_base = r->fp;
-    iov.iov_len = sizeof r->fp;
-    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRFPREG, &iov) < 0) return -errno;
-    r->have_fp = 1;
-    r->known |= PSS_LINUX_REGISTER_FLOATING;
-  }
-  if (want_xstate) {
-    iov.iov_base = r->xstate;
-    iov.iov_len = sizeof r->xstate;
-    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0) {
-      r->xstate_len = iov.iov_len;
-      r->known |= PSS_LINUX_REGISTER_XSTATE;
-    }
-  }
-  return 0;
-}
-
-/* Debug registers live in struct user, read one word at a time. */
-static UINT64 debug_register (pid_t tid, int i) {
-  long v;
-  errno = 0;
-  v = ptrace(PTRACE_PEEKUSER, tid,
-             (void *)(offsetof(struct user, u_debugreg) + (size_t)i * sizeof(long)), NULL);
-  return errno ? 0 : (UINT64)v;
-}
-
-/*
-** The Windows x64 CONTEXT from Linux's registers, filling what `flags`
-** asks for (CONTEXT_CONTROL, _INTEGER, _SEGMENTS, _FLOATING_POINT,
-** _DEBUG_REGISTERS); ContextFlags says what was filled.
-*/
-void pss_fill_context (CONTEXT *c, const struct pss_registers *r, pid_t tid, DWORD flags) {
-  const struct user_regs_struct *g = (const struct user_regs_struct *)(const void *)r->gp;
-  memset(c, 0, sizeof *c);
-  c->ContextFlags = CONTEXT_AMD64;
-  if ((flags & CONTEXT_CONTROL) == CONTEXT_CONTROL) {
-    c->SegCs = (WORD)g->cs; c->SegSs = (WORD)g->ss;
-    c->Rsp = g->rsp; c->Rip = g->rip; c->EFlags = (DWORD)g->eflags;
-    c->ContextFlags |= CONTEXT_CONTROL;
-  }
-  if ((flags & CONTEXT_INTEGER) == CONTEXT_INTEGER) {
-    c->Rax = g->rax; c->Rcx = g->rcx; c->Rdx = g->rdx; c->Rbx = g->rbx;
-    c->Rbp = g->rbp; c->Rsi = g->rsi; c->Rdi = g->rdi;
-    c->R8 = g->r8; c->R9 = g->r9; c->R10 = g->r10; c->R11 = g->r11;
-    c->R12 = g->r12; c->R13 = g->r13; c->R14 = g->r14; c->R15 = g->r15;
-    c->ContextFlags |= CONTEXT_INTEGER;
-  }
-  if ((flags & CONTEXT_SEGMENTS) == CONTEXT_SEGMENTS) {
-    c->SegDs = (WORD)g->ds; c->SegEs = (WORD)g->es; c->SegFs = (WORD)g->fs; c->SegGs = (WORD)g->gs;
-    c->ContextFlags |= CONTEXT_SEGMENTS;
-  }
-  if ((flags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT && r->have_fp) {
-    memcpy(&c->FltSave, r->fp, sizeof c->FltSave);
-    c->MxCsr = c->FltSave.MxCsr;
-    c->ContextFlags |= CONTEXT_FLOATING_POINT;
-  }
-  if ((flags & CONTEXT_DEBUG_REGISTERS) == CONTEXT_DEBUG_REGISTERS) {
-    c->Dr0 = debug_register(tid, 0); c->Dr1 = debug_register(tid, 1);
-    c->Dr2 = debug_register(tid, 2); c->Dr3 = debug_register(tid, 3);
-    c->Dr6 = debug_register(tid, 6); c->Dr7 = debug_register(tid, 7);
-    c->ContextFlags |= CONTEXT_DEBUG_REGISTERS;
-  }
-  if ((flags & CONTEXT_XSTATE) == CONTEXT_XSTATE && r->xstate_len > 0)
-    c->ContextFlags |= CONTEXT_XSTATE;
-}
-
-uint64_t pss_registers_fs_base (const struct pss_registers *r) {
-  return ((const struct user_regs_struct *)(const void *)r->gp)->fs_base;
-}
-#else
-int pss_thread_registers (pid_t tid, struct pss_registers *r, int want_fp, int want_xstate) {
-  (void)tid; (void)r; (void)want_fp; (void)want_xstate;
-  return -EOPNOTSUPP;
-}
-
-uint64_t pss_registers_fs_base (const struct pss_registers *r) {
-  (void)r;
-  return 0;
-}
-#endif
-/* }====================================================================== */

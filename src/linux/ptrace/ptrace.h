@@ -2,7 +2,8 @@
 ** ptrace.h -- everything that stops, waits for or changes the target with
 ** ptrace: tracees and the tracer thread, the freeze of another process and
 ** of the calling one, thread registers, the VA clone. It reads /proc only
-** through the proc layer (proc/proc.h, proc/procfs.h).
+** through the proc layer (proc/proc.h, proc/procfs.h). What differs by
+** machine is in ptrace/ARCH/, behind arch.h.
 */
 #ifndef PSS_LINUX_PTRACE_PTRACE_H
 #define PSS_LINUX_PTRACE_PTRACE_H
@@ -94,7 +95,6 @@ void pss_self_thaw(struct pss_self_freeze *sf);        /* NULL-safe, once */
 size_t pss_self_frozen_count(const struct pss_self_freeze *sf);
 const struct pss_registers *pss_self_registers(const struct pss_self_freeze *sf, pid_t tid,
                                                char *before);
-void pss_own_registers(struct pss_registers *r);       /* the calling thread's, now */
 /* Either kind of freeze (stopped.c): a thread's registers (NULL if it was
 ** not frozen) and its state before the freeze (0 if not frozen; the
 ** target's state_before hook while its threads are stopped). */
@@ -107,7 +107,8 @@ int pss_capture_contexts(struct pss_target *t, struct pss_store *s) PSS_MUST_CHE
 
 
 /* {======================================================================
-** VA clone (vaclone.c)
+** VA clone: of the calling process and read, released (vaclone.c); of
+** another process, by injection (inject.c)
 ** ======================================================================= */
 /* The calling process: a child made by a bare clone() system call. */
 int pss_clone_self(struct pss_clone *c) PSS_MUST_CHECK;
@@ -116,11 +117,17 @@ int pss_clone_inject(struct pss_target *t, struct pss_freeze *fz, struct pss_clo
                      uint64_t *clone_us) PSS_MUST_CHECK;
 /* After the thaw: the clone closes its descriptors and is parked. */
 int pss_clone_settle(struct pss_clone *c) PSS_MUST_CHECK;
+/* A clone just made: its handle (pidfd), oom score and mem file. */
+int pss_clone_finish(struct pss_clone *c) PSS_MUST_CHECK;
 /* What the clone holds of each captured region (CloneCoverage). */
 int pss_clone_coverage(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
 void pss_clone_release(struct pss_clone *c);      /* kills and reaps it */
 /* Reads the clone's memory; the bytes read, or -errno if none could be. */
 ssize_t pss_clone_read(const struct pss_clone *c, uint64_t address, void *buf, size_t n);
+/* Another process's memory: all of n bytes (process_vm_readv, else the
+** mem file memfd if >= 0), or -ESRCH / -EIO; its /proc/PID/mem opened. */
+int pss_mem_read(int memfd, pid_t pid, uint64_t address, void *buf, size_t n) PSS_MUST_CHECK;
+int pss_mem_open(pid_t pid, int flags);
 /* }====================================================================== */
 
 #pragma GCC visibility pop

@@ -5,7 +5,8 @@
 ** process with thread contexts, a helper child seizes every other thread
 ** of the caller, reads their registers into shared memory, reports, and
 ** waits; the caller gathers the snapshot meanwhile, takes its own registers
-** at the call (getcontext), then lets the helper detach them and exit.
+** at the call (pss_own_registers, ptrace/ARCH/regs.c), then lets the
+** helper detach them and exit.
 **
 ** - The helper is a raw clone with no exit signal: the caller's SIGCHLD
 **   handler and wait(-1) never see it; the caller reaps it with __WALL.
@@ -33,12 +34,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
-#if defined(__x86_64__)
-#include <asm/prctl.h>
-#include <sys/user.h>
-#endif
 
 #include "linux/ptrace/ptrace.h"
 
@@ -356,64 +352,4 @@ const struct pss_registers *pss_self_registers (const struct pss_self_freeze *sf
     }
   return NULL;
 }
-
-#if defined(__x86_64__)
-/*
-** The calling thread's own registers, at the call, in the layouts ptrace
-** gives for the others: what getcontext saves (the registers a call
-** preserves, the argument registers, rsp and rip), and the flags, the
-** selectors and the FXSAVE image taken here. getcontext leaves rax, r10 and r11
-** (scratch registers, meaningless at a call) and the rest of its gregs
-** unwritten: they are zero and not in r->known, never stack garbage.
-*/
-void pss_own_registers (struct pss_registers *r) {
-  ucontext_t uc;
-  struct user_regs_struct g;
-  unsigned long fs_base = 0, flags;
-  unsigned short sel;
-  _Alignas(16) unsigned char area[512];
-  memset(r, 0, offsetof(struct pss_registers, xstate));
-  memset(&uc, 0, sizeof uc);
-  r->xstate_len = 0;
-  getcontext(&uc);
-  __asm__ volatile ("pushfq; popq %0" : "=r" (flags));
-  memset(&g, 0, sizeof g);
-  g.r8 = (unsigned long long)uc.uc_mcontext.gregs[REG_R8];
-  g.r9 = (unsigned long long)uc.uc_mcontext.gregs[REG_R9];
-  g.r12 = (unsigned long long)uc.uc_mcontext.gregs[REG_R12];
-  g.r13 = (unsigned long long)uc.uc_mcontext.gregs[REG_R13];
-  g.r14 = (unsigned long long)uc.uc_mcontext.gregs[REG_R14];
-  g.r15 = (unsigned long long)uc.uc_mcontext.gregs[REG_R15];
-  g.rdi = (unsigned long long)uc.uc_mcontext.gregs[REG_RDI];
-  g.rsi = (unsigned long long)uc.uc_mcontext.gregs[REG_RSI];
-  g.rbp = (unsigned long long)uc.uc_mcontext.gregs[REG_RBP];
-  g.rbx = (unsigned long long)uc.uc_mcontext.gregs[REG_RBX];
-  g.rdx = (unsigned long long)uc.uc_mcontext.gregs[REG_RDX];
-  g.rcx = (unsigned long long)uc.uc_mcontext.gregs[REG_RCX];
-  g.rsp = (unsigned long long)uc.uc_mcontext.gregs[REG_RSP];
-  g.rip = (unsigned long long)uc.uc_mcontext.gregs[REG_RIP];
-  g.eflags = flags;
-  g.orig_rax = (unsigned long long)-1;
-  __asm__ volatile ("mov %%cs, %0" : "=r" (sel)); g.cs = sel;
-  __asm__ volatile ("mov %%ss, %0" : "=r" (sel)); g.ss = sel;
-  __asm__ volatile ("mov %%ds, %0" : "=r" (sel)); g.ds = sel;
-  __asm__ volatile ("mov %%es, %0" : "=r" (sel)); g.es = sel;
-  __asm__ volatile ("mov %%fs, %0" : "=r" (sel)); g.fs = sel;
-  __asm__ volatile ("mov %%gs, %0" : "=r" (sel)); g.gs = sel;
-  if (syscall(SYS_arch_prctl, ARCH_GET_FS, &fs_base) == 0) g.fs_base = fs_base;
-  memcpy(r->gp, &g, sizeof g);
-  r->known = PSS_LINUX_ALL_GENERAL_REGISTERS &
-             ~(PSS_LINUX_REGISTER_RAX | PSS_LINUX_REGISTER_R10 | PSS_LINUX_REGISTER_R11);
-  /* getcontext keeps only the x87 environment and MXCSR; FXSAVE takes
-  ** the whole floating-point and SSE state, as ptrace gives it */
-  __asm__ volatile ("fxsave64 %0" : "=m" (area));
-  memcpy(r->fp, area, sizeof r->fp);
-  r->have_fp = 1;
-  r->known |= PSS_LINUX_REGISTER_FLOATING;
-}
-#else
-void pss_own_registers (struct pss_registers *r) {
-  memset(r, 0, sizeof *r);
-}
-#endif
 /* }====================================================================== */

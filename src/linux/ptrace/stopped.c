@@ -38,22 +38,6 @@ char pss_stopped_state_before (const struct pss_target *t, pid_t tid) {
   return pss_self_registers(t->self_freeze, tid, &before) != NULL ? before : 0;
 }
 
-#if defined(__x86_64__)
-/* The PSS_LINUX_REGISTER_* bits a CONTEXT's ContextFlags cover. */
-static DWORD registers_in (DWORD flags) {
-  DWORD m = 0;
-  if ((flags & CONTEXT_CONTROL) == CONTEXT_CONTROL)
-    m |= PSS_LINUX_REGISTER_RSP | PSS_LINUX_REGISTER_RIP | PSS_LINUX_REGISTER_EFLAGS |
-         PSS_LINUX_REGISTER_SEGMENTS;
-  if ((flags & CONTEXT_INTEGER) == CONTEXT_INTEGER) m |= 0xFFFFu & ~PSS_LINUX_REGISTER_RSP;
-  if ((flags & CONTEXT_SEGMENTS) == CONTEXT_SEGMENTS) m |= PSS_LINUX_REGISTER_SEGMENTS;
-  if ((flags & CONTEXT_FLOATING_POINT) == CONTEXT_FLOATING_POINT) m |= PSS_LINUX_REGISTER_FLOATING;
-  if ((flags & CONTEXT_DEBUG_REGISTERS) == CONTEXT_DEBUG_REGISTERS) m |= PSS_LINUX_REGISTER_DEBUG;
-  if ((flags & CONTEXT_XSTATE) == CONTEXT_XSTATE) m |= PSS_LINUX_REGISTER_XSTATE;
-  return m;
-}
-#endif
-
 /*
 ** A frozen thread's registers: TebBaseAddress is its fs_base (the TLS block,
 ** as the TEB is on Windows); with thread contexts, a CONTEXT record in the
@@ -71,23 +55,17 @@ static int capture_registers (struct pss_target *t, struct pss_store *s, size_t 
   if (rc == -ESRCH || (rc == 0 && regs == NULL)) return 0;   /* killed, or not frozen */
   if (rc < 0) return rc;
   row->e.Thread.TebBaseAddress = (void *)(uintptr_t)pss_registers_fs_base(regs);
-  (void)s;
-#if defined(__x86_64__)
   if (want != 0) {
-    CONTEXT c;
-    size_t xs = (want & CONTEXT_XSTATE) == CONTEXT_XSTATE ? regs->xstate_len : 0;
-    int64_t off;
-    pss_fill_context(&c, regs, tid, want);
-    row->e.ContextRegisters = registers_in(c.ContextFlags) & regs->known;
-    if ((off = pss_buf_append(&tab->strings, &c, sizeof c, 16)) < 0 ||
-        pss_buf_append(&tab->strings, regs->xstate, xs, 1) < 0)
-      return -ENOMEM;
+    DWORD held;
+    size_t size;
+    int64_t off = pss_context_append(&tab->strings, regs, tid, want, &size, &held);
+    if (off < 0) return (int)off;
     row = pss_table_row(tab, i);   /* the pool grew, the rows did not move */
+    row->e.ContextRegisters = held;
     row->e.Thread.ContextRecord = (PCONTEXT)(uintptr_t)(off + 1);
-    row->e.Thread.SizeOfContextRecord = (WORD)(sizeof c + xs);
-    if (s->context_length < sizeof c + xs) s->context_length = (DWORD)(sizeof c + xs);
+    row->e.Thread.SizeOfContextRecord = (WORD)size;
+    if (s->context_length < size) s->context_length = (DWORD)size;
   }
-#endif
   return 0;
 }
 

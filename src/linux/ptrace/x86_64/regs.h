@@ -1,14 +1,34 @@
 /*
-** regs.h -- an x86-64 thread's registers as the kernel gives them.
+** regs.h -- x86-64: a thread's registers as the kernel gives them, and the
+** sizes the generic code takes from the machine (the injected stub's site,
+** a core's page). Included by ptrace/arch.h, and by stub.S for the
+** constants (the C parts are hidden from the assembler).
 */
 #ifndef PSS_LINUX_PTRACE_X86_64_REGS_H
 #define PSS_LINUX_PTRACE_X86_64_REGS_H
 
+#define PSS_REGS_GP_SIZE (27 * 8)   /* NT_PRSTATUS: struct user_regs_struct */
+#define PSS_REGS_FP_SIZE 512        /* NT_PRFPREG: the FXSAVE image */
+
+/* The injected stub (stub.S, clone.c): the bytes of its site -- 262 of
+** code, the signal mask at 264, the magic ptrace/inject.c writes in the
+** last 8 -- and where its first system call instruction ends (the
+** instruction pointer a seccomp filter sees; the tracer starts the thread
+** at the site, on that instruction). */
+#define PSS_STUB_SIZE 288
+#define PSS_STUB_CALL_END 2
+
+#define PSS_CORE_PAGE 4096u         /* the page a core's NT_FILE counts in */
+
+/* Captures this machine has no port for: none. */
+#define PSS_ARCH_UNSUPPORTED_CAPTURES 0
+
+#ifndef __ASSEMBLER__
 #include <stddef.h>
 
 struct pss_registers {
-  _Alignas(16) unsigned char gp[27 * 8];   /* NT_PRSTATUS: user_regs_struct */
-  unsigned char fp[512];                    /* NT_PRFPREG: the FXSAVE image */
+  _Alignas(16) unsigned char gp[PSS_REGS_GP_SIZE];   /* NT_PRSTATUS: user_regs_struct */
+  unsigned char fp[PSS_REGS_FP_SIZE];                 /* NT_PRFPREG: the FXSAVE image */
   int have_fp;
   unsigned known;                           /* PSS_LINUX_REGISTER_*: what holds the thread's values */
   size_t xstate_len;
@@ -16,5 +36,6 @@ struct pss_registers {
 };
 /* Rax..R15, Rip, EFlags and the segment selectors */
 #define PSS_LINUX_ALL_GENERAL_REGISTERS 0x0007FFFFu
+#endif
 
 #endif
