@@ -29,6 +29,7 @@ int main (void) {
   }
   if (filter != NULL && *filter != '\0')
     cmocka_set_test_filter(filter);
+  failed += run_procfs_suite();
   failed += run_capture_suite();
   failed += run_thread_suite();
   failed += run_handle_suite();

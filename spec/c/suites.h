@@ -5,6 +5,7 @@
 #ifndef SPEC_SUITES_H
 #define SPEC_SUITES_H
 
+int run_procfs_suite (void);
 int run_capture_suite (void);
 int run_thread_suite (void);
 int run_handle_suite (void);

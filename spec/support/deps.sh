@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages the build and the tests need, when run as
 # root; otherwise says which are missing. Idempotent and quiet when all
-# are present.
+# are present. clang and libclang-rt-dev (libFuzzer) are for `make fuzz`.
 set -eu
 PACKAGES="gcc make libc6-dev libcmocka-dev valgrind lua5.4 liblua5.4-dev
 lua-busted lua-cjson lua-argparse lua-check lua-filesystem luarocks python3-psutil
 libxml2-utils
+clang libclang-rt-dev
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 gcc-mingw-w64-x86-64-win32 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine wine64 dpkg-dev"
 
