@@ -42,16 +42,14 @@
 static int procdir_pid (int fd, pid_t *pid) {
   char path[64], link[64];
   ssize_t n;
+  int p, deleted;
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  if ((n = readlink(path, link, sizeof link - 1)) < 0) return -EBADF;
-  link[n] = '\0';
-  /* once the process is reaped the link reads "/proc/PID (deleted)" */
-  if (n > 10 && strcmp(link + n - 10, " (deleted)") == 0) link[n -= 10] = '\0';
-  if (strncmp(link, "/proc/", 6) != 0 || strspn(link + 6, "0123456789") != (size_t)n - 6 ||
-      n == 6)
+  if ((n = readlink(path, link, sizeof link)) < 0 ||
+      pss_parse_procdir_link(link, (size_t)n, &p, &deleted) < 0)
     return -EBADF;
+  /* once the process is reaped the link reads "/proc/PID (deleted)" */
   if (faccessat(fd, "stat", F_OK, 0) < 0) return -ESRCH;
-  *pid = (pid_t)strtol(link + 6, NULL, 10);
+  *pid = (pid_t)p;
   return 0;
 }
 

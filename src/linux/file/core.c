@@ -29,6 +29,7 @@
 #include "linux/file/core.h"
 #include "linux/ptrace/arch.h"
 #include "linux/store/store.h"
+#include "linux/proc/proc.h"
 #include "linux/proc/procfs.h"
 
 #define CORE_PAGE PSS_CORE_PAGE       /* the machine's page; NT_FILE counts in it */
@@ -65,16 +66,11 @@ static void maps_free (struct core_maps *m) {
   pss_buf_free(&m->paths);
 }
 
-/* maps escapes only '\n', as "\012"; appends the path to the pool */
+/* Appends a maps path, unescaped, to the pool. */
 static int add_path (struct core_maps *m, const char *in, size_t n, struct core_map *to) {
   int64_t at = pss_buf_append(&m->paths, NULL, 0, 1);
-  size_t i = 0;
   if (at < 0 || pss_buf_reserve(&m->paths, n) < 0) return -ENOMEM;
-  while (i < n) {
-    int nl = in[i] == '\\' && n - i >= 4 && memcmp(in + i, "\\012", 4) == 0;
-    m->paths.data[m->paths.len++] = nl ? '\n' : in[i];
-    i += nl ? 4 : 1;
-  }
+  m->paths.len += pss_unescape_maps_path(in, n, m->paths.data + m->paths.len);
   to->path = (size_t)at;
   to->path_len = m->paths.len - (size_t)at;
   return 0;
@@ -105,93 +101,26 @@ static int add_map (struct core_maps *m, const struct pss_maps_line *ml) {
   return 0;
 }
 
-/* "dd" (VM_DONTDUMP), "io" (VM_IO), "pf" (VM_PFNMAP): the kernel does not
-** dump them, and reading them fails or has side effects. */
-static int vmflags_no_dump (const char *p, size_t n) {
-  size_t i;
-  for (i = 0; i + 2 <= n; i++)
-    if ((i == 0 || p[i - 1] == ' ') && (i + 2 == n || p[i + 2] == ' ') &&
-        (memcmp(p + i, "dd", 2) == 0 || memcmp(p + i, "io", 2) == 0 ||
-         memcmp(p + i, "pf", 2) == 0))
-      return 1;
-  return 0;
-}
-
-static int64_t kb_value (const char *p, size_t n) {
-  char text[32];
-  size_t k = n < sizeof text - 1 ? n : sizeof text - 1;
-  memcpy(text, p, k);
-  text[k] = '\0';
-  return strtoll(text, NULL, 10);
-}
-
-static int has_prefix (const char *line, size_t len, const char *prefix) {
-  size_t n = strlen(prefix);
-  return len >= n && memcmp(line, prefix, n) == 0;
-}
-
-/* The fields of smaps this file uses, for the mapping they follow. */
-static void map_field (struct core_map *c, const char *line, size_t len) {
-  if (has_prefix(line, len, "VmFlags:")) c->no_dump = vmflags_no_dump(line + 8, len - 8);
-  else if (has_prefix(line, len, "Rss:")) c->rss_kb = kb_value(line + 4, len - 4);
-  else if (has_prefix(line, len, "Swap:")) c->swap_kb = kb_value(line + 5, len - 5);
-}
-
 /*
-** One line of smaps (or maps): a mapping ("start-end perms ...", lowercase
-** hex), or a field of the last one ("Name: value", capitalized).
+** One line of smaps (or maps): a mapping, or a field of the last one.
+** "dd" (VM_DONTDUMP), "io" (VM_IO), "pf" (VM_PFNMAP): the kernel does not
+** dump them, and reading them fails or has side effects.
 */
 static int map_line (struct core_maps *m, const char *line, size_t len) {
-  struct pss_maps_line ml;
-  char c = len > 0 ? line[0] : ' ';
-  if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-    if (m->n > 0) map_field(&m->v[m->n - 1], line, len);
-    return 0;
-  }
-  if (pss_parse_maps_line(line, len, &ml) <= 0) return -EINVAL;
-  return add_map(m, &ml);
-}
-
-/* Reads a text file line by line through a fixed buffer. */
-struct lines {
-  int fd, eof;
-  char *buf;
-  size_t start, end;
-};
-
-/* The next line, without its '\n': 1, 0 at the end, or -errno. */
-static int next_line (struct lines *l, const char **line, size_t *len) {
-  for (;;) {
-    char *nl = memchr(l->buf + l->start, '\n', l->end - l->start);
-    ssize_t n;
-    if (nl != NULL || (l->eof && l->end > l->start)) {
-      *line = l->buf + l->start;
-      *len = nl != NULL ? (size_t)(nl - *line) : l->end - l->start;
-      l->start = nl != NULL ? (size_t)(nl + 1 - l->buf) : l->end;
-      return 1;
-    }
-    if (l->eof) return 0;
-    memmove(l->buf, l->buf + l->start, l->end - l->start);
-    l->end -= l->start;
-    l->start = 0;
-    if (l->end == LINE_CAP) return -EOVERFLOW;
-    while ((n = read(l->fd, l->buf + l->end, LINE_CAP - l->end)) < 0 && errno == EINTR) ;
-    if (n < 0) return -errno;
-    if (n == 0) l->eof = 1;
-    l->end += (size_t)n;
-  }
-}
-
-static int read_map_lines (int fd, struct core_maps *m) {
-  struct lines l = { fd, 0, malloc(LINE_CAP), 0, 0 };
-  const char *line = NULL;
-  size_t len = 0;
-  int rc;
-  if (l.buf == NULL) return -ENOMEM;
-  while ((rc = next_line(&l, &line, &len)) > 0)
-    if ((rc = map_line(m, line, len)) < 0) break;
-  free(l.buf);
-  return rc;
+  struct pss_smaps_line sl;
+  struct core_map *c = m->n > 0 ? &m->v[m->n - 1] : NULL;
+  if (pss_parse_smaps_line(line, len, &sl) < 0) return -EINVAL;
+  if (sl.kind == PSS_SMAPS_MAPPING) return add_map(m, &sl.map);
+  if (c == NULL) return 0;
+  if (sl.kind == PSS_SMAPS_VMFLAGS)
+    c->no_dump = pss_vmflags_has(sl.flags, sl.flags_len, "dd") ||
+                 pss_vmflags_has(sl.flags, sl.flags_len, "io") ||
+                 pss_vmflags_has(sl.flags, sl.flags_len, "pf");
+  else if (sl.kind == PSS_SMAPS_FIELD && sl.name_len == 3 && memcmp(sl.name, "Rss", 3) == 0)
+    c->rss_kb = (int64_t)(sl.kb ? sl.value >> 10 : sl.value);
+  else if (sl.kind == PSS_SMAPS_FIELD && sl.name_len == 4 && memcmp(sl.name, "Swap", 4) == 0)
+    c->swap_kb = (int64_t)(sl.kb ? sl.value >> 10 : sl.value);
+  return 0;
 }
 
 /* Whether a mapping's bytes go into the file: not when the kernel would
@@ -209,12 +138,15 @@ static int worth_dumping (const struct core_maps *m, const struct core_map *c) {
 
 /* The mappings of the image: from smaps, or from maps without smaps. */
 static int read_maps (int dirfd, struct core_maps *m) {
-  int fd = openat(dirfd, "smaps", O_RDONLY | O_CLOEXEC), rc;
-  size_t i;
-  if (fd < 0 && errno == ENOENT) fd = openat(dirfd, "maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? -ESRCH : -errno;
-  rc = read_map_lines(fd, m);
-  close(fd);
+  struct pss_lines l;
+  const char *line = NULL;
+  size_t len = 0, i;
+  int rc = pss_lines_open(&l, dirfd, "smaps", LINE_CAP, 0);
+  if (rc == -ESRCH) rc = pss_lines_open(&l, dirfd, "maps", LINE_CAP, 0);
+  if (rc < 0) return rc;
+  while ((rc = pss_lines_next(&l, &line, &len)) > 0)
+    if ((rc = map_line(m, line, len)) < 0) break;
+  pss_lines_close(&l);
   if (rc < 0) return rc;
   if (m->n == 0) return -ESRCH;     /* an exited process (a zombie) has no memory */
   for (i = 0; i < m->n; i++) m->v[i].dump = worth_dumping(m, &m->v[i]);

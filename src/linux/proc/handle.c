@@ -61,12 +61,6 @@ static PSS_LINUX_FD_KIND kind_of_mode (mode_t mode) {
   return PSS_LINUX_FD_FILE;
 }
 
-/* Inode in "pipe:[123]" / "socket:[123]". */
-static uint64_t bracket_inode (const char *s, size_t n) {
-  const char *open = memchr(s, '[', n);
-  return open ? strtoull(open + 1, NULL, 10) : 0;
-}
-
 static DWORD granted_access (unsigned flags) {
   if ((flags & O_PATH) == O_PATH) return 0;
   switch (flags & O_ACCMODE) {
@@ -247,7 +241,7 @@ static int capture_fd (struct pss_target *t, struct pss_store *s,
   e->Kind = kind;
   e->SocketFamily = e->SocketType = e->SocketProtocol = e->SocketState = -1;
   if (e->Kind == PSS_LINUX_FD_PIPE || e->Kind == PSS_LINUX_FD_SOCKET)
-    e->Inode = bracket_inode(target, (size_t)n);
+    e->Inode = pss_parse_link_inode(target, (size_t)n);
   if (e->Kind == PSS_LINUX_FD_FILE || e->Kind == PSS_LINUX_FD_MEMFD)
     stat_path_fd(dirs, name, e, &size);
   fill_basic(e, &fi, flags);

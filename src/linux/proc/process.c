@@ -132,8 +132,9 @@ static void fill_process (struct pss_target *t, PSS_LINUX_PROCESS_INFORMATION *p
 }
 
 static unsigned read_personality (struct pss_target *t) {
-  ssize_t n = pss_read_at(t, t->livefd, "personality");
-  return n > 0 ? (unsigned)strtoul(t->scratch, NULL, 16) : 0;
+  ssize_t n = pss_read_record(t, t->livefd, "personality");
+  uint64_t v;
+  return n > 0 && pss_parse_number(t->scratch, (size_t)n, 16, &v) == 0 ? (unsigned)v : 0;
 }
 
 /*

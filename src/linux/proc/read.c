@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "linux/proc/proc.h"
+#include "linux/proc/procfs.h"
 
 /* {======================================================================
 ** Reading /proc
@@ -98,9 +100,13 @@ int pss_list_numbers (int dirfd, pid_t **out, size_t *n) {
   if (fd < 0) return -errno;
   if ((d = fdopendir(fd)) == NULL) { close(fd); return -errno; }
   while ((de = readdir(d)) != NULL) {
-    pid_t v = (pid_t)atoi(de->d_name);
-    if ((v > 0 || de->d_name[0] == '0') && de->d_name[0] != '.' &&
-        pss_buf_append(&b, &v, sizeof v, sizeof v) < 0) {
+    uint64_t number;
+    pid_t v;
+    if (pss_parse_number(de->d_name, strlen(de->d_name), 10, &number) < 0 ||
+        number > INT_MAX)
+      continue;                            /* ".", "..", "self": not a number */
+    v = (pid_t)number;
+    if (pss_buf_append(&b, &v, sizeof v, sizeof v) < 0) {
       closedir(d);
       pss_buf_free(&b);
       return -ENOMEM;

@@ -36,22 +36,9 @@ static DWORD protect_of (const char *perms, int file_backed) {
   return PAGE_READONLY;
 }
 
-/* maps escapes only '\n', as "\012" */
-static size_t unescape_path (const char *in, size_t n, char *out) {
-  size_t i = 0, k = 0;
-  while (i < n) {
-    if (in[i] == '\\' && n - i >= 4 && memcmp(in + i, "\\012", 4) == 0) {
-      out[k++] = '\n';
-      i += 4;
-    }
-    else out[k++] = in[i++];
-  }
-  return k;
-}
-
 static int add_region (struct pss_table *tab, const struct pss_maps_line *ml) {
   char path[4096 + 1];
-  size_t plen = unescape_path(ml->path, ml->path_len < 4096 ? ml->path_len : 4096, path);
+  size_t plen = pss_unescape_maps_path(ml->path, ml->path_len < 4096 ? ml->path_len : 4096, path);
   PSS_LINUX_VA_SPACE_ENTRY *e;
   int64_t off;
   if ((off = pss_table_bytes(tab, path, plen)) < 0) return -ENOMEM;

@@ -83,22 +83,23 @@ static int mem_write (int memfd, pid_t pid, uint64_t address, const void *buf, s
 
 struct mapping { uint64_t start, end; char perms[5]; int vdso; int file; };
 
-/* The next line of maps text as a mapping; 0 at the end. */
+/* The next line of maps text as a mapping: 1, 0 at the end, or -1 for a
+** line that does not parse (skipped). */
 static int next_mapping (const char **text, const char *end, struct mapping *m) {
-  const char *line = *text, *nl;
-  unsigned long long a, b;
-  char perms[5];
-  int path_at = 0;
-  if (line >= end) return 0;
-  nl = memchr(line, '\n', (size_t)(end - line));
-  *text = nl ? nl + 1 : end;
+  struct pss_maps_line ml;
+  long used;
+  if (*text >= end) return 0;
   memset(m, 0, sizeof *m);
-  if (sscanf(line, "%llx-%llx %4s %*s %*s %*s %n", &a, &b, perms, &path_at) < 3) return -1;
-  m->start = a;
-  m->end = b;
-  memcpy(m->perms, perms, 5);
-  m->vdso = path_at > 0 && !strncmp(line + path_at, "[vdso]", 6);
-  m->file = path_at > 0 && line[path_at] == '/';
+  if ((used = pss_parse_maps_line(*text, (size_t)(end - *text), &ml)) <= 0) {
+    *text += pss_skip_line(*text, (size_t)(end - *text));
+    return -1;
+  }
+  *text += used;
+  m->start = ml.start;
+  m->end = ml.end;
+  memcpy(m->perms, ml.perms, 5);
+  m->vdso = ml.path_len >= 6 && memcmp(ml.path, "[vdso]", 6) == 0;
+  m->file = ml.path_len > 0 && ml.path[0] == '/';
   return 1;
 }
 
@@ -471,8 +472,12 @@ static int prepare (struct injection *in, struct pss_freeze *fz) {
   if ((rc = pss_gpregs_injectable(&in->frozen)) < 0) return rc;
   pss_gpregs_restartable(&in->resume, &in->frozen);
   if (ptrace(PTRACE_GETSIGMASK, in->tid, (void *)8, &in->mask) < 0) return -errno;
-  if ((in->memfd = pss_mem_open(in->t->pid, O_RDWR)) < 0 && (in->memfd = -1, errno == ESRCH))
-    return -ESRCH;
+  /* /proc/PID/mem writes past the page protection */
+  if ((in->memfd = pss_proc_open(in->t->pid, "mem", O_RDWR)) < 0) {
+    int gone = in->memfd == -ESRCH;
+    in->memfd = -1;
+    if (gone) return -ESRCH;
+  }
   if ((rc = find_site(in)) < 0) return rc;
   if ((rc = site_in_use(in, fz)) < 0) return rc;
   return seccomp_allows(in);

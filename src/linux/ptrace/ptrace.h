@@ -125,9 +125,8 @@ void pss_clone_release(struct pss_clone *c);      /* kills and reaps it */
 /* Reads the clone's memory; the bytes read, or -errno if none could be. */
 ssize_t pss_clone_read(const struct pss_clone *c, uint64_t address, void *buf, size_t n);
 /* Another process's memory: all of n bytes (process_vm_readv, else the
-** mem file memfd if >= 0), or -ESRCH / -EIO; its /proc/PID/mem opened. */
+** mem file memfd if >= 0), or -ESRCH / -EIO. */
 int pss_mem_read(int memfd, pid_t pid, uint64_t address, void *buf, size_t n) PSS_MUST_CHECK;
-int pss_mem_open(pid_t pid, int flags);
 /* }====================================================================== */
 
 #pragma GCC visibility pop

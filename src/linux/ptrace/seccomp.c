@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "linux/proc/proc.h"
+#include "linux/proc/procfs.h"
 #include "linux/ptrace/seccomp.h"
 
 _Static_assert(sizeof(struct pss_seccomp_data) == 64, "struct seccomp_data is 64 bytes");
@@ -322,14 +323,6 @@ static void judge_strict (struct judgement *j, const struct pss_seccomp_call *ca
 ** The thread's mode and filters
 ** ======================================================================= */
 
-/* The mode of a "Seccomp:\tN" line of len bytes: one digit, else -1. */
-static int mode_of_line (const char *line, size_t len) {
-  size_t i = sizeof "Seccomp:" - 1;
-  while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
-  if (i + 1 != len || line[i] < '0' || line[i] > '9') return -1;
-  return line[i] - '0';
-}
-
 /*
 ** The "Seccomp:" mode of /proc/TID/status (any thread, by its tid), -1 if
 ** unreadable; 0 when there is no such line (a kernel without
@@ -347,7 +340,9 @@ static int seccomp_mode (pid_t tid, int *mode) {
   *mode = 0;
   while ((rc = pss_lines_next(&l, &line, &len)) > 0)
     if (len >= sizeof "Seccomp:" - 1 && memcmp(line, "Seccomp:", sizeof "Seccomp:" - 1) == 0) {
-      *mode = mode_of_line(line, len);
+      struct pss_status ss;
+      (void)pss_parse_status(line, len, &ss);     /* the parser takes one line too */
+      *mode = ss.seccomp;
       break;
     }
   pss_lines_close(&l);

@@ -54,12 +54,6 @@ int pss_mem_read (int memfd, pid_t pid, uint64_t address, void *buf, size_t n) {
   return errno == ESRCH ? -ESRCH : -EIO;
 }
 
-/* /proc/PID/mem, for reads that pass the page protection (and writes). */
-int pss_mem_open (pid_t pid, int flags) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
-  return open(path, flags | O_CLOEXEC);
-}
 
 /* }====================================================================== */
 
@@ -147,18 +141,14 @@ void pss_clone_release (struct pss_clone *c) {
 ** Coverage: what the clone holds of each captured region
 ** ======================================================================= */
 
-/* One VMA of the clone's smaps: its start and coverage. */
-static unsigned char coverage_of (const char *vmflags) {
-  const char *p;
-  int shared = 0;
-  for (p = vmflags; *p != '\0' && *p != '\n'; p++) {
-    if (p[0] == ' ' || p[1] == '\0') continue;
-    if (p != vmflags && p[-1] != ' ') continue;
-    if (!strncmp(p, "io", 2) || !strncmp(p, "pf", 2)) return PSS_LINUX_CLONE_UNREADABLE;
-    if (!strncmp(p, "wf", 2)) return PSS_LINUX_CLONE_ZEROED;
-    if (!strncmp(p, "sh", 2)) shared = 1;
-  }
-  return shared ? PSS_LINUX_CLONE_SHARED : PSS_LINUX_CLONE_COPY;
+/* What the clone holds of a VMA, from its smaps VmFlags. */
+static unsigned char coverage_of (const struct pss_smaps_line *sl) {
+  if (pss_vmflags_has(sl->flags, sl->flags_len, "io") ||
+      pss_vmflags_has(sl->flags, sl->flags_len, "pf"))
+    return PSS_LINUX_CLONE_UNREADABLE;
+  if (pss_vmflags_has(sl->flags, sl->flags_len, "wf")) return PSS_LINUX_CLONE_ZEROED;
+  if (pss_vmflags_has(sl->flags, sl->flags_len, "sh")) return PSS_LINUX_CLONE_SHARED;
+  return PSS_LINUX_CLONE_COPY;
 }
 
 static int cmp_u64 (const void *a, const void *b) {
@@ -173,33 +163,33 @@ static int cmp_u64 (const void *a, const void *b) {
 */
 int pss_clone_coverage (struct pss_target *t, struct pss_store *s) {
   struct pss_table *regions = &s->tables[PSS_TABLE_REGIONS];
-  char path[64];
   uint64_t *vmas = NULL;
-  size_t n = 0, cap = 0, i;
+  size_t n = 0, cap = 0, i, at;
   ssize_t len;
-  const char *line, *end;
   int dirfd;
   if (!(s->flags & PSS_CAPTURE_VA_SPACE) || s->clone.pid <= 0) return 0;
-  snprintf(path, sizeof path, "/proc/%d", (int)s->clone.pid);
-  if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) return -errno;
+  if ((dirfd = pss_proc_open(s->clone.pid, NULL, 0)) < 0) return dirfd;
   len = pss_read_at(t, dirfd, "smaps");
   close(dirfd);
   if (len < 0) return (int)len;
-  for (line = t->scratch, end = t->scratch + len; line < end; ) {
-    const char *next = memchr(line, '\n', (size_t)(end - line));
-    unsigned long long start;
-    next = next ? next + 1 : end;
-    if (sscanf(line, "%llx-", &start) == 1 && strchr("0123456789abcdef", line[0])) {
+  for (at = 0; at < (size_t)len; ) {
+    struct pss_smaps_line sl;
+    long used = pss_parse_smaps_line(t->scratch + at, (size_t)len - at, &sl);
+    if (used <= 0) {                        /* a header that does not parse */
+      at += pss_skip_line(t->scratch + at, (size_t)len - at);
+      continue;
+    }
+    at += (size_t)used;
+    if (sl.kind == PSS_SMAPS_MAPPING) {
       if (n == cap) {
         uint64_t *grown = realloc(vmas, (cap = cap ? cap * 2 : 256) * sizeof *vmas);
         if (grown == NULL) { free(vmas); return -ENOMEM; }
         vmas = grown;
       }
-      vmas[n++] = (uint64_t)start << 8 | PSS_LINUX_CLONE_COPY;
+      vmas[n++] = sl.map.start << 8 | PSS_LINUX_CLONE_COPY;
     }
-    else if (n > 0 && !strncmp(line, "VmFlags:", 8))
-      vmas[n - 1] = (vmas[n - 1] & ~(uint64_t)0xff) | coverage_of(line + 8);
-    line = next;
+    else if (sl.kind == PSS_SMAPS_VMFLAGS && n > 0)
+      vmas[n - 1] = (vmas[n - 1] & ~(uint64_t)0xff) | coverage_of(&sl);
   }
   qsort(vmas, n, sizeof *vmas, cmp_u64);
   for (i = 0; i < regions->count; i++) {
@@ -226,17 +216,14 @@ int pss_clone_coverage (struct pss_target *t, struct pss_store *s) {
 ** makes the kernel pick the snapshot, not the target, and the mem file
 ** for reads. */
 int pss_clone_finish (struct pss_clone *c) {
-  char path[64];
   int fd;
-  snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)c->pid);
-  if ((fd = open(path, O_WRONLY | O_CLOEXEC)) >= 0) {
+  if ((fd = pss_proc_open(c->pid, "oom_score_adj", O_WRONLY)) >= 0) {
     if (write(fd, "1000", 4) != 4) { /* a snapshot still works without it */ }
     close(fd);
   }
   c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
   if (c->pidfd < 0 && errno == ENOSYS) {
-    snprintf(path, sizeof path, "/proc/%d", (int)c->pid);
-    c->pidfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if ((c->pidfd = pss_proc_open(c->pid, NULL, 0)) < 0) c->pidfd = -1;
     c->procdir = 1;
   }
   if (c->pidfd >= 0 && c->pidfd < 3) {    /* a handle never looks like NULL */
@@ -245,7 +232,8 @@ int pss_clone_finish (struct pss_clone *c) {
     c->pidfd = high;
   }
   if (c->pidfd < 0) return -errno;
-  c->memfd = pss_mem_open(c->pid, O_RDONLY);
+  /* /proc/PID/mem: reads that pass the page protection */
+  if ((c->memfd = pss_proc_open(c->pid, "mem", O_RDONLY)) < 0) c->memfd = -1;
   return 0;
 }
 /* }====================================================================== */
