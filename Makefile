@@ -9,6 +9,9 @@
 #   make console    the embedding example (examples/console), as a TAP suite
 #   make windows    cross-build lua.exe, lua54.dll and pss.dll with mingw-w64
 #   make windows-test   the import guard and the smoke test under wine
+#   make fuzz       the /proc parsers under libFuzzer for FUZZ_SECONDS (60)
+#   make lint       luacheck, -Werror (and for aarch64), libpss's layers,
+#                   file lengths
 #
 # Variables follow LuaRocks' names so `luarocks make` and distro builds can
 # override them: LUA, LUA_INCDIR, LUA_LIBDIR, LIBFLAG, CFLAGS, PREFIX, ...
@@ -191,13 +194,13 @@ deps:
 -include spec/fuzz/fuzz.mk
 
 # Zero warnings (luacheck; every C file with -Werror, also for aarch64), the
-# layers of libpss (spec/support/layers.lua) and files short enough to read
-# in one sitting: five counted tests.
+# layers of libpss (spec/support/layers.lua), files short enough to read in
+# one sitting, and the rockspec: six counted tests.
 MAX_LINES = 800
 LUA_DIRS = lua spec/lua spec/support spec/windows bench examples bin/pss
 lint:
 	@mkdir -p $(TAP)
-	@{ echo "1..5"; \
+	@{ echo "1..6"; \
 	  if luacheck -q --std lua54 $$(ls -d $(LUA_DIRS) 2>/dev/null) >$(TAP)/luacheck.log 2>&1; \
 	  then echo "ok 1 - luacheck"; else echo "not ok 1 - luacheck"; sed 's/^/# /' $(TAP)/luacheck.log; fi; \
 	  if $(MAKE) --no-print-directory BUILD=build/lint CFLAGS="-O2 -Werror" \
@@ -218,6 +221,15 @@ lint:
 	  if [ -z "$$long" ]; then echo "ok 5 - no file in src/ or lua/ over $(MAX_LINES) lines"; \
 	  else echo "not ok 5 - no file in src/ or lua/ over $(MAX_LINES) lines"; \
 	    echo "$$long" | sed 's/^/# /'; fi; \
+	  rm -rf build/rocktree; \
+	  if luarocks --lua-version=5.4 make --deps-mode=none --tree build/rocktree \
+	       pss-scm-1.rockspec >$(TAP)/luarocks.log 2>&1 && \
+	     LUA_PATH="$(abspath build/rocktree)/share/lua/5.4/?.lua;;" \
+	     LUA_CPATH="$(abspath build/rocktree)/lib/lua/5.4/?.so;;" \
+	     build/rocktree/bin/pss ps >>$(TAP)/luarocks.log 2>&1; \
+	  then echo "ok 6 - luarocks make builds and installs pss from the rockspec"; \
+	  else echo "not ok 6 - luarocks make builds and installs pss from the rockspec"; \
+	    tail -n 30 $(TAP)/luarocks.log | sed 's/^/# /'; fi; \
 	} > $(TAP)/lint.tap; cat $(TAP)/lint.tap; ! grep -q "^not ok" $(TAP)/lint.tap
 
 # aarch64: the same sources build; thread contexts there answer
@@ -277,7 +289,7 @@ windows-test: windows $(WIN)/test_win.exe
 
 # Every suite runs even when one fails; the summary decides the exit code.
 SUITES = c lua host console c-asan lua-asan host-asan console-asan \
-         c-valgrind lua-valgrind host-valgrind console-valgrind windows
+         c-valgrind lua-valgrind host-valgrind console-valgrind windows fuzz
 test: deps
 	@rm -rf $(TAP); mkdir -p $(TAP)
 	@$(MAKE) --no-print-directory all
@@ -293,6 +305,7 @@ test: deps
 	-@$(MAKE) --no-print-directory console-valgrind
 	-@$(MAKE) --no-print-directory lint
 	-@$(MAKE) --no-print-directory windows-test
+	-@$(MAKE) --no-print-directory fuzz
 	@$(LUA) spec/support/tapsum.lua $(SUITES:%=$(TAP)/%.tap) $(TAP)/lint.tap
 
 # Benchmarks: pss against psutil and plain /proc reads on fixed targets;

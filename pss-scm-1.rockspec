@@ -21,47 +21,52 @@ description = {
 }
 dependencies = {
    "lua >= 5.4, < 5.5",
-   -- pss.json, pss.processes (on Linux) and the pss command; Debian packages
-   -- them as lua-cjson, lua-filesystem and lua-argparse
+   -- pss.json and the pss command; Debian packages them as lua-cjson,
+   -- lua-filesystem and lua-argparse
    "lua-cjson", "luafilesystem", "argparse",
 }
+-- On Linux the Makefile builds pss.core (libpss's sources are picked by
+-- folder, and the machine's ptrace/ARCH/ folder by the compiler) and
+-- installs it with lua/ and bin/pss, from LuaRocks' variables.
 build = {
-   type = "builtin",
-   modules = {
-      pss = "lua/pss.lua",
-      ["pss.cli"] = "lua/pss/cli.lua",
-      ["pss.diff"] = "lua/pss/diff.lua",
-      ["pss.json"] = "lua/pss/json.lua",
-      ["pss.process"] = "lua/pss/process.lua",
-      ["pss.report"] = "lua/pss/report.lua",
-      ["pss.svg"] = "lua/pss/svg.lua",
-      ["pss.core"] = {
-         sources = {
-            "src/lpss.c", "src/text.c",
-            "src/linux/capture.c", "src/linux/core.c", "src/linux/dump.c",
-            "src/linux/freeze.c", "src/linux/handle.c",
-            "src/linux/procfs.c", "src/linux/region.c", "src/linux/seccomp.c",
-            "src/linux/selffreeze.c",
-            "src/linux/snapshot.c", "src/linux/socket.c", "src/linux/store.c",
-            "src/linux/thread.c", "src/linux/vaclone.c", "src/linux/walk.c",
-         },
-         defines = { "_GNU_SOURCE" },
-         incdirs = { "src" },
-      },
+   type = "make",
+   build_target = "lua",
+   build_variables = {
+      BUILD = "build/luarocks",
+      CFLAGS = "$(CFLAGS)", LIBFLAG = "$(LIBFLAG)", CC = "$(CC)",
+      LUA = "$(LUA)", LUA_INCDIR = "$(LUA_INCDIR)", LUA_LIBDIR = "$(LUA_LIBDIR)",
    },
-   install = {
-      bin = { pss = "bin/pss" },
+   install_variables = {
+      BUILD = "build/luarocks",
+      PREFIX = "$(PREFIX)", INST_LIBDIR = "$(LIBDIR)", INST_LUADIR = "$(LUADIR)",
+      INST_BINDIR = "$(BINDIR)",
    },
    -- On Windows pss.core passes through to kernel32 (docs/windows.md)
    platforms = {
       windows = {
+         type = "builtin",
          modules = {
+            pss = "lua/pss.lua",
+            ["pss.cli"] = "lua/pss/cli.lua",
+            ["pss.diff"] = "lua/pss/diff.lua",
+            ["pss.json"] = "lua/pss/json.lua",
+            ["pss.process"] = "lua/pss/process.lua",
+            ["pss.report"] = "lua/pss/report.lua",
+            ["pss.svg"] = "lua/pss/svg.lua",
+            ["pss.text"] = "lua/pss/text.lua",
             ["pss.core"] = {
-               sources = { "src/lpss.c", "src/windows/pss_win.c" },
+               sources = {
+                  "src/lpss.c", "src/lpss_fields.c", "src/lpss_ledger.c",
+                  "src/lpss_record.c", "src/lpss_snapshot.c", "src/lpss_walk.c",
+                  "src/windows/pss_win.c",
+               },
                defines = { "_WIN32_WINNT=0x0601" },
                incdirs = { "src" },
                libraries = { "advapi32" },
             },
+         },
+         install = {
+            bin = { pss = "bin/pss" },
          },
       },
    },
