@@ -17,6 +17,8 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 
+#include "linux/ptrace/arch.h"
+
 /* Internal: hidden from the shared objects that link libpss. */
 #pragma GCC visibility push(hidden)
 
@@ -65,13 +67,9 @@ int pss_seccomp_check(pid_t tid, const struct pss_seccomp_call *calls, size_t n,
 /* {======================================================================
 ** The kernel's side (seccomp(2)), for the evaluator and its tests
 ** ======================================================================= */
-#if defined(__x86_64__)
-#define PSS_SECCOMP_ARCH_NATIVE AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define PSS_SECCOMP_ARCH_NATIVE AUDIT_ARCH_AARCH64
-#else
-#define PSS_SECCOMP_ARCH_NATIVE 0u          /* unknown here: strict mode is UNKNOWN */
-#endif
+/* the machine's AUDIT_ARCH_* (ptrace/ARCH/regs.h; 0 where unknown: a
+** strict mode is then UNKNOWN) */
+#define PSS_SECCOMP_ARCH_NATIVE PSS_AUDIT_ARCH
 
 /* Seccomp: in /proc/PID/status, and the modes of prctl(PR_SET_SECCOMP) */
 #define PSS_SECCOMP_MODE_DISABLED 0

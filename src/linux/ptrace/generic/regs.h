@@ -14,6 +14,7 @@
 #define PSS_STUB_SIZE 288
 #define PSS_STUB_CALL_END 0
 #define PSS_CORE_PAGE 4096u
+#define PSS_AUDIT_ARCH 0u            /* unknown: a seccomp strict mode is UNKNOWN */
 
 /* Captures this machine has no port for: the layouts and the injected
 ** code are x86-64's. */

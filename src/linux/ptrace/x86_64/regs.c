@@ -9,6 +9,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 #include <asm/prctl.h>
+#include <linux/audit.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -17,6 +18,8 @@
 
 #include "linux/ptrace/arch.h"
 #include "linux/store/buf.h"
+
+_Static_assert(PSS_AUDIT_ARCH == AUDIT_ARCH_X86_64, "the seccomp arch of a native call");
 
 _Static_assert(sizeof(struct user_regs_struct) == PSS_REGS_GP_SIZE, "gp is a user_regs_struct");
 _Static_assert(sizeof(struct user_fpregs_struct) == PSS_REGS_FP_SIZE, "fp is an FXSAVE image");

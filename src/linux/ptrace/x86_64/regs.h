@@ -20,6 +20,10 @@
 
 #define PSS_CORE_PAGE 4096u         /* the page a core's NT_FILE counts in */
 
+/* AUDIT_ARCH_X86_64 (linux/audit.h): how a seccomp filter sees a native
+** system call (asserted in regs.c). */
+#define PSS_AUDIT_ARCH 0xC000003Eu
+
 /* Captures this machine has no port for: none. */
 #define PSS_ARCH_UNSUPPORTED_CAPTURES 0
 
