@@ -167,13 +167,15 @@ struct core_image {
 };
 
 static int image_open (struct core_image *im, pid_t pid) {
-  char path[32];
-  snprintf(path, sizeof path, "/proc/%d", (int)pid);
   im->pid = pid;
   im->vm_readv = 1;
   im->memfd = -1;
-  im->dirfd = pid > 0 ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-  if (im->dirfd < 0) return pid <= 0 || errno == ENOENT ? -ESRCH : -errno;
+  im->dirfd = pid > 0 ? pss_proc_open(pid, NULL, 0) : -ESRCH;
+  if (im->dirfd < 0) {
+    int rc = im->dirfd;
+    im->dirfd = -1;
+    return rc;
+  }
   im->memfd = openat(im->dirfd, "mem", O_RDONLY | O_CLOEXEC);
   im->mem_error = im->memfd < 0 ? -errno : 0;
   return 0;
