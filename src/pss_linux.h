@@ -130,7 +130,38 @@ typedef struct {
   WORD Reserved1;
   char const *CommandLine;    /* exact bytes; valid until the snapshot is freed */
   char const *Comm;
+  unsigned char CaptureMode;  /* PSS_LINUX_CAPTURE_MODE_*: how the snapshot was taken */
+  unsigned char Reserved2;
+  WORD NotFrozenLength;       /* bytes */
+  DWORD Reserved3;
+  char const *NotFrozen;      /* why the target was not stopped, in words ("" when it
+                                 was); valid until the snapshot is freed */
 } PSS_LINUX_PROCESS_INFORMATION;
+
+/*
+** CaptureMode. FROZEN: every thread of the target was stopped while the
+** snapshot was read, so its parts describe one instant. RUNNING: read
+** while the target ran, as ps and psutil read it: each /proc file is
+** consistent in itself, but the tables may disagree with each other and
+** with the record (a thread or fd that came or went between two reads);
+** TebBaseAddress is 0 (it needs the thread stopped).
+*/
+#define PSS_LINUX_CAPTURE_MODE_FROZEN  1
+#define PSS_LINUX_CAPTURE_MODE_RUNNING 2
+
+/*
+** Capture flags of libpss on Linux, outside the Windows values.
+** UNFROZEN: read everything without stopping the target (refused with
+** thread contexts or the VA clone, which need its threads stopped).
+** FREEZE_OPTIONAL: stop the target as usual, but where the kernel refuses
+** to let it be traced (Yama's ptrace_scope, no CAP_SYS_PTRACE, a seccomp
+** filter, a kernel thread) read it while running instead of failing with
+** ERROR_ACCESS_DENIED; NotFrozen then says why. Another tracer is no
+** refusal: that stays ERROR_BUSY. Without
+** either flag a capture keeps Windows' contract: taken as asked, or not.
+*/
+#define PSS_LINUX_CAPTURE_UNFROZEN        0x00020000u
+#define PSS_LINUX_CAPTURE_FREEZE_OPTIONAL 0x00040000u
 
 /* Truncated: the command line is longer than PSS_LINUX_COMMAND_LINE_MAX
 ** bytes and CommandLine holds its first PSS_LINUX_COMMAND_LINE_MAX. */

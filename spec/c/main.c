@@ -43,6 +43,7 @@ int main (void) {
   failed += run_create_flag_suite();
   failed += run_self_suite();
   failed += run_freeze_suite();
+  failed += run_unfrozen_suite();
   failed += run_seccomp_suite();
   failed += run_core_suite();
   failed += run_vaclone_suite();

@@ -25,5 +25,6 @@ int run_vaclone_suite (void);
 int run_reaper_suite (void);
 int run_fault_suite (void);
 int run_racing_suite (void);
+int run_unfrozen_suite (void);
 
 #endif

@@ -1020,7 +1020,7 @@ static void freeze_is_measured (void **state) {
   HANDLE h = fixture_open(f, t->pid);
   PSS_CAPTURE_FLAGS const flags[] = {
     WITH_CONTEXTS | PSS_CREATE_MEASURE_PERFORMANCE,
-    PSS_CAPTURE_NONE | PSS_CREATE_MEASURE_PERFORMANCE,   /* a capture of another process freezes it */
+    PSS_CAPTURE_HANDLES | PSS_CREATE_MEASURE_PERFORMANCE,   /* a table of another process */
   };
   size_t k;
   pid_t tids[1024];

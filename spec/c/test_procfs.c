@@ -1599,6 +1599,35 @@ static void procfs_procdir_links (void **state) {
 }
 /* }====================================================================== */
 
+/* auxv: a 64-bit vector, the 32-bit layout, empty, and what is neither */
+static void procfs_auxv_layouts (void **state) {
+  static const uint64_t v64[] = { 33, 0x7ffd1000, 6, 4096, 9, 0x401040, 0, 0 };
+  static const uint32_t v32[] = { 32, 0xf7f1a560, 33, 0xf7f1a000, 6, 4096, 9, 0x8049000, 0, 0 };
+  static const uint64_t no_end[] = { 6, 4096, 9, 0x401040 };
+  uint64_t entry = 7;
+  int is32 = 7;
+  char *p;
+  (void)state;
+  assert_int_equal(pss_parse_auxv((const char *)v64, sizeof v64, &entry, &is32), 0);
+  assert_true(entry == 0x401040);
+  assert_int_equal(is32, 0);
+  assert_int_equal(pss_parse_auxv((const char *)v32, sizeof v32, &entry, &is32), 0);
+  assert_true(entry == 0x8049000);
+  assert_int_equal(is32, 1);
+  assert_int_equal(pss_parse_auxv("", 0, &entry, &is32), 0);
+  assert_true(entry == 0 && is32 == 0);
+  assert_int_equal(pss_parse_auxv((const char *)no_end, sizeof no_end, &entry, &is32), -EINVAL);
+  assert_true(entry == 0 && is32 == 0);
+  assert_int_equal(pss_parse_auxv((const char *)v64, sizeof v64 - 1, &entry, &is32), -EINVAL);
+  /* unaligned, and in an exact block: no read past len */
+  p = malloc(sizeof v64 + 1);
+  assert_non_null(p);
+  memcpy(p + 1, v64, sizeof v64);
+  assert_int_equal(pss_parse_auxv(p + 1, sizeof v64, &entry, &is32), 0);
+  assert_true(entry == 0x401040);
+  free(p);
+}
+
 int run_procfs_suite (void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(procfs_stat_of_a_thread),
@@ -1639,6 +1668,7 @@ int run_procfs_suite (void) {
     cmocka_unit_test(procfs_descriptor_link_inodes),
     cmocka_unit_test(procfs_one_number_files),
     cmocka_unit_test(procfs_procdir_links),
+    cmocka_unit_test(procfs_auxv_layouts),
     cmocka_unit_test(procfs_every_parser_stays_within_len),
   };
   return cmocka_run_group_tests_name("procfs", tests, NULL, NULL);

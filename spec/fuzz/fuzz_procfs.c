@@ -122,6 +122,7 @@ static void small (const char *t, size_t len) {
   (void)pss_parse_number(t, len, 16, &v);
   (void)pss_parse_number(t, len, 10, &v);
   if (pss_parse_procdir_link(t, len, &pid, &deleted) == 0) CHECK(pid > 0);
+  if (pss_parse_auxv(t, len, &v, &pid) == 0) CHECK(pid == 0 || pid == 1);
 }
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size) {

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +34,12 @@
 #define CREATE_OPTIONS (PSS_CREATE_BREAKAWAY_OPTIONAL | PSS_CREATE_BREAKAWAY |    \
                         PSS_CREATE_FORCE_BREAKAWAY | PSS_CREATE_USE_VM_ALLOCATIONS | \
                         PSS_CREATE_MEASURE_PERFORMANCE | PSS_CREATE_RELEASE_SECTION)
+#define CAPTURE_LINUX (PSS_LINUX_CAPTURE_UNFROZEN | PSS_LINUX_CAPTURE_FREEZE_OPTIONAL)
+/* What must describe one instant (the tables), and what needs the target's
+** threads stopped whatever the caller allows (ptrace: their registers, a
+** system call run by one of them). The process record alone needs neither. */
+#define CAPTURE_TABLES (PSS_CAPTURE_THREADS | PSS_CAPTURE_HANDLES | PSS_CAPTURE_VA_SPACE)
+#define CAPTURE_NEEDS_PTRACE (CAPTURE_CONTEXTS | PSS_CAPTURE_VA_CLONE)
 
 
 /* {======================================================================
@@ -58,6 +66,35 @@ static int open_procdir (pid_t pid) {
 }
 
 /*
+** Linux 6.13 and later answer a pidfd's pid with one ioctl, where its
+** fdinfo takes three system calls and a parse. The ioctl is asked only of
+** an fd that is a pidfd (its file system is pidfs, Linux 6.9): a device's
+** driver could read the number as its own request. 1: not answered here.
+*/
+#define PSS_PIDFS_MAGIC 0x50494446u
+struct pss_pidfd_info {             /* struct pidfd_info, its first 64 bytes */
+  uint64_t mask, cgroupid;
+  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  int32_t exit_code;
+};
+#define PSS_PIDFD_GET_INFO _IOWR(0xFF, 11, struct pss_pidfd_info)
+_Static_assert(sizeof(struct pss_pidfd_info) == 64, "PIDFD_INFO_SIZE_VER0");
+
+static int pidfs_pid (int fd, pid_t *pid) {
+  struct statfs fs;
+  struct pss_pidfd_info info;
+  if (fstatfs(fd, &fs) < 0) return -EBADF;
+  if ((uint32_t)fs.f_type != PSS_PIDFS_MAGIC) return 1;
+  memset(&info, 0, sizeof info);
+  info.mask = 1;                    /* PIDFD_INFO_PID */
+  if (ioctl(fd, PSS_PIDFD_GET_INFO, &info) < 0)
+    return errno == ESRCH ? -ESRCH : 1;      /* reaped; or an older kernel */
+  if (info.pid == 0) return -EPERM;  /* not visible in our pid namespace */
+  *pid = (pid_t)info.pid;
+  return 0;
+}
+
+/*
 ** The pid a process handle names: -EBADF if fd is not one, -ESRCH once the
 ** process is reaped. A handle is a pidfd, or where pidfd_open is missing
 ** (Linux < 5.3, valgrind 3.19) an fd of /proc/PID: both stay bound to
@@ -68,6 +105,7 @@ static int pidfd_pid (int fd, pid_t *pid) {
   struct pss_fdinfo fi;
   ssize_t n;
   if (fd < 0) return -EBADF;
+  if ((n = pidfs_pid(fd, pid)) != 1) return (int)n;
   snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
   if ((n = pss_proc_read(AT_FDCWD, path, text, sizeof text)) <= 0 ||
       pss_parse_fdinfo(text, (size_t)n, &fi) < 0)
@@ -86,6 +124,20 @@ static int handle_fd (HANDLE h) {
 static int handle_pid (HANDLE h, pid_t *pid) {
   if (h == PSS_LINUX_CURRENT_PROCESS) { *pid = getpid(); return 0; }
   return pidfd_pid(handle_fd(h), pid);
+}
+
+/*
+** After /proc/PID is opened: the handle's process still holds the pid, so
+** the directory is its. A pidfd is asked with a null signal, which reaches
+** its process, alive or a zombie, until it is reaped (one system call
+** where its fdinfo takes three); where that cannot answer (a /proc/PID
+** handle, a process we may not signal) the handle's pid is read again.
+*/
+static int handle_still (HANDLE h) {
+  pid_t again;
+  if (syscall(SYS_pidfd_send_signal, handle_fd(h), 0, NULL, 0) == 0) return 0;
+  if (errno == ESRCH) return -ESRCH;
+  return handle_pid(h, &again);
 }
 
 /* 1 if the handle names the calling process, 0 if another, or -errno. */
@@ -165,7 +217,6 @@ static uint64_t boot_filetime (void) {
 ** reads the process the handle names (or fails once it is reaped).
 */
 static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t) {
-  pid_t again;
   int rc;
   memset(t, 0, sizeof *t);
   t->dirfd = t->livefd = -1;
@@ -174,8 +225,7 @@ static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t)
   t->self = t->pid == getpid();     /* a pidfd of our own process is "self" too */
   if ((t->dirfd = open_procdir(t->pid)) < 0) return t->dirfd;
   /* the handle's process still has this pid, so the directory is its */
-  if (!t->self && (rc = handle_pid(h, &again)) < 0) return rc;
-  if (!pss_target_alive(t)) return -ESRCH;
+  if (!t->self && (rc = handle_still(h)) < 0) return rc;   /* and not reaped */
   t->livefd = t->dirfd;
   t->boot_filetime = boot_filetime();
   t->ticks = sysconf(_SC_CLK_TCK);
@@ -273,7 +323,12 @@ static int clone_other (struct pss_target *t, struct pss_freeze *fz, struct pss_
 ** instant; the thaw runs on every path out. This runs on the capture's
 ** tracer thread.
 */
-struct frozen_capture { struct pss_target *t; struct pss_store *s; size_t unreleased; };
+struct frozen_capture {
+  struct pss_target *t;
+  struct pss_store *s;
+  size_t unreleased;
+  int refused;             /* the kernel would not let us trace the target */
+};
 
 static int capture_other_frozen (void *arg) {
   struct frozen_capture *job = arg;
@@ -284,6 +339,8 @@ static int capture_other_frozen (void *arg) {
   int rc;
   if ((rc = pss_freeze(t, &fz)) < 0) {
     job->unreleased = fz.unreleased;
+    /* another tracer (-EBUSY) is not a refusal: it is there to be detached */
+    job->refused = rc == -EPERM;
     return rc;
   }
   t->freeze = &fz;
@@ -320,8 +377,8 @@ static void rescue_frozen (void *arg) {
 ** stopped): the kernel detaches those when it exits. A clone cannot be
 ** kept by a thread that must end, so such a capture fails.
 */
-static int capture_other (struct pss_target *t, struct pss_store *s) {
-  struct frozen_capture job = { t, s, 0 };
+static int capture_other (struct pss_target *t, struct pss_store *s, int *refused) {
+  struct frozen_capture job = { t, s, 0, 0 };
   struct pss_tracer *tr;
   int rc;
   t->own_child = pss_is_own_child(t);
@@ -333,21 +390,57 @@ static int capture_other (struct pss_target *t, struct pss_store *s) {
   }
   if (rc == 0 && s->clone.pid > 0) s->clone.keeper = tr;
   else pss_tracer_stop(tr);
+  *refused = job.refused;
   return rc;
 }
 
-static int capture_frozen (struct pss_target *t, struct pss_store *s) {
+/* Reads the target while it runs, saying why it was not stopped. */
+static int capture_running (struct pss_target *t, struct pss_store *s, const char *why) {
+  t->capture_mode = PSS_LINUX_CAPTURE_MODE_RUNNING;
+  snprintf(t->not_frozen, sizeof t->not_frozen, "%s", why);
+  return capture_parts(t, s);
+}
+
+/*
+** Where ptrace is refused (Yama, no CAP_SYS_PTRACE, a seccomp filter, a
+** kernel thread), a caller that allows it gets the target
+** read while running, with the refusal's words as the reason.
+*/
+static int capture_refused (struct pss_target *t, struct pss_store *s, int rc) {
+  char detail[PSS_DETAIL_MAX], why[sizeof t->not_frozen];
+  pss_take_detail(detail, sizeof detail);
+  snprintf(why, sizeof why, "ptrace refused: %s", detail[0] != '\0' ? detail : strerror(-rc));
+  return capture_running(t, s, why);
+}
+
+/*
+** The capture as the flags ask: frozen at one instant where the parts must
+** agree or ptrace is needed; read while running where nothing asked needs
+** it (the process record alone), or the caller asked for that.
+*/
+static int capture_taken (struct pss_target *t, struct pss_store *s) {
   uint64_t c0 = cycles();
-  int rc;
+  int rc, refused = 0;
+  t->capture_mode = PSS_LINUX_CAPTURE_MODE_FROZEN;
+  t->not_frozen[0] = '\0';
+  if (s->flags & PSS_LINUX_CAPTURE_UNFROZEN)
+    return capture_running(t, s, "the capture was asked not to stop the target");
+  if (!(s->flags & (CAPTURE_TABLES | CAPTURE_NEEDS_PTRACE)))
+    return capture_running(t, s, "the process record alone needs no freeze");
   if (t->self && t->context_flags == 0) {
     rc = clone_self(s);
-    return rc == 0 ? capture_parts(t, s) : rc;
+    return rc == 0 ? capture_running(t, s, "the calling process runs on while it reads itself")
+                   : rc;
   }
   /* mmap, not malloc: PSS_CREATE_USE_VM_ALLOCATIONS means no heap at all */
   t->regs = mmap(NULL, sizeof *t->regs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (t->regs == MAP_FAILED) { t->regs = NULL; return -ENOMEM; }
   if (t->self) return capture_self_frozen(t, s, c0);
-  return capture_other(t, s);
+  rc = capture_other(t, s, &refused);
+  if (rc < 0 && refused && (s->flags & PSS_LINUX_CAPTURE_FREEZE_OPTIONAL) &&
+      !(s->flags & CAPTURE_NEEDS_PTRACE))
+    rc = capture_refused(t, s, rc);
+  return rc;
 }
 
 /* A process whose every thread has ended (a zombie): no failure of a
@@ -362,7 +455,7 @@ static int target_ended (struct pss_target *t) {
 static int capture_into (struct pss_target *t, struct pss_store *s) {
   PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
   uint64_t c0 = cycles(), w0 = pss_now_us();
-  int rc = capture_frozen(t, s);
+  int rc = capture_taken(t, s);
   if (rc == 0) rc = pss_clone_coverage(t, s);
   pc->TotalCycleCount = cycles() - c0;
   pc->TotalWallClockPeriod = pss_now_us() - w0;
@@ -374,8 +467,10 @@ static int capture_into (struct pss_target *t, struct pss_store *s) {
 
 
 static DWORD check_capture_flags (PSS_CAPTURE_FLAGS f, int self) {
-  if (f & ~(CAPTURE_SUPPORTED | CAPTURE_UNSUPPORTED | CREATE_OPTIONS))
+  if (f & ~(CAPTURE_SUPPORTED | CAPTURE_UNSUPPORTED | CREATE_OPTIONS | CAPTURE_LINUX))
     return ERROR_INVALID_PARAMETER;      /* reserved or undefined bits */
+  if ((f & PSS_LINUX_CAPTURE_UNFROZEN) && (f & CAPTURE_NEEDS_PTRACE))
+    return ERROR_INVALID_PARAMETER;      /* contexts and a clone need the threads stopped */
   if (((f & CAPTURE_HANDLE_DETAILS) && !(f & PSS_CAPTURE_HANDLES)) ||
       ((f & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION) && !(f & PSS_CAPTURE_VA_SPACE)) ||
       ((f & CAPTURE_CONTEXTS) && !(f & PSS_CAPTURE_THREADS)))

@@ -32,6 +32,10 @@ struct pss_target {
   size_t scratch_cap;
   int scratch_vm;          /* PSS_CREATE_USE_VM_ALLOCATIONS: mmap it */
   int own_child;                  /* the target is our own child (another process) */
+  /* How the capture reads the target (PSS_LINUX_CAPTURE_MODE_*), and why
+  ** not frozen, in words: the process record carries both. */
+  unsigned char capture_mode;
+  char not_frozen[PSS_DETAIL_MAX + 64];
   DWORD context_flags;            /* CONTEXT_* to capture, 0 for none */
   /* Set by the ptrace layer while it holds the target's threads stopped
   ** (ptrace/stopped.c); the tables only read them through state_before. */

@@ -3,7 +3,6 @@
 ** PSS_QUERY_PROCESS_INFORMATION and its Linux extension).
 */
 #include <dirent.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -37,32 +36,25 @@ static int read_image_name (struct pss_target *t, struct pss_store *s) {
   ssize_t n = readlinkat(t->livefd, "exe", path, sizeof path);
   WCHAR *out = s->process.Process.ImageFileName;
   size_t units;
-  if (n < 0) return errno == ENOENT ? 0 : -errno;
+  int e = errno;
+  if (n < 0 && (e == EACCES || e == EPERM))
+    pss_fail_detail("its files in /proc cannot be read (exe: permission denied): it belongs "
+                    "to another user or user namespace; only its owner or CAP_SYS_PTRACE "
+                    "over it may read them");
+  if (n < 0) return e == ENOENT ? 0 : -e;
   units = PssLinuxBytesToUtf16(path, (size_t)n, out, 259);
   out[units < 259 ? units : 259] = 0;
   return 0;
 }
 
-/* 32-bit ELF on a 64-bit kernel: the nearest thing to WOW64. */
-static int is_32bit_image (struct pss_target *t) {
-  unsigned char ident[EI_NIDENT];
-  int fd = openat(t->livefd, "exe", O_RDONLY | O_CLOEXEC);
-  ssize_t n;
-  if (fd < 0) return 0;
-  n = pread(fd, ident, sizeof ident, 0);
-  close(fd);
-  return n == (ssize_t)sizeof ident && memcmp(ident, ELFMAG, SELFMAG) == 0 &&
-         ident[EI_CLASS] == ELFCLASS32;
-}
-
-/* AT_ENTRY from auxv (native 64-bit layout only). */
-static uint64_t entry_point (struct pss_target *t, int is32) {
-  ssize_t n = is32 ? -1 : pss_read_at(t, t->livefd, "auxv");
-  const uint64_t *av = (const uint64_t *)(void *)t->scratch;
-  size_t i;
-  for (i = 0; n > 0 && i + 1 < (size_t)n / 8; i += 2)
-    if (av[i] == AT_ENTRY) return av[i + 1];
-  return 0;
+/* AT_ENTRY, and whether the program is 32-bit (auxv in that layout: the
+** nearest thing to WOW64), from one read of auxv. */
+static void read_auxv (struct pss_target *t, uint64_t *entry, int *is32) {
+  ssize_t n = pss_read_record(t, t->livefd, "auxv");   /* a copy the kernel keeps whole */
+  if (n < 0 || pss_parse_auxv(t->scratch, (size_t)n, entry, is32) < 0) {
+    *entry = 0;
+    *is32 = 0;
+  }
 }
 
 /*
@@ -74,7 +66,8 @@ static int store_process_strings (struct pss_target *t, struct pss_store *s,
                                   const struct pss_stat *st) {
   PSS_LINUX_PROCESS_INFORMATION *p = &s->process;
   ssize_t n = pss_read_upto(t, t->livefd, "cmdline", PSS_LINUX_COMMAND_LINE_MAX + 1);
-  int64_t cmd, comm;
+  int64_t cmd, comm, why;
+  size_t why_len = strlen(t->not_frozen);
   if (n < 0) n = 0;           /* a zombie has none */
   if ((size_t)n > PSS_LINUX_COMMAND_LINE_MAX) {
     n = PSS_LINUX_COMMAND_LINE_MAX;
@@ -83,12 +76,16 @@ static int store_process_strings (struct pss_target *t, struct pss_store *s,
   if ((cmd = pss_buf_append(&s->pstrings, t->scratch, (size_t)n, 1)) < 0 ||
       pss_buf_append(&s->pstrings, "", 1, 1) < 0 ||
       (comm = pss_buf_append(&s->pstrings, st->comm, st->comm_len, 1)) < 0 ||
-      pss_buf_append(&s->pstrings, "", 1, 1) < 0)
+      pss_buf_append(&s->pstrings, "", 1, 1) < 0 ||
+      (why = pss_buf_append(&s->pstrings, t->not_frozen, why_len + 1, 1)) < 0)
     return -ENOMEM;
   p->CommandLineLength = (DWORD)n;
   p->CommLength = (WORD)st->comm_len;
   p->CommandLine = s->pstrings.data + cmd;
   p->Comm = s->pstrings.data + comm;
+  p->CaptureMode = t->capture_mode;
+  p->NotFrozenLength = (WORD)why_len;
+  p->NotFrozen = s->pstrings.data + why;
   return 0;
 }
 
@@ -168,6 +165,7 @@ int pss_capture_process (struct pss_target *t, struct pss_store *s) {
   struct pss_stat st;
   struct pss_status ss;
   ssize_t n;
+  uint64_t entry;
   int rc, is32, exited;
   if ((n = pss_read_record(t, t->dirfd, "stat")) < 0) return (int)n;
   if ((rc = pss_parse_stat(t->scratch, (size_t)n, &st)) < 0) return rc;
@@ -179,9 +177,9 @@ int pss_capture_process (struct pss_target *t, struct pss_store *s) {
   if ((n = pss_read_record(t, t->livefd, "status")) < 0) return (int)n;
   pss_parse_status(t->scratch, (size_t)n, &ss);
   fill_process(t, &s->process, &st, &ss, exited);
-  is32 = is_32bit_image(t);
+  read_auxv(t, &entry, &is32);
   if (is32) s->process.Process.Flags |= PSS_PROCESS_FLAGS_WOW64;
-  s->process.EntryPoint = entry_point(t, is32);
+  s->process.EntryPoint = entry;
   s->process.Personality = read_personality(t);
   s->process.Process.ExecuteFlags = s->process.Personality;
   return store_process_strings(t, s, &st);

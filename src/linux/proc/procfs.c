@@ -596,3 +596,41 @@ int pss_parse_procdir_link (const char *text, size_t len, int *pid, int *deleted
   return 0;
 }
 /* }====================================================================== */
+
+/* {======================================================================
+** auxv: the auxiliary vector, binary
+** ======================================================================= */
+
+/* Whether text is a well-formed vector of width-byte words: (type, value)
+** pairs with small types, ending with AT_NULL (0, 0) exactly at len. */
+static int auxv_words (const char *text, size_t len, size_t width, uint64_t *entry) {
+  size_t i, pair = 2 * width;
+  if (len < pair || len % pair != 0) return 0;
+  *entry = 0;
+  for (i = 0; i < len; i += pair) {
+    uint64_t type = 0, value = 0;
+    if (width == 8) { memcpy(&type, text + i, 8); memcpy(&value, text + i + 8, 8); }
+    else {
+      uint32_t t32, v32;
+      memcpy(&t32, text + i, 4);
+      memcpy(&v32, text + i + 4, 4);
+      type = t32;
+      value = v32;
+    }
+    if (type >= 256) return 0;            /* no AT_* is that large */
+    if (type == 0) return i + pair == len && value == 0;
+    if (type == 9) *entry = value;        /* AT_ENTRY */
+  }
+  return 0;                               /* no AT_NULL */
+}
+
+int pss_parse_auxv (const char *text, size_t len, uint64_t *entry, int *is32) {
+  *entry = 0;
+  *is32 = 0;
+  if (len == 0) return 0;                 /* a kernel thread, a zombie */
+  if (auxv_words(text, len, 8, entry)) return 0;
+  if (auxv_words(text, len, 4, entry)) { *is32 = 1; return 0; }
+  *entry = 0;
+  return -EINVAL;
+}
+/* }====================================================================== */

@@ -177,6 +177,12 @@ int pss_parse_number(const char *text, size_t len, unsigned base, uint64_t *out)
 ** (deleted)" once the process is reaped; -EINVAL for any other text. */
 int pss_parse_procdir_link(const char *text, size_t len, int *pid, int *deleted);
 
+/* /proc/PID/auxv: AT_ENTRY, and whether the vector is in the 32-bit
+** layout, as the kernel keeps it for a 32-bit program on a 64-bit one (the
+** nearest thing to WOW64). Empty text (a kernel thread, a zombie) is 0
+** and 0; text that is neither layout is -EINVAL. */
+int pss_parse_auxv(const char *text, size_t len, uint64_t *entry, int *is32);
+
 #pragma GCC visibility pop
 
 #endif

@@ -31,12 +31,15 @@
 #define PF_KTHREAD 0x00200000u       /* stat's flags: a kernel thread */
 #define CAP_SYS_PTRACE_BIT 19
 
-/* Whether this process may trace anyone: CAP_SYS_PTRACE in its CapEff. */
-static int have_cap_ptrace (struct pss_target *t) {
+/* This process's own status: CAP_SYS_PTRACE in its CapEff, its seccomp mode. */
+static void own_status (struct pss_target *t, int *cap, int *seccomp) {
   struct pss_status ss;
   ssize_t n = pss_read_record(t, AT_FDCWD, "/proc/self/status");
-  return n > 0 && pss_parse_status(t->scratch, (size_t)n, &ss) == 0 &&
-         (ss.cap_eff >> CAP_SYS_PTRACE_BIT & 1);
+  *cap = *seccomp = 0;
+  if (n > 0 && pss_parse_status(t->scratch, (size_t)n, &ss) == 0) {
+    *cap = (int)(ss.cap_eff >> CAP_SYS_PTRACE_BIT & 1);
+    *seccomp = ss.seccomp;
+  }
 }
 
 int pss_yama_scope (void) {
@@ -91,7 +94,8 @@ int pss_explain_refusal (struct pss_target *t, int taskfd, pid_t tid) {
   struct pss_stat st;
   struct pss_status ss;
   struct stat proc;
-  int scope, cap = have_cap_ptrace(t), i;
+  int scope, cap, seccomp, i;
+  own_status(t, &cap, &seccomp);
   if (read_thread(t, taskfd, tid, &st, &ss) < 0 || st.state == 'Z' || st.state == 'X' ||
       (st.flags & PF_EXITING))
     return 1;                                   /* gone or dying: skip it */
@@ -119,7 +123,10 @@ int pss_explain_refusal (struct pss_target *t, int taskfd, pid_t tid) {
                      scope == 1 ? ": only a parent process or CAP_SYS_PTRACE may trace" : "");
     return -EPERM;
   }
-  if (!cap && geteuid() == 0)
+  if (seccomp == 2)
+    pss_fail_detail("pss runs under a seccomp filter (a container's profile?) that refuses "
+                    "ptrace; run it where ptrace is allowed");
+  else if (!cap && geteuid() == 0)
     pss_fail_detail("pss runs as root without CAP_SYS_PTRACE (a container?)");
   else pss_fail_detail("ptrace is refused by a security module (SELinux, AppArmor) or a "
                        "seccomp filter of this process");
