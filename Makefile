@@ -52,7 +52,8 @@ TEST_HDRS = $(wildcard spec/c/*.h)
 LUA_MODULE = $(BUILD)/lua/pss/core.so
 
 .PHONY: windows windows-test bench all lib lua check busted host console console-asan console-valgrind lint cross-aarch64 asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
-all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo $(BUILD)/lua-host
+all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo $(BUILD)/lua-host \
+     $(BUILD)/noptrace
 
 lua: $(LUA_MODULE)
 
@@ -75,6 +76,12 @@ $(BUILD)/%.o: %.S $(LIB_HDRS)
 $(BUILD)/libpss.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
+
+# Runs a command where ptrace fails with EPERM (a seccomp filter), as in a
+# container: the specs of captures where ptrace is refused.
+$(BUILD)/noptrace: spec/support/noptrace.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
 $(BUILD)/pss-target: spec/support/pss-target.c
 	@mkdir -p $(dir $@)
@@ -113,10 +120,10 @@ check: $(BUILD)/test_pss $(BUILD)/pss-target
 
 # The busted suite: specs in spec/lua, the module from $(BUILD)/lua.
 BUSTED = busted --lua=$(LUA) -o TAP
-LUA_ENV = PSS_TARGET=$(abspath $(BUILD)/pss-target) \
+LUA_ENV = PSS_TARGET=$(abspath $(BUILD)/pss-target) PSS_NOPTRACE=$(abspath $(BUILD)/noptrace) \
   LUA_PATH="$(abspath lua)/?.lua;$(abspath spec/lua)/?.lua;$(abspath spec/support)/?.lua;;" \
   LUA_CPATH="$(abspath $(BUILD)/lua)/?.so;;"
-busted: lua $(BUILD)/pss-target
+busted: lua $(BUILD)/pss-target $(BUILD)/noptrace
 	@mkdir -p $(TAP)
 	$(LUA_ENV) $(BUSTED) spec/lua > $(TAP)/lua.tap; rc=$$?; cat $(TAP)/lua.tap; exit $$rc
 
@@ -148,7 +155,7 @@ asan:
 
 asan-lua:
 	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
-	  $(addprefix build/asan/,pss-target lua/pss/core.so lua-host)
+	  $(addprefix build/asan/,pss-target noptrace lua/pss/core.so lua-host)
 	@mkdir -p $(TAP)
 	-$(MAKE) --no-print-directory BUILD=build/asan lua-env-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -175,7 +182,7 @@ valgrind: $(BUILD)/test_pss $(BUILD)/pss-target
 	  $(VALGRIND) $(BUILD)/test_pss > $(TAP)/c-valgrind.tap; rc=$$?; cat $(TAP)/c-valgrind.tap; exit $$rc
 
 # busted under valgrind: the interpreter runs the busted script directly.
-valgrind-lua: lua $(BUILD)/pss-target $(BUILD)/lua-host
+valgrind-lua: lua $(BUILD)/pss-target $(BUILD)/noptrace $(BUILD)/lua-host
 	@mkdir -p $(TAP)
 	-$(LUA_ENV) PSS_UNDER_VALGRIND=1 $(VALGRIND) $(LUA) $$(command -v busted) -o TAP spec/lua \
 	  > $(TAP)/lua-valgrind.tap; rc=$$?; cat $(TAP)/lua-valgrind.tap; exit $$rc

@@ -70,6 +70,10 @@ local KNOWN_FLAGS = core.CAPTURE_VA_CLONE | core.CAPTURE_HANDLES | HANDLE_DETAIL
   | core.CAPTURE_VA_SPACE_SECTION_INFORMATION | core.CAPTURE_IPT_TRACE
   | core.CREATE_BREAKAWAY_OPTIONAL | core.CREATE_BREAKAWAY | core.CREATE_FORCE_BREAKAWAY
   | core.CREATE_USE_VM_ALLOCATIONS | core.CREATE_MEASURE_PERFORMANCE | core.CREATE_RELEASE_SECTION
+  | (core.LINUX_CAPTURE_UNFROZEN or 0) | (core.LINUX_CAPTURE_FREEZE_OPTIONAL or 0)
+--- What needs the target's threads stopped, whatever the caller allows.
+local NEEDS_PTRACE = core.CAPTURE_THREAD_CONTEXT | core.CAPTURE_THREAD_CONTEXT_EXTENDED
+  | core.CAPTURE_VA_CLONE
 local NEEDS = {
   { HANDLE_DETAILS, core.CAPTURE_HANDLES },
   { core.CAPTURE_VA_SPACE_SECTION_INFORMATION, core.CAPTURE_VA_SPACE },
@@ -83,7 +87,7 @@ local function valid_flags (flags)
   for _, n in ipairs(NEEDS) do
     if flags & n[1] ~= 0 and flags & n[2] == 0 then return false end
   end
-  return true
+  return flags & core.LINUX_CAPTURE_UNFROZEN == 0 or flags & NEEDS_PTRACE == 0
 end
 
 local function option_flags (options, level)
@@ -96,11 +100,32 @@ local function option_flags (options, level)
           type(value) == "string" and ("'" .. value .. "'") or tostring(value)), level)
       end
       flags = flags | bits
-    elseif key ~= "context_flags" then
+    elseif key ~= "context_flags" and key ~= "freeze" then
       error(("unknown capture setting '%s'"):format(tostring(key)), level)
     end
   end
   return flags
+end
+
+--- The Linux flags of the freeze setting: true, stop the target or fail;
+-- false, read it while it runs; nil (the default), stop it, or read it
+-- while it runs where ptrace is refused and nothing asked needs ptrace.
+local function freeze_flags (freeze, flags)
+  if freeze ~= nil and type(freeze) ~= "boolean" then
+    error(("freeze must be a boolean, got %s"):format(type(freeze)), 3)
+  end
+  if core.platform ~= "linux" then
+    if freeze == false then error("freeze = false is for Linux captures only", 3) end
+    return 0
+  end
+  if freeze == false then
+    if flags & NEEDS_PTRACE ~= 0 then
+      error("freeze = false cannot go with thread_context or va_clone: "
+        .. "they need the target's threads stopped", 3)
+    end
+    return core.LINUX_CAPTURE_UNFROZEN
+  end
+  return freeze == nil and core.LINUX_CAPTURE_FREEZE_OPTIONAL or 0
 end
 
 --- Captures a snapshot of a process.
@@ -126,6 +151,7 @@ function pss.capture (target, options)
       context = integer(context) or error("context_flags must be an integer", 2)
     end
     flags = option_flags(options, 3)
+    flags = flags | freeze_flags(options.freeze, flags)
     -- contexts without context_flags: every register set there is
     if context == nil and flags & core.CAPTURE_THREAD_CONTEXT ~= 0 then
       context = core.CONTEXT_ALL

@@ -340,7 +340,8 @@ static const Field freeze_fields[] = {
 static const char *const extra_names[K_EXTRAS] = {
   "", "terminated", "syscall_state", "last_syscall_arguments", "access", "cloexec",
   "nonblock", "append", "socket_family", "socket_type", "socket_protocol", "socket_state",
-  "protect", "protected", "wow64", "frozen", "argv", "command_line_truncated", "process",
+  "protect", "protected", "wow64", "frozen", "argv", "command_line_truncated", "capture_mode",
+  "not_frozen", "process",
   "thread", "mutant", "event", "section", "semaphore", "context", "fs_base", "fltsave",
   "xstate", "clone"
 };
@@ -565,7 +566,7 @@ int lpss_fields (lua_State *L) {
     { "thread", K_CONTEXT, K_CONTEXT }, { "context", K_FS_BASE, K_XSTATE },
     { "handle", K_ARM_PROCESS, K_ARM_SEMAPHORE },
 #if HAVE_LINUX_CLASSES
-    { "process", K_ARGV, K_COMMAND_LINE_TRUNCATED },
+    { "process", K_ARGV, K_NOT_FROZEN },
     { "thread", K_SYSCALL_STATE, K_LAST_SYSCALL_ARGUMENTS },
     { "handle", K_ACCESS, K_SOCKET_STATE },
 #endif

@@ -260,6 +260,13 @@ static DWORD push_process (lua_State *L, int keys, HPSS h) {
   set_argv(L, keys, t, p.CommandLine, p.CommandLineLength);
   set_bool(L, keys, t, K_COMMAND_LINE_TRUNCATED,
            (p.Truncated & PSS_LINUX_TRUNCATED_COMMAND_LINE) != 0);
+  /* how it was taken: stopped at one instant, or read while running (why) */
+  lua_pushstring(L, p.CaptureMode == PSS_LINUX_CAPTURE_MODE_FROZEN ? "frozen" : "running");
+  lpss_set_key(L, keys, t, K_CAPTURE_MODE);
+  if (p.CaptureMode != PSS_LINUX_CAPTURE_MODE_FROZEN) {
+    lua_pushlstring(L, p.NotFrozen, p.NotFrozenLength);
+    lpss_set_key(L, keys, t, K_NOT_FROZEN);
+  }
   set_process_flags(L, keys, t, p.Process.Flags);
   return rc;
 }

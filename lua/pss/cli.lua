@@ -51,11 +51,19 @@ local function capture_failure (pid, msg, code)
   return hint and ("%s (%s)"):format(msg, hint) or msg
 end
 
+--- A snapshot of pid, or the command fails. Where the target could not be
+-- stopped (ptrace refused) it is read while running, and stderr says so:
+-- its tables may not describe one instant.
 local function capture (pid, options)
   local target = pid == "self" and pss.self or pid
   local snap, msg, code = pss.capture(target, options)
-  if snap then return snap end
-  fail(capture_failure(pid, msg, code))
+  if not snap then fail(capture_failure(pid, msg, code)) end
+  local p = target ~= pss.self and snap:captured("process") and snap:query("process")
+  if p and p.capture_mode == "running" then
+    io.stderr:write(("pss: pid %d read while running: %s\n"):format(p.pid,
+      require("pss.text").printable(p.not_frozen or "")))
+  end
+  return snap
 end
 --- }======================================================================
 

@@ -269,6 +269,11 @@ local function process_section (out, p, counts, opt)
   if p.state then
     row("state", STATES[p.state] and ("%s (%s)"):format(p.state, STATES[p.state]) or p.state)
   end
+  if p.capture_mode == "running" then
+    row("captured", "read while running: " .. printable(p.not_frozen or ""))
+  elseif p.capture_mode == "frozen" then
+    row("captured", "frozen at one instant")
+  end
   if p.exit_status and p.exit_status ~= core().STILL_ACTIVE then
     row("exit status", tostring(p.exit_status))
   end

@@ -14,6 +14,8 @@ local RULED = {
   core.CAPTURE_HANDLE_BASIC_INFORMATION, core.CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION,
   core.CAPTURE_VA_SPACE, core.CAPTURE_VA_SPACE_SECTION_INFORMATION,
   core.CAPTURE_THREADS, core.CAPTURE_THREAD_CONTEXT, core.CAPTURE_THREAD_CONTEXT_EXTENDED,
+  core.CAPTURE_VA_CLONE,
+  core.LINUX_CAPTURE_UNFROZEN,          -- nil on Windows: the list ends before it
 }
 
 --- Whether capture(pss.self, flags) raises, and the message; a snapshot
