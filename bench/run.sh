@@ -102,6 +102,12 @@ bench fat 64 1024 4096 256 "$REPS"
 bench large 256 8192 32768 256 "$large_reps"
 $LUA "$ROOT/bench/report.lua" "$WORK/results"
 
+# The process record alone: no freeze, next to reading /proc by hand.
+echo
+echo "### The process record alone: no thread stopped"
+echo
+bounded 600 sh "$ROOT/bench/record.sh" "$BUILD" || bench_fail "bench/record.sh failed (status $?)"
+
 # How long a capture keeps the target stopped, next to gdb.
 echo
 echo "### Freeze: how long the target is stopped"
