@@ -97,6 +97,19 @@ describe("a capture where ptrace is refused (a seccomp filter)", function ()
   end)
 end)
 
+--- The context switches of all of pid's threads: a thread asleep that a
+-- tracer stops is woken for it, so a stop shows here; nothing else wakes
+-- the target's idle threads.
+local function switches (pid)
+  local sum = 0
+  for _, tid in ipairs(support.numbers(("/proc/%d/task"):format(pid))) do
+    local text = support.read(("/proc/%d/task/%d/status"):format(pid, tid)) or ""
+    sum = sum + tonumber(text:match("\nvoluntary_ctxt_switches:%s*(%d+)") or 0)
+      + tonumber(text:match("\nnonvoluntary_ctxt_switches:%s*(%d+)") or 0)
+  end
+  return sum
+end
+
 describe("a capture that needs no freeze", function ()
   it("of the process record stops no thread of a 64-thread target", function ()
     local t = support.start("--threads 64")
@@ -107,6 +120,26 @@ describe("a capture that needs no freeze", function ()
     assert.equal(0, snap:query("performance").threads_frozen)
     assert.equal(#support.numbers(("/proc/%d/task"):format(t.pid)), p.thread_count)
     snap:free()
+    -- the target's own view: no thread of it was woken to stop
+    local before, settled = switches(t.pid), false
+    for _ = 1, 40 do                        -- at most 2 s for its threads to park
+      pss.sleep(0.05)
+      local now = switches(t.pid)
+      settled = now == before
+      if settled then break end
+      before = now
+    end
+    if not settled then
+      t:stop()
+      pending("the target's threads are not idle here: their switches cannot tell a stop")
+      return
+    end
+    before = switches(t.pid)
+    for _ = 1, 20 do assert(pss.capture(t.pid, {})):free() end
+    assert.equal(before, switches(t.pid))
+    -- and the measure sees a stop when there is one
+    assert(pss.capture(t.pid, { "threads" })):free()
+    assert.is_true(switches(t.pid) > before)
     t:stop()
   end)
 
