@@ -1604,6 +1604,9 @@ static void procfs_auxv_layouts (void **state) {
   static const uint64_t v64[] = { 33, 0x7ffd1000, 6, 4096, 9, 0x401040, 0, 0 };
   static const uint32_t v32[] = { 32, 0xf7f1a560, 33, 0xf7f1a000, 6, 4096, 9, 0x8049000, 0, 0 };
   static const uint64_t no_end[] = { 6, 4096, 9, 0x401040 };
+  /* as the kernel hands it out: up to a 16-byte step, 8 zero bytes more */
+  static const uint32_t v32_padded[] = { 32, 0xf7f1a560, 6, 4096, 9, 0x8049000, 0, 0, 0, 0 };
+  static const uint32_t v32_junk[] = { 32, 0xf7f1a560, 9, 0x8049000, 0, 0, 5, 0 };
   uint64_t entry = 7;
   int is32 = 7;
   char *p;
@@ -1614,6 +1617,11 @@ static void procfs_auxv_layouts (void **state) {
   assert_int_equal(pss_parse_auxv((const char *)v32, sizeof v32, &entry, &is32), 0);
   assert_true(entry == 0x8049000);
   assert_int_equal(is32, 1);
+  assert_int_equal(pss_parse_auxv((const char *)v32_padded, sizeof v32_padded, &entry, &is32), 0);
+  assert_true(entry == 0x8049000);
+  assert_int_equal(is32, 1);
+  assert_int_equal(pss_parse_auxv((const char *)v32_junk, sizeof v32_junk, &entry, &is32),
+                   -EINVAL);
   assert_int_equal(pss_parse_auxv("", 0, &entry, &is32), 0);
   assert_true(entry == 0 && is32 == 0);
   assert_int_equal(pss_parse_auxv((const char *)no_end, sizeof no_end, &entry, &is32), -EINVAL);

@@ -87,8 +87,9 @@ static int pidfs_pid (int fd, pid_t *pid) {
   if ((uint32_t)fs.f_type != PSS_PIDFS_MAGIC) return 1;
   memset(&info, 0, sizeof info);
   info.mask = 1;                    /* PIDFD_INFO_PID */
-  if (ioctl(fd, PSS_PIDFD_GET_INFO, &info) < 0)
-    return errno == ESRCH ? -ESRCH : 1;      /* reaped; or an older kernel */
+  /* an older kernel; or ESRCH, which is also a pid not visible here:
+  ** fdinfo tells those apart */
+  if (ioctl(fd, PSS_PIDFD_GET_INFO, &info) < 0) return 1;
   if (info.pid == 0) return -EPERM;  /* not visible in our pid namespace */
   *pid = (pid_t)info.pid;
   return 0;

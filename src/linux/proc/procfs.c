@@ -601,8 +601,20 @@ int pss_parse_procdir_link (const char *text, size_t len, int *pid, int *deleted
 ** auxv: the auxiliary vector, binary
 ** ======================================================================= */
 
-/* Whether text is a well-formed vector of width-byte words: (type, value)
-** pairs with small types, ending with AT_NULL (0, 0) exactly at len. */
+/* Whether the bytes from i to len are all zero. */
+static int zeros_from (const char *text, size_t i, size_t len) {
+  for (; i < len; i++)
+    if (text[i] != 0) return 0;
+  return 1;
+}
+
+/*
+** Whether text is a well-formed vector of width-byte words: (type, value)
+** pairs with small types, ending with AT_NULL (0, 0). The kernel hands
+** out its saved vector in 16-byte steps up to an 8-byte zero word, so a
+** 32-bit vector's AT_NULL may be followed by 8 zero bytes: only zeros may
+** follow it.
+*/
 static int auxv_words (const char *text, size_t len, size_t width, uint64_t *entry) {
   size_t i, pair = 2 * width;
   if (len < pair || len % pair != 0) return 0;
@@ -618,7 +630,7 @@ static int auxv_words (const char *text, size_t len, size_t width, uint64_t *ent
       value = v32;
     }
     if (type >= 256) return 0;            /* no AT_* is that large */
-    if (type == 0) return i + pair == len && value == 0;
+    if (type == 0) return value == 0 && zeros_from(text, i + pair, len);
     if (type == 9) *entry = value;        /* AT_ENTRY */
   }
   return 0;                               /* no AT_NULL */
@@ -628,6 +640,8 @@ int pss_parse_auxv (const char *text, size_t len, uint64_t *entry, int *is32) {
   *entry = 0;
   *is32 = 0;
   if (len == 0) return 0;                 /* a kernel thread, a zombie */
+  /* 64-bit first: its AT_NULL is the last pair, and the 32-bit reading of
+  ** a 64-bit vector fails at its first pair (a value's high half) */
   if (auxv_words(text, len, 8, entry)) return 0;
   if (auxv_words(text, len, 4, entry)) { *is32 = 1; return 0; }
   *entry = 0;
