@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "linux/ptrace/ptrace.h"
@@ -35,6 +36,7 @@ enum { IDLE, JOB, DONE, QUIT };
 struct pss_tracer {
   pthread_t thread;
   pid_t owner;                   /* the process that started it (fork copies no thread) */
+  pid_t tid;                     /* the thread's own, set when it starts */
   pthread_mutex_t lock;
   pthread_cond_t wake;
   int state;
@@ -49,6 +51,7 @@ static void *tracer_main (void *p) {
   /* its waits nap for tens of microseconds: no 50 us of slack on each */
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   pthread_mutex_lock(&tr->lock);
+  tr->tid = (pid_t)syscall(SYS_gettid);
   for (;;) {
     while (tr->state != JOB && tr->state != QUIT) pthread_cond_wait(&tr->wake, &tr->lock);
     if (tr->state == QUIT) break;
@@ -128,6 +131,21 @@ int pss_tracer_run (struct pss_tracer *tr, int (*job)(void *), void (*rescue)(vo
   return rc;
 }
 
+/*
+** pthread_join returns once the thread's exit has cleared its tid, which
+** the kernel does before it lets go of the thread's tracees (exit_ptrace
+** comes later in do_exit). Until the thread is gone from the kernel too, a
+** thread of the target that never stopped may still read as traced: wait
+** for that (bounded), so a capture returns with nothing of it traced.
+*/
+static void await_gone (pid_t tid) {
+  uint64_t deadline = pss_now_us() + 1000000;
+  while (tid > 0 && syscall(SYS_tgkill, getpid(), tid, 0) == 0 && pss_now_us() < deadline) {
+    struct timespec nap = { 0, 20000 };
+    nanosleep(&nap, NULL);
+  }
+}
+
 void pss_tracer_stop (struct pss_tracer *tr) {
   if (tr == NULL) return;
   /* in a child forked since, the thread does not exist: only forget it */
@@ -140,6 +158,7 @@ void pss_tracer_stop (struct pss_tracer *tr) {
   pthread_cond_broadcast(&tr->wake);
   pthread_mutex_unlock(&tr->lock);
   pthread_join(tr->thread, NULL);
+  await_gone(tr->tid);
   pthread_cond_destroy(&tr->wake);
   pthread_mutex_destroy(&tr->lock);
   free(tr);
