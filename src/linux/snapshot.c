@@ -61,10 +61,6 @@ static int procdir_pid (int fd, pid_t *pid) {
   return 0;
 }
 
-static int open_procdir (pid_t pid) {
-  return pss_proc_open(pid, NULL, 0);
-}
-
 /*
 ** Linux 6.13 and later answer a pidfd's pid with one ioctl, where its
 ** fdinfo takes three system calls and a parse. The ioctl is asked only of
@@ -155,7 +151,7 @@ PSS_EXPORT DWORD PssLinuxOpenProcess (DWORD ProcessId, HANDLE *ProcessHandle) {
     return pss_fail(ERROR_INVALID_PARAMETER);
   fd = (int)syscall(SYS_pidfd_open, (pid_t)ProcessId, 0);
   if (fd < 0 && errno == ENOSYS) {
-    fd = open_procdir((pid_t)ProcessId);
+    fd = pss_proc_open((pid_t)ProcessId, NULL, 0);
     if (fd < 0) errno = -fd;
   }
   if (fd < 0) {
@@ -224,10 +220,12 @@ static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t)
   t->self = h == PSS_LINUX_CURRENT_PROCESS;
   if ((rc = handle_pid(h, &t->pid)) < 0) return rc;
   t->self = t->pid == getpid();     /* a pidfd of our own process is "self" too */
-  if ((t->dirfd = open_procdir(t->pid)) < 0) return t->dirfd;
+  if ((t->dirfd = pss_proc_open(t->pid, NULL, 0)) < 0) return t->dirfd;
   /* the handle's process still has this pid, so the directory is its */
   if (!t->self && (rc = handle_still(h)) < 0) return rc;   /* and not reaped */
   t->livefd = t->dirfd;
+  /* the states the freeze found, while one holds the target (0 otherwise) */
+  t->state_before = pss_stopped_state_before;
   t->boot_filetime = boot_filetime();
   t->ticks = sysconf(_SC_CLK_TCK);
   if (t->ticks <= 0) t->ticks = 100;
@@ -296,13 +294,11 @@ static int capture_self_frozen (struct pss_target *t, struct pss_store *s, uint6
   int rc;
   pss_own_registers(t->regs);
   if ((rc = pss_self_freeze(t, &t->self_freeze, t->context_flags)) < 0) return rc;
-  t->state_before = pss_stopped_state_before;
   rc = clone_self(s);
   if (rc == 0) rc = capture_parts(t, s);
   s->threads_frozen = (DWORD)pss_self_frozen_count(t->self_freeze);
   pss_self_thaw(t->self_freeze);
   t->self_freeze = NULL;
-  t->state_before = NULL;
   s->freeze_cycles = cycles() - c0;
   s->freeze_us = pss_now_us() - w0;
   return rc;
@@ -345,7 +341,6 @@ static int capture_other_frozen (void *arg) {
     return rc;
   }
   t->freeze = &fz;
-  t->state_before = pss_stopped_state_before;
   /* the clone last: its injection changes the injecting thread's
   ** registers and system call for a moment; all threads stay stopped, so
   ** the memory is that of the instant the rest was read at */
@@ -353,7 +348,6 @@ static int capture_other_frozen (void *arg) {
   if (rc == 0) rc = clone_other(t, &fz, s);
   pss_thaw(&fz);
   t->freeze = NULL;
-  t->state_before = NULL;
   job->unreleased = fz.unreleased;
   s->freeze_cycles = cycles() - c0;
   s->freeze_us = fz.frozen_us;
