@@ -37,10 +37,18 @@ PSS_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Isrc
 # The machine's folder under src/linux/ptrace/ (x86_64/), or generic/ where
 # there is no port yet.
 PSS_ARCH ?= $(if $(filter x86_64-%,$(shell $(CC) -dumpmachine)),x86_64,generic)
-LIB_SRCS = src/text.c $(wildcard src/linux/*.c src/linux/*/*.c) $(wildcard src/linux/ptrace/$(PSS_ARCH)/*.c)
+# The unwinder (src/stack/): elfutils' libdwfl; "none" where there is no
+# libdw to link (the aarch64 cross-build): stacks then answer
+# ERROR_NOT_SUPPORTED.
+PSS_UNWIND ?= libdw
+STACK_SRCS = $(if $(filter libdw,$(PSS_UNWIND)),$(wildcard src/stack/*.c),src/stack/none/unwind.c)
+STACK_LIBS = $(if $(filter libdw,$(PSS_UNWIND)),-ldw -lelf)
+LIB_SRCS = src/text.c $(wildcard src/linux/*.c src/linux/*/*.c) $(wildcard src/linux/ptrace/$(PSS_ARCH)/*.c) \
+           $(STACK_SRCS)
 LIB_ASMS = $(wildcard src/linux/ptrace/$(PSS_ARCH)/*.S)
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o) $(LIB_ASMS:%.S=$(BUILD)/%.o)
-LIB_HDRS = src/pss.h src/pss_linux.h $(wildcard src/linux/*.h src/linux/*/*.h src/linux/*/*/*.h)
+LIB_HDRS = src/pss.h src/pss_linux.h $(wildcard src/linux/*.h src/linux/*/*.h src/linux/*/*/*.h) \
+           $(wildcard src/stack/*.h)
 
 # pss.core: the Lua module, split by concern (src/lpss*.c)
 LPSS_SRCS = $(wildcard src/lpss*.c)
@@ -53,7 +61,7 @@ LUA_MODULE = $(BUILD)/lua/pss/core.so
 
 .PHONY: windows windows-test bench all lib lua check busted host console console-asan console-valgrind lint cross-aarch64 asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
 all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo $(BUILD)/lua-host \
-     $(BUILD)/noptrace
+     $(BUILD)/noptrace $(BUILD)/stack-target
 
 lua: $(LUA_MODULE)
 
@@ -61,7 +69,7 @@ lua: $(LUA_MODULE)
 $(LUA_MODULE): $(LPSS_SRCS) $(LPSS_HDRS) $(LIB_HDRS) $(BUILD)/libpss.a
 	@mkdir -p $(dir $@)
 	$(CC) $(PSS_CFLAGS) -I$(LUA_INCDIR) $(CFLAGS) $(LIBFLAG) $(LPSS_SRCS) $(BUILD)/libpss.a \
-	  -o $@ $(LDFLAGS)
+	  -o $@ $(LDFLAGS) $(STACK_LIBS)
 
 lib: $(BUILD)/libpss.a
 
@@ -87,12 +95,19 @@ $(BUILD)/pss-target: spec/support/pss-target.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $< -o $@ -pthread $(LDFLAGS)
 
+# Built as the stack specs need it whatever CFLAGS says (and never with a
+# sanitizer): optimized without frame pointers, so unwinding it needs CFI,
+# with line information.
+$(BUILD)/stack-target: spec/support/stack-target.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fomit-frame-pointer $< -o $@ -pthread
+
 # Every allocation of libpss passes through spec/c/faults.c, which fails
 # the N-th on demand (test_faults.c).
 FAULT_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 $(BUILD)/test_pss: $(TEST_SRCS) $(TEST_HDRS) $(BUILD)/libpss.a
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Ispec/c $(CFLAGS) $(TEST_SRCS) \
-	  $(BUILD)/libpss.a -o $@ -lcmocka -pthread $(FAULT_WRAP) $(LDFLAGS)
+	  $(BUILD)/libpss.a -o $@ -lcmocka -pthread $(FAULT_WRAP) $(LDFLAGS) $(STACK_LIBS)
 
 # A Lua host with a counting lua_Alloc, for the allocator bridge.
 $(BUILD)/lua-host: spec/support/lua-host.c
@@ -107,23 +122,24 @@ $(BUILD)/console: examples/console/console.c
 	  -L$(LUA_LIBDIR) -llua5.4 $(LDFLAGS)
 
 $(BUILD)/pss-demo: examples/demo.c $(BUILD)/libpss.a
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(CFLAGS) $< $(BUILD)/libpss.a -o $@ $(LDFLAGS)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(CFLAGS) $< $(BUILD)/libpss.a -o $@ $(LDFLAGS) $(STACK_LIBS)
 
 # ---- tests ---------------------------------------------------------------
 # Each suite writes TAP into $(BUILD)/tap/; spec/support/tapsum counts them.
 TAP = $(BUILD)/tap
 
-check: $(BUILD)/test_pss $(BUILD)/pss-target
+check: $(BUILD)/test_pss $(BUILD)/pss-target $(BUILD)/stack-target
 	@mkdir -p $(TAP)
-	PSS_TARGET=$(abspath $(BUILD)/pss-target) CMOCKA_MESSAGE_OUTPUT=TAP \
+	PSS_TARGET=$(abspath $(BUILD)/pss-target) PSS_STACK_TARGET=$(abspath $(BUILD)/stack-target) CMOCKA_MESSAGE_OUTPUT=TAP \
 	  $(BUILD)/test_pss > $(TAP)/c.tap; rc=$$?; cat $(TAP)/c.tap; exit $$rc
 
 # The busted suite: specs in spec/lua, the module from $(BUILD)/lua.
 BUSTED = busted --lua=$(LUA) -o TAP
 LUA_ENV = PSS_TARGET=$(abspath $(BUILD)/pss-target) PSS_NOPTRACE=$(abspath $(BUILD)/noptrace) \
+  PSS_STACK_TARGET=$(abspath $(BUILD)/stack-target) \
   LUA_PATH="$(abspath lua)/?.lua;$(abspath spec/lua)/?.lua;$(abspath spec/support)/?.lua;;" \
   LUA_CPATH="$(abspath $(BUILD)/lua)/?.so;;"
-busted: lua $(BUILD)/pss-target $(BUILD)/noptrace
+busted: lua $(BUILD)/pss-target $(BUILD)/noptrace $(BUILD)/stack-target
 	@mkdir -p $(TAP)
 	$(LUA_ENV) $(BUSTED) spec/lua > $(TAP)/lua.tap; rc=$$?; cat $(TAP)/lua.tap; exit $$rc
 
@@ -147,15 +163,15 @@ SAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-
 ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
 asan:
 	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
-	  $(addprefix build/asan/,test_pss pss-target lua/pss/core.so)
+	  $(addprefix build/asan/,test_pss pss-target stack-target lua/pss/core.so)
 	@mkdir -p $(TAP)
-	PSS_TARGET=$(abspath build/asan/pss-target) CMOCKA_MESSAGE_OUTPUT=TAP \
+	PSS_TARGET=$(abspath build/asan/pss-target) PSS_STACK_TARGET=$(abspath build/asan/stack-target) CMOCKA_MESSAGE_OUTPUT=TAP \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/test_pss > $(TAP)/c-asan.tap; rc=$$?; cat $(TAP)/c-asan.tap; exit $$rc
 
 asan-lua:
 	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
-	  $(addprefix build/asan/,pss-target noptrace lua/pss/core.so lua-host)
+	  $(addprefix build/asan/,pss-target noptrace stack-target lua/pss/core.so lua-host)
 	@mkdir -p $(TAP)
 	-$(MAKE) --no-print-directory BUILD=build/asan lua-env-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -176,13 +192,13 @@ lua-env-asan:
 	  $(BUSTED) spec/lua > build/tap/lua-asan.tap; rc=$$?; cat build/tap/lua-asan.tap; exit $$rc
 
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no
-valgrind: $(BUILD)/test_pss $(BUILD)/pss-target
+valgrind: $(BUILD)/test_pss $(BUILD)/pss-target $(BUILD)/stack-target
 	@mkdir -p $(TAP)
-	PSS_TARGET=$(abspath $(BUILD)/pss-target) CMOCKA_MESSAGE_OUTPUT=TAP PSS_UNDER_VALGRIND=1 \
+	PSS_TARGET=$(abspath $(BUILD)/pss-target) PSS_STACK_TARGET=$(abspath $(BUILD)/stack-target) CMOCKA_MESSAGE_OUTPUT=TAP PSS_UNDER_VALGRIND=1 \
 	  $(VALGRIND) $(BUILD)/test_pss > $(TAP)/c-valgrind.tap; rc=$$?; cat $(TAP)/c-valgrind.tap; exit $$rc
 
 # busted under valgrind: the interpreter runs the busted script directly.
-valgrind-lua: lua $(BUILD)/pss-target $(BUILD)/noptrace $(BUILD)/lua-host
+valgrind-lua: lua $(BUILD)/pss-target $(BUILD)/noptrace $(BUILD)/stack-target $(BUILD)/lua-host
 	@mkdir -p $(TAP)
 	-$(LUA_ENV) PSS_UNDER_VALGRIND=1 $(VALGRIND) $(LUA) $$(command -v busted) -o TAP spec/lua \
 	  > $(TAP)/lua-valgrind.tap; rc=$$?; cat $(TAP)/lua-valgrind.tap; exit $$rc
@@ -245,7 +261,7 @@ CROSS_AARCH64 ?= aarch64-linux-gnu-gcc
 cross-aarch64:
 	@mkdir -p build/aarch64/include
 	@echo '#define DEB_HOST_MULTIARCH "aarch64-linux-gnu"' > build/aarch64/include/lua5.4-deb-multiarch.h
-	$(MAKE) --no-print-directory BUILD=build/aarch64 CC=$(CROSS_AARCH64) \
+	$(MAKE) --no-print-directory BUILD=build/aarch64 CC=$(CROSS_AARCH64) PSS_UNWIND=none \
 	  CFLAGS="-O2 -Werror -I$(abspath build/aarch64/include)" \
 	  build/aarch64/libpss.a build/aarch64/lua/pss/core.so
 

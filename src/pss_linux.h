@@ -33,6 +33,10 @@ int PssLinuxLastErrno(void);
 ** another process (pid 77, gdb)", "the target's seccomp filter forbids
 ** clone", ... Valid until this thread's next failing Pss* call. */
 char const *PssLinuxLastErrorDetail(void);
+/* Records Code and Detail (NULL: none) as this thread's last failure, as a
+** failing Pss* call does, and returns Code: for code built on the API (the
+** unwinder, a wrapper) whose failures PssLinuxLastErrorDetail explains. */
+DWORD PssLinuxSetLastError(DWORD Code, char const *Detail);
 
 /*
 ** Reads the VA clone's memory: the bytes of [Address, Address+Length) as
@@ -163,6 +167,26 @@ typedef struct {
 #define PSS_LINUX_CAPTURE_UNFROZEN        0x00020000u
 #define PSS_LINUX_CAPTURE_FREEZE_OPTIONAL 0x00040000u
 
+/*
+** STACKS: while the target's threads are stopped for their contexts, copy
+** each thread's stack, from just below its stack pointer (the 128-byte red
+** zone) up to the end of the mapping holding it, at most the calling
+** thread's stack limit (PssLinuxSetStackLimit) per thread -- one
+** process_vm_readv per thread. The copies are the snapshot's auxiliary
+** pages (PSS_QUERY_AUXILIARY_PAGES_INFORMATION, PSS_WALK_AUXILIARY_PAGES):
+** whole pages, in address order, a page two threads share stored once.
+** Needs PSS_CAPTURE_THREAD_CONTEXT (ERROR_INVALID_PARAMETER otherwise);
+** refused with PSS_LINUX_CAPTURE_UNFROZEN, as contexts are.
+*/
+#define PSS_LINUX_CAPTURE_STACKS          0x00080000u
+
+/* The most bytes of one thread's stack a STACKS capture made by the
+** calling thread copies, rounded up to whole pages; per calling thread,
+** default PSS_LINUX_STACK_LIMIT_DEFAULT. Returns the previous value; 0
+** changes nothing (it only returns the limit). */
+DWORD PssLinuxSetStackLimit(DWORD Bytes);
+#define PSS_LINUX_STACK_LIMIT_DEFAULT (256u << 10)
+
 /* Truncated: the command line is longer than PSS_LINUX_COMMAND_LINE_MAX
 ** bytes and CommandLine holds its first PSS_LINUX_COMMAND_LINE_MAX. */
 #define PSS_LINUX_TRUNCATED_COMMAND_LINE 0x01
@@ -267,6 +291,8 @@ typedef struct {
   char const *Target;         /* readlink of /proc/PID/fd/N, exact bytes */
 } PSS_LINUX_HANDLE_ENTRY;
 
+#define PSS_LINUX_BUILD_ID_MAX 32
+
 typedef struct {
   PSS_VA_SPACE_ENTRY Region;
   UINT64 Offset;              /* file offset of the mapping */
@@ -276,6 +302,12 @@ typedef struct {
   unsigned char CloneCoverage;  /* PSS_LINUX_CLONE_*: what the VA clone holds */
   WORD PathLength;            /* bytes */
   char const *Path;           /* pathname column, exact bytes ("" if none) */
+  unsigned char BuildIdLength;  /* bytes of BuildId; 0 if none was read */
+  unsigned char Reserved0[7];
+  /* The GNU build id of the ELF image the region maps (NT_GNU_BUILD_ID,
+  ** read from the target's memory, the image's first page), on every
+  ** region of that file; read after the thaw, while the target runs on. */
+  unsigned char BuildId[PSS_LINUX_BUILD_ID_MAX];
 } PSS_LINUX_VA_SPACE_ENTRY;
 
 /* CloneCoverage: what PssLinuxReadSnapshotMemory returns for a region */
@@ -285,6 +317,93 @@ typedef struct {
 #define PSS_LINUX_CLONE_ABSENT     3  /* MADV_DONTFORK (VM_DONTCOPY): not in the clone */
 #define PSS_LINUX_CLONE_ZEROED     4  /* MADV_WIPEONFORK: zeros in the clone */
 #define PSS_LINUX_CLONE_UNREADABLE 5  /* device memory (VM_IO, VM_PFNMAP) such as [vvar] */
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Stacks: each thread of a snapshot unwound into symbolized frames
+** ======================================================================= */
+
+/*
+** An unwinder walks the stacks of one snapshot with elfutils' libdwfl:
+** from each thread's captured context, reading the stack from the
+** snapshot's auxiliary pages (else its VA clone), and code and CFI from the
+** mapped ELF files -- /proc/PID/map_files/ while the process lives, so a
+** deleted or replaced binary still unwinds, else the region's path; a file
+** whose build id differs from the one the snapshot recorded is not used.
+** The snapshot needs thread contexts, its VA space and either
+** PSS_LINUX_CAPTURE_STACKS or a VA clone (ERROR_NOT_FOUND, with a detail
+** naming what is missing). The unwinder holds its own duplicate of the
+** snapshot until it is freed. Not for two threads at once.
+**
+** The unwinder and every stack it returns are allocated through Allocator
+** (NULL: the C heap), as walk markers are; libdwfl's own caches are
+** its own heap's, freed with the unwinder.
+*/
+typedef struct HPSSUNWIND__ { int unused; } *HPSSUNWIND;
+
+DWORD PssLinuxUnwinderCreate(HPSS SnapshotHandle, PSS_ALLOCATOR const *Allocator,
+                             HPSSUNWIND *Unwinder);
+DWORD PssLinuxUnwinderFree(HPSSUNWIND Unwinder);
+
+/* How a frame was found. */
+#define PSS_LINUX_FRAME_CONTEXT       1  /* the captured registers: frame 0 */
+#define PSS_LINUX_FRAME_CFI           2  /* the caller's CFI (.eh_frame, .debug_frame) */
+#define PSS_LINUX_FRAME_FALLBACK      3  /* no CFI: the frame-pointer chain */
+
+typedef struct {
+  UINT64 ProgramCounter;      /* frame 0: the exact pc; others: the return address */
+  UINT64 ModuleStart;         /* lowest address of its module; 0 if in none */
+  UINT64 ModuleOffset;        /* ProgramCounter - ModuleStart */
+  UINT64 SymbolOffset;        /* from the start of Symbol */
+  DWORD Line, Column;         /* of SourceFile; 0 if unknown */
+  unsigned char Method;       /* PSS_LINUX_FRAME_* */
+  unsigned char Activation;   /* 1: ProgramCounter is exact (frame 0, a signal frame) */
+  unsigned char BuildIdLength;
+  unsigned char Reserved0;
+  WORD ModulePathLength, SymbolLength, SourceFileLength; /* bytes */
+  WORD Reserved1;
+  char const *ModulePath;     /* the mapped file ("" if none) */
+  char const *Symbol;         /* .symtab, else .dynsym; C++ names demangled ("" if none) */
+  char const *SourceFile;     /* "" without debug information or SOURCE_LINES */
+  unsigned char BuildId[PSS_LINUX_BUILD_ID_MAX];
+} PSS_LINUX_STACK_FRAME;
+
+/* Why a stack ends. */
+#define PSS_LINUX_STACK_END_OUTERMOST 1  /* the outermost frame: the stack is whole */
+#define PSS_LINUX_STACK_END_LIMIT     2  /* PSS_LINUX_STACK_FRAMES_MAX frames */
+#define PSS_LINUX_STACK_END_REPEATED  3  /* a frame repeated the one before it (a loop) */
+#define PSS_LINUX_STACK_END_MEMORY    4  /* needed memory the snapshot does not hold */
+#define PSS_LINUX_STACK_END_UNWIND    5  /* no way to the caller (no CFI, no frame pointer) */
+#define PSS_LINUX_STACK_END_NO_CONTEXT 6 /* the thread has no captured context: no frames */
+#define PSS_LINUX_STACK_FRAMES_MAX 256
+
+typedef struct {
+  DWORD ThreadId;
+  DWORD FrameCount;
+  DWORD EndReason;            /* PSS_LINUX_STACK_END_* */
+  WORD EndDetailLength;       /* bytes */
+  WORD Reserved0;
+  char const *EndDetail;      /* in words ("" at the outermost frame) */
+  PSS_LINUX_STACK_FRAME *Frames;  /* FrameCount frames, innermost first */
+} PSS_LINUX_STACK;
+
+/*
+** Unwinds one thread of the snapshot into *Stack: one block from the
+** unwinder's allocator holding the frames and their strings, which the
+** caller frees with that allocator's FreeRoutine. ERROR_NOT_FOUND if the
+** snapshot has no such thread; ERROR_INVALID_PARAMETER for an unknown
+** Flags bit. A frame that cannot be symbolized or a stack that cannot be
+** unwound further is no error: the frames end there, with the reason.
+*/
+DWORD PssLinuxUnwindThread(HPSSUNWIND Unwinder, DWORD ThreadId, DWORD Flags,
+                           PSS_LINUX_STACK **Stack);
+
+/* Flags: also the source file, line and column of each frame, from the
+** DWARF of its file or of the file's .debug file (found by build id).
+** Without it they are ""/0: reading (and inflating) a library's DWARF the
+** first time, libc's from libc6-dbg, costs tens of milliseconds. */
+#define PSS_LINUX_UNWIND_SOURCE_LINES 0x00000001u
 /* }====================================================================== */
 
 #endif /* PSS_LINUX_H */

@@ -44,6 +44,8 @@ int main (void) {
   failed += run_self_suite();
   failed += run_freeze_suite();
   failed += run_unfrozen_suite();
+  failed += run_stack_capture_suite();
+  failed += run_unwind_suite();
   failed += run_seccomp_suite();
   failed += run_core_suite();
   failed += run_vaclone_suite();

@@ -26,5 +26,7 @@ int run_reaper_suite (void);
 int run_fault_suite (void);
 int run_racing_suite (void);
 int run_unfrozen_suite (void);
+int run_stack_capture_suite (void);
+int run_unwind_suite (void);
 
 #endif

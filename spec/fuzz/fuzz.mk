@@ -1,8 +1,9 @@
 # spec/fuzz/fuzz.mk -- included by the Makefile.
 #
-#   make fuzz            the /proc parsers (procfs.c) under libFuzzer with
-#                        ASan and UBSan: every seed once, then FUZZ_SECONDS
-#                        of fuzzing; writes $(TAP)/fuzz.tap (one test)
+#   make fuzz            the /proc parsers (procfs.c) and the ELF note reader
+#                        (elf.c) under libFuzzer with ASan and UBSan: every
+#                        seed once, then FUZZ_SECONDS of fuzzing; writes
+#                        $(TAP)/fuzz.tap (one test)
 #   make fuzz-regress    every seed of spec/fuzz/corpus once, no randomness
 #
 # The fuzzer is built with clang into $(BUILD)/fuzz/ and fuzzes a copy of

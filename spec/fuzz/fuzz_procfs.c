@@ -3,8 +3,8 @@
 **
 ** The first byte picks the parser ('S' stat, 's' status, 'c' syscall,
 ** 'f' fdinfo, 'm' maps lines, 'M' smaps lines, 'i' inet, 'u' unix,
-** 'n' netlink, 'p' packet, 'e' path unescaping); any other byte runs them
-** all. The rest is the text, copied into a heap block of exactly its size,
+** 'n' netlink, 'p' packet, 'e' path unescaping, 'E' an ELF image's
+** headers and notes, proc/elf.c); any other byte runs them all. The rest is the text, copied into a heap block of exactly its size,
 ** so ASan stops any read past the length. Each parser's answer is checked
 ** against what its callers rely on: a line parser consumes the line it was
 ** given and no more, pointers stay inside it, comm fits, unescaping never
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "linux/proc/elf.h"
 #include "linux/proc/procfs.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -125,6 +126,33 @@ static void small (const char *t, size_t len) {
   if (pss_parse_auxv(t, len, &v, &pid) == 0) CHECK(pid == 0 || pid == 1);
 }
 
+/* An ELF image as buildid.c reads one: the header, each program header
+** inside the bytes, the build id of each PT_NOTE segment in them (also as
+** a segment of the whole rest, at both paddings). An id fits its buffer. */
+static void elf (const char *t, size_t len) {
+  const unsigned char *b = (const unsigned char *)t;
+  unsigned char id[32];
+  struct pss_elf e;
+  size_t k, n;
+  for (k = 0; k < len && k < 64; k += 4) {
+    CHECK(pss_elf_build_id(b + k, len - k, 4, id, sizeof id) <= sizeof id);
+    CHECK(pss_elf_build_id(b + k, len - k, 8, id, sizeof id) <= sizeof id);
+  }
+  if (pss_elf_parse_header(t, len, &e) < 0) return;
+  CHECK(e.phnum == 0 || e.phentsize >= (e.is64 ? 56u : 32u));
+  if (e.phoff > len) return;
+  for (k = 0; k < e.phnum; k++) {
+    struct pss_elf_phdr ph;
+    if (pss_elf_parse_phdr(&e, b + e.phoff, len - e.phoff, k, &ph) < 0) {
+      CHECK((k + 1) * e.phentsize > len - e.phoff);
+      break;
+    }
+    if (ph.type != 4 /* PT_NOTE */ || ph.offset > len) continue;
+    n = ph.filesz < len - ph.offset ? (size_t)ph.filesz : len - ph.offset;
+    CHECK(pss_elf_build_id(b + ph.offset, n, ph.align, id, sizeof id) <= sizeof id);
+  }
+}
+
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size) {
   static const char line_kinds[] = "mMiunp";
   int which = size > 0 ? data[0] : 0;
@@ -136,11 +164,13 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size) {
   else if (which && strchr(line_kinds, which)) lines(which, text, len);
   else if (which == 'e') unescape(text, len);
   else if (which == 'l') small(text, len);
+  else if (which == 'E') elf(text, len);
   else {
     one_record(0, text, len);
     for (i = 0; line_kinds[i]; i++) lines(line_kinds[i], text, len);
     unescape(text, len);
     small(text, len);
+    elf(text, len);
   }
   free(text);
   return 0;

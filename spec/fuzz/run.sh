@@ -1,5 +1,6 @@
 #!/bin/sh
-# spec/fuzz/run.sh MODE OUT TAP [SECONDS] -- the /proc parsers under libFuzzer
+# spec/fuzz/run.sh MODE OUT TAP [SECONDS] -- the /proc parsers (and the ELF
+# note reader, proc/elf.c) under libFuzzer
 #
 #   fuzz     every seed of spec/fuzz/corpus once, then SECONDS of fuzzing
 #            on a copy of the seeds in OUT/corpus (the repository is never
@@ -14,7 +15,7 @@ mode=$1 out=$2 tap=$3 seconds=${4:-60}
 cc=${FUZZ_CC:-clang}
 seeds=spec/fuzz/corpus
 bin=$out/fuzz_procfs
-sources="spec/fuzz/fuzz_procfs.c src/linux/proc/procfs.c"
+sources="spec/fuzz/fuzz_procfs.c src/linux/proc/procfs.c src/linux/proc/elf.c"
 mkdir -p "$out" "$(dirname "$tap")"
 
 finish () {   # finish ok|not-ok DESCRIPTION [LOG]
@@ -54,7 +55,7 @@ printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\n%s
 
 stale=0
 [ -x "$bin" ] || stale=1
-for s in $sources src/linux/proc/procfs.h; do [ "$s" -nt "$bin" ] && stale=1; done
+for s in $sources src/linux/proc/procfs.h src/linux/proc/elf.h; do [ "$s" -nt "$bin" ] && stale=1; done
 if [ $stale = 1 ]; then
   # shellcheck disable=SC2086
   "$cc" ${FUZZ_CFLAGS:-} $sources -o "$bin" > "$out/build.log" 2>&1 ||

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages the build and the tests need, when run as
 # root; otherwise says which are missing. Idempotent and quiet when all
-# are present. clang and libclang-rt-dev (libFuzzer) are for `make fuzz`.
+# are present. clang and libclang-rt-dev (libFuzzer) are for `make fuzz`;
+# libdw-dev is the unwinder's libdwfl; elfutils (eu-stack), redis-server,
+# nginx-light and gdb are the stack specs' oracle and real targets.
 set -eu
 PACKAGES="gcc make libc6-dev libcmocka-dev valgrind lua5.4 liblua5.4-dev
 lua-busted lua-cjson lua-argparse lua-check lua-filesystem luarocks python3-psutil
-libxml2-utils
+libxml2-utils libdw-dev elfutils gdb redis-server nginx-light
 clang libclang-rt-dev
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 gcc-mingw-w64-x86-64-win32 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine wine64 dpkg-dev"
@@ -25,5 +27,14 @@ fi
 echo "installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Servers are installed as programs to start in tests, never as services:
+# while they install, a policy-rc.d (if there is none) stops their
+# maintainer scripts from starting them, and is removed after.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  policy=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

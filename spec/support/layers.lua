@@ -14,7 +14,16 @@ local LAYERS = {
   { "ptrace", "^src/linux/ptrace/" },
   { "file", "^src/linux/file/" },
   { "api", "^src/linux/snapshot%.c$" },
+  { "stack", "^src/stack/" },
 }
+
+-- The unwinder (src/stack/) is the top layer and a client of libpss like
+-- any other: it includes only the public headers and its own, and calls
+-- only the exported Pss* functions -- never a hidden internal one -- so it
+-- serves live, saved and loaded snapshots alike. Nothing below calls it
+-- (the direction check: it is the highest layer).
+local CLIENT = "^src/stack/"
+local CLIENT_INCLUDES = { "^src/pss[%w_]*%.h$", CLIENT }
 
 local build = assert(arg[1], "usage: layers.lua BUILD_DIR")
 
@@ -34,8 +43,8 @@ local function lines (command)
   return out
 end
 
-local sources = lines("find src/text.c src/pss.h src/pss_linux.h src/linux -name '*.[chS]' "
-  .. "! -name 'lpss_*' | sort")
+local sources = lines("find src/text.c src/pss.h src/pss_linux.h src/linux src/stack "
+  .. "-name '*.[chS]' ! -name 'lpss_*' 2>/dev/null | sort")
 
 --- Edges: graph[from][to] = what makes the dependency (symbols, or "include").
 local calls, includes = {}, {}
@@ -72,8 +81,9 @@ for _, o in ipairs(objects) do
     if io.open(rel .. ext) then object_source[o] = rel .. ext end
   end
 end
-for _, line in ipairs(lines(("nm -A %s/src/text.o $(find %s/src/linux -name '*.o')")
-    :format(build, build))) do
+local libpss_objects = ("%s/src/text.o $(find %s/src/linux %s/src/stack -name '*.o' 2>/dev/null)")
+  :format(build, build, build)
+for _, line in ipairs(lines("nm -A " .. libpss_objects)) do
   local o, kind, sym = line:match("^([^:]+):%x*%s+(%a)%s+(%S+)$")
   local src = o and object_source[o]
   if src then
@@ -141,9 +151,51 @@ local function check_cycles (graph, what)
   end
 end
 
+--- Exported: the global symbols libpss's objects define with default
+--- visibility (the rest is hidden by -fvisibility=hidden), from readelf.
+local function exported_symbols ()
+  local out = {}
+  for _, line in ipairs(lines("readelf -sW " .. libpss_objects)) do
+    -- "  16: 0000000000000020   234 FUNC    GLOBAL DEFAULT    1 PssWalkMarkerCreate"
+    local bind, vis, ndx, sym =
+      line:match("^%s*%d+:%s+%x+%s+%S+%s+%S+%s+(%S+)%s+(%S+)%s+(%S+)%s+(%S+)$")
+    if bind == "GLOBAL" and vis == "DEFAULT" and ndx ~= "UND" then out[sym] = true end
+  end
+  return out
+end
+
+--- The client layer: its includes and the calls it makes into libpss.
+local function check_client ()
+  local exported = exported_symbols()
+  for from, tos in pairs(includes) do
+    if from:find(CLIENT) then
+      for to in pairs(tos) do
+        if not (to:find(CLIENT_INCLUDES[1]) or to:find(CLIENT_INCLUDES[2])) then
+          finding("%s includes %s: the unwinder includes only pss.h and its own headers", from, to)
+        end
+      end
+    end
+  end
+  for from, tos in pairs(calls) do
+    if from:find(CLIENT) then
+      for to, why in pairs(tos) do
+        if not to:find(CLIENT) then
+          for _, sym in ipairs(why) do
+            if not (exported[sym] and sym:find("^Pss")) then
+              finding("%s calls %s of %s: the unwinder calls only the exported Pss* API",
+                from, sym, to)
+            end
+          end
+        end
+      end
+    end
+  end
+end
+
 for _, path in ipairs(sources) do
   if not layer_of(path) then finding("%s is in no layer (see LAYERS in layers.lua)", path) end
 end
+check_client()
 check_direction(calls, "calls")
 check_direction(includes, "includes")
 check_cycles(calls, "call")

@@ -34,12 +34,13 @@
 #define CREATE_OPTIONS (PSS_CREATE_BREAKAWAY_OPTIONAL | PSS_CREATE_BREAKAWAY |    \
                         PSS_CREATE_FORCE_BREAKAWAY | PSS_CREATE_USE_VM_ALLOCATIONS | \
                         PSS_CREATE_MEASURE_PERFORMANCE | PSS_CREATE_RELEASE_SECTION)
-#define CAPTURE_LINUX (PSS_LINUX_CAPTURE_UNFROZEN | PSS_LINUX_CAPTURE_FREEZE_OPTIONAL)
+#define CAPTURE_LINUX (PSS_LINUX_CAPTURE_UNFROZEN | PSS_LINUX_CAPTURE_FREEZE_OPTIONAL | \
+                       PSS_LINUX_CAPTURE_STACKS)
 /* What must describe one instant (the tables), and what needs the target's
 ** threads stopped whatever the caller allows (ptrace: their registers, a
 ** system call run by one of them). The process record alone needs neither. */
 #define CAPTURE_TABLES (PSS_CAPTURE_THREADS | PSS_CAPTURE_HANDLES | PSS_CAPTURE_VA_SPACE)
-#define CAPTURE_NEEDS_PTRACE (CAPTURE_CONTEXTS | PSS_CAPTURE_VA_CLONE)
+#define CAPTURE_NEEDS_PTRACE (CAPTURE_CONTEXTS | PSS_CAPTURE_VA_CLONE | PSS_LINUX_CAPTURE_STACKS)
 
 
 /* {======================================================================
@@ -198,6 +199,16 @@ static uint64_t cycles (void) {
 }
 
 
+/* PssLinuxSetStackLimit: per calling thread, so that two threads
+** capturing with different limits never see each other's. */
+static _Thread_local DWORD stack_limit = PSS_LINUX_STACK_LIMIT_DEFAULT;
+
+PSS_EXPORT DWORD PssLinuxSetStackLimit (DWORD Bytes) {
+  DWORD previous = stack_limit;
+  if (Bytes != 0) stack_limit = Bytes;
+  return previous;
+}
+
 /* The boot instant as a FILETIME: /proc start times count from boot. */
 static uint64_t boot_filetime (void) {
   struct timespec real, boot;
@@ -230,6 +241,7 @@ static int target_open (HANDLE h, PSS_CAPTURE_FLAGS flags, struct pss_target *t)
   t->ticks = sysconf(_SC_CLK_TCK);
   if (t->ticks <= 0) t->ticks = 100;
   t->scratch_vm = (flags & PSS_CREATE_USE_VM_ALLOCATIONS) != 0;
+  t->stack_limit = stack_limit;    /* the caller's: the copy runs on the tracer thread */
   return 0;
 }
 
@@ -268,7 +280,24 @@ static int capture_parts (struct pss_target *t, struct pss_store *s) {
     rc = timed(pss_capture_handles, t, s, &pc->HandlesCycleCount, &pc->HandlesWallClockPeriod);
   if (rc == 0 && (s->flags & PSS_CAPTURE_VA_SPACE))
     rc = timed(pss_capture_regions, t, s, &pc->VaSpaceCycleCount, &pc->VaSpaceWallClockPeriod);
+  /* last: it needs the stack pointers and, if captured, the regions */
+  if (rc == 0 && (s->flags & PSS_LINUX_CAPTURE_STACKS))
+    rc = timed(pss_capture_stacks, t, s, &pc->AuxPagesCycleCount, &pc->AuxPagesWallClockPeriod);
   return rc;
+}
+
+/*
+** After the thaw (the target runs on): the build ids of the images the
+** region table maps, timed with the VA space they describe.
+*/
+static void build_ids (struct pss_target *t, struct pss_store *s) {
+  uint64_t c0, w0;
+  if (!(s->flags & PSS_CAPTURE_VA_SPACE)) return;
+  c0 = cycles();
+  w0 = pss_now_us();
+  pss_capture_build_ids(t, s);
+  s->perf.VaSpaceCycleCount += cycles() - c0;
+  s->perf.VaSpaceWallClockPeriod += pss_now_us() - w0;
 }
 
 static uint64_t cycles (void);
@@ -451,6 +480,7 @@ static int capture_into (struct pss_target *t, struct pss_store *s) {
   PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
   uint64_t c0 = cycles(), w0 = pss_now_us();
   int rc = capture_taken(t, s);
+  if (rc == 0) build_ids(t, s);
   if (rc == 0) rc = pss_clone_coverage(t, s);
   pc->TotalCycleCount = cycles() - c0;
   pc->TotalWallClockPeriod = pss_now_us() - w0;
@@ -468,7 +498,8 @@ static DWORD check_capture_flags (PSS_CAPTURE_FLAGS f, int self) {
     return ERROR_INVALID_PARAMETER;      /* contexts and a clone need the threads stopped */
   if (((f & CAPTURE_HANDLE_DETAILS) && !(f & PSS_CAPTURE_HANDLES)) ||
       ((f & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION) && !(f & PSS_CAPTURE_VA_SPACE)) ||
-      ((f & CAPTURE_CONTEXTS) && !(f & PSS_CAPTURE_THREADS)))
+      ((f & CAPTURE_CONTEXTS) && !(f & PSS_CAPTURE_THREADS)) ||
+      ((f & PSS_LINUX_CAPTURE_STACKS) && !(f & PSS_CAPTURE_THREAD_CONTEXT)))
     return ERROR_INVALID_PARAMETER;
   if (f & CAPTURE_UNSUPPORTED) return ERROR_NOT_SUPPORTED;
   /* what the machine has no port for (ptrace/ARCH/regs.h) */

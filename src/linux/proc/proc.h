@@ -37,6 +37,7 @@ struct pss_target {
   unsigned char capture_mode;
   char not_frozen[PSS_DETAIL_MAX + 64];
   DWORD context_flags;            /* CONTEXT_* to capture, 0 for none */
+  DWORD stack_limit;              /* STACKS: the calling thread's PssLinuxSetStackLimit */
   /* Set by the ptrace layer while it holds the target's threads stopped
   ** (ptrace/stopped.c); the tables only read them through state_before. */
   struct pss_freeze *freeze;      /* the target's threads, stopped; NULL for self */
@@ -56,6 +57,10 @@ ssize_t pss_read_record(struct pss_target *t, int dirfd, const char *name);
 /* The same, reading no more than max bytes: a longer file is cut there. */
 ssize_t pss_read_upto(struct pss_target *t, int dirfd, const char *name, size_t max);
 int pss_target_alive(const struct pss_target *t) PSS_MUST_CHECK;
+/* The target's memory at address, read with one process_vm_readv: the
+** bytes read (a prefix of n: it stops at the first page it cannot read),
+** or -errno (-EPERM where we may not trace it, -EFAULT, -ESRCH). */
+ssize_t pss_read_memory(const struct pss_target *t, uint64_t address, void *buf, size_t n);
 /* The numeric entries of a directory (tasks, fds), sorted; free() them. */
 int pss_list_numbers(int dirfd, pid_t **out, size_t *n) PSS_MUST_CHECK;
 
@@ -63,6 +68,16 @@ int pss_capture_process(struct pss_target *t, struct pss_store *s) PSS_MUST_CHEC
 int pss_capture_threads(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
 int pss_capture_handles(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
 int pss_capture_regions(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+/* The rows of /proc/PID/maps alone (no names, no image fields) into tab,
+** a region table (rows of PSS_LINUX_VA_SPACE_ENTRY), for a pass that
+** needs the mappings of a capture that did not ask for its VA space. */
+int pss_read_regions(struct pss_target *t, struct pss_table *tab) PSS_MUST_CHECK;
+/* The region of tab (in address order) holding address; NULL if none. */
+const PSS_LINUX_VA_SPACE_ENTRY *pss_region_at(const struct pss_table *tab, uint64_t address);
+/* After the thaw: the GNU build id of every ELF image the region table
+** maps (buildid.c), read from the target's memory; left empty where the
+** kernel will not let us read it. */
+void pss_capture_build_ids(struct pss_target *t, struct pss_store *s);
 
 /* Socket descriptions from /proc/PID/net/ for the given inodes. */
 struct pss_socket_info {

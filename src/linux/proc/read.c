@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,17 @@ ssize_t pss_read_upto (struct pss_target *t, int dirfd, const char *name, size_t
 */
 int pss_target_alive (const struct pss_target *t) {
   return faccessat(t->dirfd, "stat", F_OK, 0) == 0;
+}
+
+/*
+** One process_vm_readv: it needs no ptrace stop, only the right to trace
+** (PTRACE_MODE_ATTACH), and stops at the first page it cannot read, so
+** what it returns is a prefix of what was asked.
+*/
+ssize_t pss_read_memory (const struct pss_target *t, uint64_t address, void *buf, size_t n) {
+  struct iovec local = { buf, n }, remote = { (void *)(uintptr_t)address, n };
+  ssize_t got = process_vm_readv(t->pid, &local, 1, &remote, 1, 0);
+  return got < 0 ? -errno : got;
 }
 /* }====================================================================== */
 

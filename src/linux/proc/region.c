@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
+#include "linux/proc/elf.h"
 #include "linux/proc/proc.h"
 #include "linux/proc/procfs.h"
 
@@ -107,65 +107,35 @@ static void group_allocations (struct pss_table *tab) {
 ** ======================================================================= */
 struct image_info { DWORD size, checksum, stamp; };
 
-/* First four bytes of the GNU build id, if a note in the probe has it. */
-static DWORD build_id_word (const unsigned char *p, size_t n) {
-  size_t pos = 0;
-  while (pos + 12 <= n) {
-    uint32_t namesz, descsz, type;
-    size_t name_at, desc_at;
-    memcpy(&namesz, p + pos, 4); memcpy(&descsz, p + pos + 4, 4);
-    memcpy(&type, p + pos + 8, 4);
-    name_at = pos + 12;
-    desc_at = name_at + ((namesz + 3u) & ~3u);
-    if (desc_at + descsz > n || desc_at < name_at) return 0;
-    if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(p + name_at, "GNU", 4) == 0 &&
-        descsz >= 4) {
-      DWORD w;
-      memcpy(&w, p + desc_at, 4);
-      return w;
-    }
-    pos = desc_at + ((descsz + 3u) & ~3u);
-  }
-  return 0;
+/* The build id of a PT_NOTE segment, if the probe holds it whole. */
+static void probe_build_id (const unsigned char *p, size_t n, const struct pss_elf_phdr *ph,
+                            struct image_info *ii) {
+  unsigned char id[PSS_LINUX_BUILD_ID_MAX];
+  size_t len;
+  if (ii->checksum != 0 || ph->offset >= n || ph->filesz > n - ph->offset) return;
+  len = pss_elf_build_id(p + ph->offset, (size_t)ph->filesz, ph->align, id, sizeof id);
+  if (len >= 4) memcpy(&ii->checksum, id, 4);
 }
 
-/* Image size from the PT_LOAD span, check sum from the build id. */
-#define PARSE_ELF(Ehdr, Phdr)                                                  \
-  do {                                                                         \
-    const Ehdr *eh = (const Ehdr *)(const void *)p;                            \
-    uint64_t lo = UINT64_MAX, hi = 0;                                          \
-    size_t k;                                                                  \
-    if (n < sizeof *eh || eh->e_phoff > n ||                                   \
-        (size_t)eh->e_phnum * sizeof(Phdr) > n - eh->e_phoff)                  \
-      return -EINVAL;                                                          \
-    for (k = 0; k < eh->e_phnum; k++) {                                        \
-      Phdr ph;                                                                 \
-      memcpy(&ph, p + eh->e_phoff + k * sizeof ph, sizeof ph);                 \
-      if (ph.p_type == PT_LOAD) {                                              \
-        if (ph.p_vaddr < lo) lo = ph.p_vaddr;                                  \
-        if (ph.p_vaddr + ph.p_memsz > hi) hi = ph.p_vaddr + ph.p_memsz;        \
-      }                                                                        \
-      else if (ph.p_type == PT_NOTE && ph.p_offset < n &&                      \
-               ph.p_filesz <= n - ph.p_offset && ii->checksum == 0)            \
-        ii->checksum = build_id_word(p + ph.p_offset, ph.p_filesz);            \
-    }                                                                          \
-    if (hi > lo) ii->size = (DWORD)(((hi + PAGE - 1) & ~(uint64_t)(PAGE - 1)) - \
-                                    (lo & ~(uint64_t)(PAGE - 1)));             \
-  } while (0)
-
+/* Image size from the PT_LOAD span, check sum from the build id's first
+** four bytes (the probe is the image's first page). */
 static int parse_elf (const unsigned char *p, size_t n, struct image_info *ii) {
-  if (n < EI_NIDENT || memcmp(p, ELFMAG, SELFMAG) != 0) return -EINVAL;
-  if (p[EI_CLASS] == ELFCLASS64) PARSE_ELF(Elf64_Ehdr, Elf64_Phdr);
-  else if (p[EI_CLASS] == ELFCLASS32) PARSE_ELF(Elf32_Ehdr, Elf32_Phdr);
-  else return -EINVAL;
+  struct pss_elf e;
+  uint64_t lo = UINT64_MAX, hi = 0;
+  size_t k;
+  if (pss_elf_parse_header(p, n, &e) < 0 || e.phoff > n) return -EINVAL;
+  for (k = 0; k < e.phnum; k++) {
+    struct pss_elf_phdr ph;
+    if (pss_elf_parse_phdr(&e, p + e.phoff, n - e.phoff, k, &ph) < 0) return -EINVAL;
+    if (ph.type == PT_LOAD) {
+      if (ph.vaddr < lo) lo = ph.vaddr;
+      if (ph.memsz <= UINT64_MAX - ph.vaddr && ph.vaddr + ph.memsz > hi) hi = ph.vaddr + ph.memsz;
+    }
+    else if (ph.type == PT_NOTE) probe_build_id(p, n, &ph, ii);
+  }
+  if (hi > lo && hi <= UINT64_MAX - PAGE)
+    ii->size = (DWORD)(((hi + PAGE - 1) & ~(uint64_t)(PAGE - 1)) - (lo & ~(uint64_t)(PAGE - 1)));
   return 0;
-}
-
-/* Reads the image's first page from the target's memory. */
-static ssize_t read_target (struct pss_target *t, uint64_t addr, void *buf, size_t n) {
-  struct iovec local = { buf, n }, remote = { (void *)(uintptr_t)addr, n };
-  ssize_t got = process_vm_readv(t->pid, &local, 1, &remote, 1, 0);
-  return got < 0 ? -errno : got;
 }
 
 /* The file's modification time stands for the PE link time stamp. */
@@ -191,8 +161,8 @@ static void describe_image (struct pss_target *t, struct pss_table *tab, size_t 
   size_t k;
   ssize_t n;
   if (e->Offset != 0 || e->Permissions[0] != 'r') return;
-  n = read_target(t, (uintptr_t)e->Region.BaseAddress,
-                  probe, e->Region.RegionSize < ELF_PROBE ? e->Region.RegionSize : ELF_PROBE);
+  n = pss_read_memory(t, (uintptr_t)e->Region.BaseAddress,
+                      probe, e->Region.RegionSize < ELF_PROBE ? e->Region.RegionSize : ELF_PROBE);
   if (n <= 0 || parse_elf(probe, (size_t)n, &ii) < 0) return;
   ii.stamp = file_stamp(t, e, tab->strings.data + (uintptr_t)e->Path - 1);
   for (k = first; k < end; k++) {
@@ -227,8 +197,7 @@ static int name_mapped_files (struct pss_target *t, struct pss_table *tab) {
   return 0;
 }
 
-int pss_capture_regions (struct pss_target *t, struct pss_store *s) {
-  struct pss_table *tab = &s->tables[PSS_TABLE_REGIONS];
+int pss_read_regions (struct pss_target *t, struct pss_table *tab) {
   ssize_t n = pss_read_at(t, t->livefd, "maps");
   size_t pos = 0;
   if (n < 0) return (int)n;
@@ -242,7 +211,27 @@ int pss_capture_regions (struct pss_target *t, struct pss_store *s) {
     pos += (size_t)used;
   }
   group_allocations(tab);
-  if (s->flags & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION)
-    return name_mapped_files(t, tab);
   return 0;
+}
+
+/* maps lists the mappings in address order, without overlaps. */
+const PSS_LINUX_VA_SPACE_ENTRY *pss_region_at (const struct pss_table *tab, uint64_t address) {
+  size_t lo = 0, hi = tab->count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const PSS_LINUX_VA_SPACE_ENTRY *e = (const void *)(tab->rows.data + mid * tab->row_size);
+    uint64_t base = (uintptr_t)e->Region.BaseAddress;
+    if (address < base) hi = mid;
+    else if (address - base >= e->Region.RegionSize) lo = mid + 1;
+    else return e;
+  }
+  return NULL;
+}
+
+int pss_capture_regions (struct pss_target *t, struct pss_store *s) {
+  struct pss_table *tab = &s->tables[PSS_TABLE_REGIONS];
+  int rc = pss_read_regions(t, tab);
+  if (rc == 0 && (s->flags & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION))
+    rc = name_mapped_files(t, tab);
+  return rc;
 }

@@ -9,7 +9,8 @@
 ** ARCH/regs.h gives struct pss_registers and the sizes the generic code
 ** takes from the machine: PSS_REGS_GP_SIZE and PSS_REGS_FP_SIZE (the
 ** NT_PRSTATUS and NT_PRFPREG regsets), PSS_STUB_SIZE and PSS_STUB_CALL_END
-** (the injected stub), PSS_CORE_PAGE, PSS_ARCH_UNSUPPORTED_CAPTURES.
+** (the injected stub), PSS_CORE_PAGE, PSS_STACK_RED_ZONE,
+** PSS_ARCH_UNSUPPORTED_CAPTURES.
 **
 ** The functions here call nothing of libpss above the store (a failure
 ** detail at most): ptrace/, file/ and snapshot.c call them.
@@ -42,6 +43,8 @@ int pss_thread_registers(pid_t tid, struct pss_registers *r, int want_fp, int wa
 void pss_own_registers(struct pss_registers *r);
 /* The thread pointer (x86-64: fs_base): a thread's TebBaseAddress. */
 uint64_t pss_registers_fs_base(const struct pss_registers *r);
+/* The stack pointer (x86-64: rsp): where a thread's stack copy starts. */
+uint64_t pss_registers_sp(const struct pss_registers *r);
 /* The CONTEXT record of what flags (CONTEXT_*) asks for appended to pool,
 ** 16-aligned, with the XSAVE area after it for CONTEXT_XSTATE: its offset,
 ** or -ENOMEM. *size: the record's bytes; *held: the PSS_LINUX_REGISTER_*

@@ -104,6 +104,9 @@ char pss_stopped_state_before(const struct pss_target *t, pid_t tid);
 /* The TEB (fs_base) and, with thread contexts, the CONTEXT of every
 ** stopped thread of the thread table. */
 int pss_capture_contexts(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+/* PSS_LINUX_CAPTURE_STACKS (stacks.c): each stopped thread's stack into
+** the auxiliary pages; after the contexts and the regions are taken. */
+int pss_capture_stacks(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
 
 
 /* {======================================================================

@@ -55,6 +55,8 @@ static int capture_registers (struct pss_target *t, struct pss_store *s, size_t 
   if (rc == -ESRCH || (rc == 0 && regs == NULL)) return 0;   /* killed, or not frozen */
   if (rc < 0) return rc;
   row->e.Thread.TebBaseAddress = (void *)(uintptr_t)pss_registers_fs_base(regs);
+  /* kept apart from the CONTEXT, which holds rsp only with CONTEXT_CONTROL */
+  row->stack_pointer = pss_registers_sp(regs);
   if (want != 0) {
     DWORD held;
     size_t size;

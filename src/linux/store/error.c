@@ -69,6 +69,11 @@ DWORD pss_fail (DWORD code) {
   return code;
 }
 
+PSS_EXPORT DWORD PssLinuxSetLastError (DWORD Code, char const *Detail) {
+  pss_fail_detail(Detail);
+  return pss_fail(Code);
+}
+
 PSS_EXPORT const char *PssLinuxLastErrorDetail (void) {
   return last_detail[0] != '\0' ? last_detail : NULL;
 }

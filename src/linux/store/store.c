@@ -17,7 +17,7 @@ static atomic_uint_fast64_t store_serial = 1;
 
 static const size_t row_sizes[PSS_TABLE_COUNT] = {
   0, sizeof(PSS_LINUX_VA_SPACE_ENTRY), sizeof(PSS_LINUX_HANDLE_ENTRY),
-  sizeof(struct pss_thread_row)
+  sizeof(struct pss_thread_row), sizeof(PSS_AUXILIARY_PAGE_ENTRY)
 };
 
 struct pss_store *pss_store_new (PSS_CAPTURE_FLAGS flags) {

@@ -21,7 +21,9 @@
 
 enum pss_table_id { PSS_TABLE_NONE = 0, PSS_TABLE_REGIONS = 1,
                     PSS_TABLE_HANDLES = 2, PSS_TABLE_THREADS = 3,
-                    PSS_TABLE_COUNT = 4 };
+                    PSS_TABLE_AUX_PAGES = 4,   /* PSS_AUXILIARY_PAGE_ENTRY rows;
+                                                  the pool holds the pages */
+                    PSS_TABLE_COUNT = 5 };
 
 struct pss_table {
   struct pss_buf rows;     /* array of row_size records */
@@ -36,6 +38,8 @@ struct pss_thread_row {
   PSS_LINUX_THREAD_ENTRY e;
   uintptr_t name16;        /* offset+1 into strings, 0 if none */
   WORD name16_len;         /* bytes */
+  uint64_t stack_pointer;  /* STACKS: the frozen thread's, whatever the CONTEXT
+                              holds; 0 if its registers were not taken */
 };
 
 /* The VA clone: a process holding the target's memory as it was at the

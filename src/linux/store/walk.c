@@ -54,8 +54,9 @@ static const struct walk_class walk_classes[] = {
   { PSS_WALK_LINUX_VA_SPACE, PSS_TABLE_REGIONS, PSS_CAPTURE_VA_SPACE, sizeof(PSS_LINUX_VA_SPACE_ENTRY) },
   { PSS_WALK_LINUX_HANDLES, PSS_TABLE_HANDLES, PSS_CAPTURE_HANDLES, sizeof(PSS_LINUX_HANDLE_ENTRY) },
   { PSS_WALK_LINUX_THREADS, PSS_TABLE_THREADS, PSS_CAPTURE_THREADS, sizeof(PSS_LINUX_THREAD_ENTRY) },
-  /* auxiliary pages: no capture flag produces them on Linux */
-  { PSS_WALK_AUXILIARY_PAGES, PSS_TABLE_NONE, 0, sizeof(PSS_AUXILIARY_PAGE_ENTRY) },
+  /* the copies of the threads' stacks */
+  { PSS_WALK_AUXILIARY_PAGES, PSS_TABLE_AUX_PAGES, PSS_LINUX_CAPTURE_STACKS,
+    sizeof(PSS_AUXILIARY_PAGE_ENTRY) },
 };
 
 static const struct walk_class *find_walk_class (PSS_WALK_INFORMATION_CLASS cls) {
@@ -212,6 +213,14 @@ static void copy_thread (const struct pss_thread_row *row, PSS_WALK_INFORMATION_
     ((PSS_LINUX_THREAD_ENTRY *)buf)->Name = relocate(row->e.Name, base);
 }
 
+/* PageContents points into the marker's copy of the pages, so a page
+** stays readable until the marker is freed, as on Windows. */
+static void copy_page (const PSS_AUXILIARY_PAGE_ENTRY *row, const char *base, void *buf) {
+  PSS_AUXILIARY_PAGE_ENTRY *e = buf;
+  memcpy(buf, row, sizeof *e);
+  e->PageContents = (void *)relocate(row->PageContents, base);
+}
+
 static DWORD walk_store (const struct pss_store *s, const struct walk_class *wc,
                          struct marker *m, void *buf, DWORD len) {
   const struct pss_table *t;
@@ -231,6 +240,7 @@ static DWORD walk_store (const struct pss_store *s, const struct walk_class *wc,
   switch (wc->table) {
     case PSS_TABLE_REGIONS: copy_region(row, base, buf, len); break;
     case PSS_TABLE_HANDLES: copy_handle(row, base, buf, len); break;
+    case PSS_TABLE_AUX_PAGES: copy_page(row, base, buf); break;
     default: copy_thread(row, wc->cls, base, buf, len); break;
   }
   m->index++;
@@ -286,10 +296,12 @@ static int query_present (const struct pss_store *s, PSS_QUERY_INFORMATION_CLASS
     case PSS_QUERY_THREAD_INFORMATION: return (s->flags & PSS_CAPTURE_THREADS) != 0;
     case PSS_QUERY_HANDLE_TRACE_INFORMATION: return (s->flags & PSS_CAPTURE_HANDLE_TRACE) != 0;
     case PSS_QUERY_VA_CLONE_INFORMATION: return s->clone.pid > 0;
+    case PSS_QUERY_AUXILIARY_PAGES_INFORMATION:
+      return (s->flags & PSS_LINUX_CAPTURE_STACKS) != 0;
     case PSS_QUERY_PERFORMANCE_COUNTERS:
     case PSS_QUERY_LINUX_PERFORMANCE_COUNTERS:
       return (s->flags & PSS_CREATE_MEASURE_PERFORMANCE) != 0;
-    default: return 0;   /* auxiliary pages */
+    default: return 0;
   }
 }
 
@@ -328,6 +340,8 @@ static void query_fill (const struct pss_store *s, PSS_QUERY_INFORMATION_CLASS c
     }
     case PSS_QUERY_VA_SPACE_INFORMATION: count = (DWORD)s->tables[PSS_TABLE_REGIONS].count; break;
     case PSS_QUERY_HANDLE_INFORMATION: count = (DWORD)s->tables[PSS_TABLE_HANDLES].count; break;
+    case PSS_QUERY_AUXILIARY_PAGES_INFORMATION:
+      count = (DWORD)s->tables[PSS_TABLE_AUX_PAGES].count; break;
     default: break;
   }
   memcpy(buf, &count, sizeof count);

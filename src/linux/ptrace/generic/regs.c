@@ -22,6 +22,11 @@ uint64_t pss_registers_fs_base (const struct pss_registers *r) {
   return 0;
 }
 
+uint64_t pss_registers_sp (const struct pss_registers *r) {
+  (void)r;
+  return 0;
+}
+
 int64_t pss_context_append (struct pss_buf *pool, const struct pss_registers *r, pid_t tid,
                             DWORD flags, size_t *size, DWORD *held) {
   (void)pool; (void)r; (void)tid; (void)flags; (void)size; (void)held;

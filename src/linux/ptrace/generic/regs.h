@@ -14,13 +14,15 @@
 #define PSS_STUB_SIZE 288
 #define PSS_STUB_CALL_END 0
 #define PSS_CORE_PAGE 4096u
+#define PSS_STACK_RED_ZONE 0         /* no stacks are captured here */
 #define PSS_AUDIT_ARCH 0u            /* unknown: a seccomp strict mode is UNKNOWN */
 
 /* Captures this machine has no port for: the layouts and the injected
 ** code are x86-64's. */
 #define PSS_ARCH_UNSUPPORTED_CAPTURES (PSS_CAPTURE_THREAD_CONTEXT |              \
                                        PSS_CAPTURE_THREAD_CONTEXT_EXTENDED |     \
-                                       PSS_CAPTURE_VA_CLONE)
+                                       PSS_CAPTURE_VA_CLONE |                    \
+                                       PSS_LINUX_CAPTURE_STACKS)
 
 struct pss_registers {
   _Alignas(16) unsigned char gp[PSS_REGS_GP_SIZE];

@@ -110,6 +110,10 @@ uint64_t pss_registers_fs_base (const struct pss_registers *r) {
   return ((const struct user_regs_struct *)(const void *)r->gp)->fs_base;
 }
 
+uint64_t pss_registers_sp (const struct pss_registers *r) {
+  return ((const struct user_regs_struct *)(const void *)r->gp)->rsp;
+}
+
 /* The time-stamp counter. */
 uint64_t pss_cycles (void) {
   return __rdtsc();

@@ -19,6 +19,9 @@
 #define PSS_STUB_CALL_END 2
 
 #define PSS_CORE_PAGE 4096u         /* the page a core's NT_FILE counts in */
+/* The System V ABI's red zone: the bytes below rsp a leaf function may
+** use without moving it; a stack copy starts there. */
+#define PSS_STACK_RED_ZONE 128
 
 /* AUDIT_ARCH_X86_64 (linux/audit.h): how a seccomp filter sees a native
 ** system call (asserted in regs.c). */
