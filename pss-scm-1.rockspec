@@ -52,12 +52,14 @@ build = {
             ["pss.json"] = "lua/pss/json.lua",
             ["pss.process"] = "lua/pss/process.lua",
             ["pss.report"] = "lua/pss/report.lua",
+            ["pss.stack"] = "lua/pss/stack.lua",
             ["pss.svg"] = "lua/pss/svg.lua",
             ["pss.text"] = "lua/pss/text.lua",
             ["pss.core"] = {
                sources = {
                   "src/lpss.c", "src/lpss_fields.c", "src/lpss_ledger.c",
-                  "src/lpss_record.c", "src/lpss_snapshot.c", "src/lpss_walk.c",
+                  "src/lpss_record.c", "src/lpss_snapshot.c", "src/lpss_stack.c",
+                  "src/lpss_walk.c",
                   "src/windows/pss_win.c",
                },
                defines = { "_WIN32_WINNT=0x0601" },

@@ -34,6 +34,14 @@ pss.options = {
   release_section = core.CREATE_RELEASE_SECTION,
 }
 
+--- Linux: every thread's stack, for snap:stack (the contexts, the regions
+-- the unwinder maps its modules from, and the stack bytes themselves).
+if core.LINUX_CAPTURE_STACKS then
+  pss.options.stacks = core.CAPTURE_THREADS | core.CAPTURE_THREAD_CONTEXT
+    | core.CAPTURE_VA_SPACE | core.CAPTURE_VA_SPACE_SECTION_INFORMATION
+    | core.LINUX_CAPTURE_STACKS
+end
+
 --- What a capture without options takes: everything a triage needs.
 pss.default_options = { "threads", "handles", "va_space" }
 
@@ -71,13 +79,15 @@ local KNOWN_FLAGS = core.CAPTURE_VA_CLONE | core.CAPTURE_HANDLES | HANDLE_DETAIL
   | core.CREATE_BREAKAWAY_OPTIONAL | core.CREATE_BREAKAWAY | core.CREATE_FORCE_BREAKAWAY
   | core.CREATE_USE_VM_ALLOCATIONS | core.CREATE_MEASURE_PERFORMANCE | core.CREATE_RELEASE_SECTION
   | (core.LINUX_CAPTURE_UNFROZEN or 0) | (core.LINUX_CAPTURE_FREEZE_OPTIONAL or 0)
+  | (core.LINUX_CAPTURE_STACKS or 0)
 --- What needs the target's threads stopped, whatever the caller allows.
 local NEEDS_PTRACE = core.CAPTURE_THREAD_CONTEXT | core.CAPTURE_THREAD_CONTEXT_EXTENDED
-  | core.CAPTURE_VA_CLONE
+  | core.CAPTURE_VA_CLONE | (core.LINUX_CAPTURE_STACKS or 0)
 local NEEDS = {
   { HANDLE_DETAILS, core.CAPTURE_HANDLES },
   { core.CAPTURE_VA_SPACE_SECTION_INFORMATION, core.CAPTURE_VA_SPACE },
   { core.CAPTURE_THREAD_CONTEXT | core.CAPTURE_THREAD_CONTEXT_EXTENDED, core.CAPTURE_THREADS },
+  { core.LINUX_CAPTURE_STACKS or 0, core.CAPTURE_THREAD_CONTEXT },
 }
 
 --- Whether libpss takes these capture flags (always true on Windows).
@@ -90,17 +100,22 @@ local function valid_flags (flags)
   return flags & core.LINUX_CAPTURE_UNFROZEN == 0 or flags & NEEDS_PTRACE == 0
 end
 
+--- The capture settings a list of options may carry beside the names.
+local SETTINGS = { context_flags = true, freeze = true, stack_limit = true }
+
 local function option_flags (options, level)
   local flags = 0
   for key, value in pairs(options) do
     if math.type(key) == "integer" then
       local bits = type(value) == "string" and pss.options[value]
-      if not bits then
+      if not bits and value == "stacks" then
+        error("the stacks option is for Linux captures only", level)
+      elseif not bits then
         error(("unknown capture option %s"):format(
           type(value) == "string" and ("'" .. value .. "'") or tostring(value)), level)
       end
       flags = flags | bits
-    elseif key ~= "context_flags" and key ~= "freeze" then
+    elseif not SETTINGS[key] then
       error(("unknown capture setting '%s'"):format(tostring(key)), level)
     end
   end
@@ -120,7 +135,7 @@ local function freeze_flags (freeze, flags)
   end
   if freeze == false then
     if flags & NEEDS_PTRACE ~= 0 then
-      error("freeze = false cannot go with thread_context or va_clone: "
+      error("freeze = false cannot go with thread_context, stacks or va_clone: "
         .. "they need the target's threads stopped", 3)
     end
     return core.LINUX_CAPTURE_UNFROZEN
@@ -128,10 +143,27 @@ local function freeze_flags (freeze, flags)
   return freeze == nil and core.LINUX_CAPTURE_FREEZE_OPTIONAL or 0
 end
 
+--- The stack_limit setting: bytes of each thread's stack a stacks capture
+-- copies (passed to pss.core.capture, which sets it around the capture
+-- only); nil when not given.
+local function stack_limit (limit, flags)
+  if limit == nil then return nil end
+  local n = integer(limit)
+  if not n or n < 1 or n > DWORD_MAX then
+    error(("stack_limit must be an integer in 1..4294967295 (bytes), got %s")
+      :format(tostring(limit)), 3)
+  end
+  if flags & (core.LINUX_CAPTURE_STACKS or 0) == 0 then
+    error("stack_limit goes with the stacks option", 3)
+  end
+  return n
+end
+
 --- Captures a snapshot of a process.
 -- @param target a pid, or pss.self for the calling process
 -- @param options a list of option names (pss.options), optionally with
---   context_flags = n; or an integer of pss.CAPTURE_* flags; default
+--   context_flags = n, freeze = boolean and (with stacks) stack_limit =
+--   bytes; or an integer of pss.CAPTURE_* flags; default
 --   pss.default_options
 -- @return a snapshot, or nil, message, Win32 code
 function pss.capture (target, options)
@@ -142,7 +174,7 @@ function pss.capture (target, options)
     end
   end
   if options == nil then options = pss.default_options end
-  local flags, context
+  local flags, context, limit
   if type(options) == "number" then
     flags = integer(options) or not_integer(2, "capture", "integer", options)
   elseif type(options) == "table" then
@@ -152,6 +184,7 @@ function pss.capture (target, options)
     end
     flags = option_flags(options, 3)
     flags = flags | freeze_flags(options.freeze, flags)
+    limit = stack_limit(options.stack_limit, flags)
     -- contexts without context_flags: every register set there is
     if context == nil and flags & core.CAPTURE_THREAD_CONTEXT ~= 0 then
       context = core.CONTEXT_ALL
@@ -166,6 +199,7 @@ function pss.capture (target, options)
   if context ~= nil and (context < 0 or context > DWORD_MAX) then
     bad_argument(3, "context flags out of range")
   end
+  if limit then return core.capture(target, flags, context or 0, limit) end
   return core.capture(target, flags, context)
 end
 
@@ -182,6 +216,9 @@ function pss.diff (a, b) return require("pss.diff").diff(a, b) end
 
 --- JSON text of a snapshot, a diff or a process list (pss/json.lua).
 function pss.json (value) return require("pss.json").encode(value) end
+
+--- Every thread's stack: a list of {tid, name, state, frames} (pss/stack.lua).
+function pss.stacks (snap) return require("pss.stack").stacks(snap) end
 
 --- A readable text report of a snapshot (pss/report.lua).
 function pss.report (snap, options) return require("pss.report").report(snap, options) end

@@ -5,7 +5,9 @@
 ** metatable each ("pss.snapshot", "pss.marker"); __gc and __close share one
 ** idempotent release. Every marker gets a PSS_ALLOCATOR whose routines call
 ** the state's lua_Alloc. A marker keeps its snapshot alive through its user
-** value. Every handle is also written in the state's ledger, which
+** value. A snapshot unwinds its threads' stacks with an unwinder of its
+** own (lpss_stack.c), allocated like a marker and freed with it. Every
+** handle is also written in the state's ledger, which
 ** lua_close frees last, so no handle outlives the state even when Lua
 ** could not run a finalizer. Entries become plain tables, filled from
 ** static field tables so that code and docs list the same fields
@@ -194,6 +196,8 @@ static const Constant constants[] = {
   C(, CONTEXT_ALL), C(, CONTEXT_XSTATE),
 #if HAVE_LINUX_CLASSES
   C(PSS_, LINUX_CAPTURE_UNFROZEN), C(PSS_, LINUX_CAPTURE_FREEZE_OPTIONAL),
+  C(PSS_, LINUX_CAPTURE_STACKS), C(PSS_, LINUX_STACK_LIMIT_DEFAULT),
+  C(PSS_, LINUX_STACK_FRAMES_MAX),
 #endif
 };
 #undef C
@@ -225,15 +229,14 @@ static void set_functions (lua_State *L, const luaL_Reg *l, int ledger) {
   luaL_setfuncs(L, l, 1);
 }
 
-/* A metatable whose __index holds the methods of both lists (more may be
-** NULL). */
+/* A metatable whose __index holds the methods of every list of
+** `methods` (NULL-terminated). */
 static void create_meta (lua_State *L, const char *name, const luaL_Reg *meta,
-                         const luaL_Reg *methods, const luaL_Reg *more, int ledger) {
+                         const luaL_Reg *const *methods, int ledger) {
   luaL_newmetatable(L, name);
   set_functions(L, meta, ledger);
   lua_newtable(L);
-  set_functions(L, methods, ledger);
-  if (more != NULL) set_functions(L, more, ledger);
+  for (; *methods != NULL; methods++) set_functions(L, *methods, ledger);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 }
@@ -241,6 +244,9 @@ static void create_meta (lua_State *L, const char *name, const luaL_Reg *meta,
 LPSS_API int luaopen_pss_core (lua_State *L);
 
 LPSS_API int luaopen_pss_core (lua_State *L) {
+  static const luaL_Reg *const snapshot_methods[] = {
+    lpss_snapshot_methods, lpss_walk_methods, lpss_stack_methods, NULL };
+  static const luaL_Reg *const marker_methods[] = { lpss_marker_methods, NULL };
   int ledger;
   size_t i;
   lpss_push_ledger(L);   /* first: it must be older than every snapshot */
@@ -248,9 +254,8 @@ LPSS_API int luaopen_pss_core (lua_State *L) {
   lpss_build_keys(L);
   luaL_newlibtable(L, functions);
   set_functions(L, functions, ledger);
-  create_meta(L, SNAPSHOT_MT, lpss_snapshot_meta, lpss_snapshot_methods, lpss_walk_methods,
-              ledger);
-  create_meta(L, MARKER_MT, lpss_marker_meta, lpss_marker_methods, NULL, ledger);
+  create_meta(L, SNAPSHOT_MT, lpss_snapshot_meta, snapshot_methods, ledger);
+  create_meta(L, MARKER_MT, lpss_marker_meta, marker_methods, ledger);
   for (i = 0; i < NFIELDS(constants); i++) {
     lua_pushinteger(L, constants[i].value);
     lua_setfield(L, -2, constants[i].name);

@@ -14,6 +14,8 @@
 **   lpss_fields.c   the record field tables, the interned keys and
 **                   core.fields
 **   lpss_record.c   the push functions that fill Lua tables from records
+**   lpss_stack.c    snap:stack: threads unwound into frames (Linux), the
+**                   unwinder each snapshot makes on first use
 **
 ** Names one file gives another start with lpss_ and are hidden: core.so
 ** exports luaopen_pss_core and nothing else of its own.
@@ -82,7 +84,9 @@ void lpss_push_wide(lua_State *L, const WCHAR *s, size_t units);
 /* {======================================================================
 ** lpss_ledger.c: every handle the state holds, and the marker allocator
 ** ======================================================================= */
-enum { HELD_SNAPSHOT, HELD_MARKER };
+/* A marker's and an unwinder's entry hold the PSS_ALLOCATOR they
+** allocate through. */
+enum { HELD_SNAPSHOT, HELD_MARKER, HELD_UNWINDER };
 
 typedef struct Held Held;
 
@@ -92,6 +96,7 @@ PSS_ALLOCATOR *lpss_held_allocator(Held *e);
 DWORD lpss_held_keep(lua_State *L, Held *e, DWORD rc, void *handle);
 void lpss_held_drop(lua_State *L, Held *e);
 void lpss_held_release(lua_State *L, int kind, void *handle);
+PSS_ALLOCATOR *lpss_held_find_allocator(lua_State *L, int kind, void *handle);
 int lpss_allocations(lua_State *L);
 /* }====================================================================== */
 
@@ -102,6 +107,9 @@ int lpss_allocations(lua_State *L);
 typedef struct {
   HPSS h;              /* NULL once freed */
   lua_Integer pid;
+  void *unwinder;      /* its HPSSUNWIND, made by the first snap:stack; else NULL */
+  int unwinding;       /* how many snap:stack calls are turning a stack into
+                          tables: a release meanwhile leaves the unwinder to them */
 } Snapshot;
 
 typedef struct {
@@ -115,8 +123,18 @@ extern const char lpss_self_key;   /* pss.self is its address */
 int lpss_capture(lua_State *L);
 int lpss_walk_count_class(const char *name, PSS_QUERY_INFORMATION_CLASS *count);
 
+void lpss_drop_unwinder(lua_State *L, Snapshot *s);
 extern const luaL_Reg lpss_snapshot_methods[], lpss_snapshot_meta[];
 extern const luaL_Reg lpss_walk_methods[], lpss_marker_methods[], lpss_marker_meta[];
+/* }====================================================================== */
+
+
+/* {======================================================================
+** lpss_stack.c: stacks (the Linux unwinder; "not supported" elsewhere)
+** ======================================================================= */
+void lpss_unwinder_free(void *unwinder);
+DWORD lpss_stack_limit(DWORD bytes);
+extern const luaL_Reg lpss_stack_methods[];
 /* }====================================================================== */
 
 
@@ -133,7 +151,10 @@ enum field_type {
   F_WARRAY,         /* WCHAR[aux] at off, NUL terminated */
   F_BYTES,          /* const char * at off, WORD length at aux */
   F_BOOL32,         /* BOOL -> boolean */
-  F_ENUM            /* DWORD at off, decoded with names[aux]; raw in name_flags */
+  F_ENUM,           /* DWORD at off, decoded with names[aux]; raw in name_flags */
+  F_ENUM8,          /* the same of an unsigned char */
+  F_TEXT,           /* as F_BYTES, but absent when empty */
+  F_NZ32, F_NZ64    /* DWORD, UINT64; absent when 0 ("not known") */
 };
 
 typedef struct {
@@ -156,7 +177,8 @@ enum extra_key {
   K_PROTECT, K_PROTECTED, K_WOW64, K_FROZEN, K_ARGV, K_COMMAND_LINE_TRUNCATED, K_CAPTURE_MODE,
   K_NOT_FROZEN, K_ARM_PROCESS,
   K_ARM_THREAD, K_ARM_MUTANT, K_ARM_EVENT, K_ARM_SECTION, K_ARM_SEMAPHORE, K_CONTEXT, K_FS_BASE,
-  K_FLTSAVE, K_XSTATE, K_CLONE, K_EXTRAS
+  K_FLTSAVE, K_XSTATE, K_CLONE, K_BUILD_ID, K_CONTENTS, K_MODULE_OFFSET, K_OFFSET,
+  K_ACTIVATION, K_EXTRAS
 };
 
 #if defined(__x86_64__)
@@ -173,13 +195,13 @@ enum {
 extern const FieldSet lpss_fs_process, lpss_fs_thread, lpss_fs_handle, lpss_fs_handle_basic,
   lpss_fs_process_arm, lpss_fs_thread_arm, lpss_fs_mutant_arm, lpss_fs_event_arm,
   lpss_fs_section_arm, lpss_fs_semaphore_arm, lpss_fs_region, lpss_fs_region_image,
-  lpss_fs_thread_name, lpss_fs_performance;
+  lpss_fs_thread_name, lpss_fs_performance, lpss_fs_aux_page;
 #if defined(__x86_64__)
 extern const FieldSet lpss_fs_context;
 #endif
 #if HAVE_LINUX_CLASSES
 extern const FieldSet lpss_fs_linux_process, lpss_fs_linux_thread, lpss_fs_linux_handle,
-  lpss_fs_linux_handle_basic, lpss_fs_linux_region, lpss_fs_freeze;
+  lpss_fs_linux_handle_basic, lpss_fs_linux_region, lpss_fs_freeze, lpss_fs_frame;
 #endif
 
 void lpss_build_keys(lua_State *L);
@@ -200,6 +222,7 @@ typedef union {
   PSS_HANDLE_ENTRY handle;
   PSS_VA_SPACE_ENTRY region;
   PSS_THREAD_NAME name;
+  PSS_AUXILIARY_PAGE_ENTRY aux;
 #if HAVE_LINUX_CLASSES
   PSS_LINUX_THREAD_ENTRY lthread;
   PSS_LINUX_HANDLE_ENTRY lhandle;
@@ -211,6 +234,8 @@ void lpss_push_thread(lua_State *L, int keys, const Entry *e);
 void lpss_push_handle(lua_State *L, int keys, const Entry *e);
 void lpss_push_region(lua_State *L, int keys, const Entry *e);
 void lpss_push_thread_name(lua_State *L, int keys, const Entry *e);
+void lpss_push_aux_page(lua_State *L, int keys, const Entry *e);
+void lpss_push_hex(lua_State *L, const unsigned char *bytes, size_t n);
 DWORD lpss_push_query(lua_State *L, HPSS h, PSS_QUERY_INFORMATION_CLASS cls);
 DWORD lpss_query_answer(HPSS h, PSS_QUERY_INFORMATION_CLASS cls);
 void lpss_set_integer(lua_State *L, const char *key, lua_Integer v);

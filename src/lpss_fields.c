@@ -22,6 +22,7 @@ typedef struct { DWORD value; const char *name; } EnumName;
 #define ENUM_PRIORITY_CLASS 3
 #define ENUM_FD_KIND 4
 #define ENUM_PROTECT 5
+#define ENUM_FRAME_METHOD 6
 
 static const EnumName object_type_names[] = {
   { PSS_OBJECT_TYPE_UNKNOWN, "unknown" }, { PSS_OBJECT_TYPE_PROCESS, "process" },
@@ -56,12 +57,17 @@ static const EnumName fd_kind_names[] = {
   { PSS_LINUX_FD_FANOTIFY, "fanotify" }, { PSS_LINUX_FD_PIDFD, "pidfd" },
   { PSS_LINUX_FD_MEMFD, "memfd" }, { PSS_LINUX_FD_ANON_INODE, "anon_inode" }, { 0, NULL }
 };
+static const EnumName frame_method_names[] = {
+  { PSS_LINUX_FRAME_CONTEXT, "context" }, { PSS_LINUX_FRAME_CFI, "cfi" },
+  { PSS_LINUX_FRAME_FALLBACK, "fallback" }, { 0, NULL }
+};
 #else
 static const EnumName fd_kind_names[] = { { 0, NULL } };
+static const EnumName frame_method_names[] = { { 0, NULL } };
 #endif
 static const EnumName *const enum_tables[] = {
   object_type_names, state_names, mem_type_names, priority_class_names, fd_kind_names,
-  protect_names
+  protect_names, frame_method_names
 };
 
 #define FLD(name, type, S, member) { name, type, offsetof(S, member), 0 }
@@ -197,6 +203,22 @@ static const Field region_image_fields[] = {
   FLD("check_sum", F_U32, PSS_VA_SPACE_ENTRY, CheckSum),
 };
 
+/* an auxiliary page and the region it belongs to (its BasicInformation) */
+#define MBI(m) BasicInformation.m
+static const Field aux_page_fields[] = {
+  FLD("address", F_PTR, PSS_AUXILIARY_PAGE_ENTRY, Address),
+  FLD("page_size", F_U32, PSS_AUXILIARY_PAGE_ENTRY, PageSize),
+  FLD("capture_time", F_TIME, PSS_AUXILIARY_PAGE_ENTRY, CaptureTime),
+  FLD("base_address", F_PTR, PSS_AUXILIARY_PAGE_ENTRY, MBI(BaseAddress)),
+  FLD("allocation_base", F_PTR, PSS_AUXILIARY_PAGE_ENTRY, MBI(AllocationBase)),
+  ENUMF("allocation_protect", PSS_AUXILIARY_PAGE_ENTRY, MBI(AllocationProtect), ENUM_PROTECT),
+  FLD("region_size", F_U64, PSS_AUXILIARY_PAGE_ENTRY, MBI(RegionSize)),
+  ENUMF("state", PSS_AUXILIARY_PAGE_ENTRY, MBI(State), ENUM_STATE),
+  ENUMF("protect", PSS_AUXILIARY_PAGE_ENTRY, MBI(Protect), ENUM_PROTECT),
+  ENUMF("type", PSS_AUXILIARY_PAGE_ENTRY, MBI(Type), ENUM_MEM_TYPE),
+};
+#undef MBI
+
 static const Field thread_name_fields[] = {
   STR("thread_name", F_WSTR, PSS_THREAD_NAME, ThreadName, ThreadNameSize),
 };
@@ -277,6 +299,19 @@ static const Field linux_region_fields[] = {
   FLD("device_minor", F_U32, PSS_LINUX_VA_SPACE_ENTRY, DeviceMinor),
   STR("path", F_BYTES, PSS_LINUX_VA_SPACE_ENTRY, Path, PathLength),
 };
+
+/* a frame of snap:stack; what is not known is absent (lpss_stack.c adds
+** module_offset, offset, build_id and activation) */
+static const Field frame_fields[] = {
+  FLD("pc", F_U64, PSS_LINUX_STACK_FRAME, ProgramCounter),
+  STR("module", F_TEXT, PSS_LINUX_STACK_FRAME, ModulePath, ModulePathLength),
+  FLD("module_start", F_NZ64, PSS_LINUX_STACK_FRAME, ModuleStart),
+  STR("symbol", F_TEXT, PSS_LINUX_STACK_FRAME, Symbol, SymbolLength),
+  STR("file", F_TEXT, PSS_LINUX_STACK_FRAME, SourceFile, SourceFileLength),
+  FLD("line", F_NZ32, PSS_LINUX_STACK_FRAME, Line),
+  FLD("column", F_NZ32, PSS_LINUX_STACK_FRAME, Column),
+  { "method", F_ENUM8, offsetof(PSS_LINUX_STACK_FRAME, Method), ENUM_FRAME_METHOD },
+};
 #endif
 
 #if defined(__x86_64__)
@@ -343,7 +378,7 @@ static const char *const extra_names[K_EXTRAS] = {
   "protect", "protected", "wow64", "frozen", "argv", "command_line_truncated", "capture_mode",
   "not_frozen", "process",
   "thread", "mutant", "event", "section", "semaphore", "context", "fs_base", "fltsave",
-  "xstate", "clone"
+  "xstate", "clone", "build_id", "contents", "module_offset", "offset", "activation"
 };
 
 #define AFTER(prev, arr) ((prev) + 2 * NFIELDS(arr))
@@ -361,7 +396,8 @@ static const char *const extra_names[K_EXTRAS] = {
 #define B_REGION_IMAGE AFTER(B_REGION, region_fields)
 #define B_THREAD_NAME AFTER(B_REGION_IMAGE, region_image_fields)
 #define B_PERFORMANCE AFTER(B_THREAD_NAME, thread_name_fields)
-#define B_COMMON_END AFTER(B_PERFORMANCE, performance_fields)
+#define B_AUX_PAGE AFTER(B_PERFORMANCE, performance_fields)
+#define B_COMMON_END AFTER(B_AUX_PAGE, aux_page_fields)
 /* then the names of every enumeration's values, table after table */
 #if defined(__x86_64__)
 #define B_CONTEXT B_COMMON_END
@@ -376,7 +412,8 @@ static const char *const extra_names[K_EXTRAS] = {
 #define B_LINUX_HANDLE_BASIC AFTER(B_LINUX_HANDLE, linux_handle_fields)
 #define B_LINUX_REGION AFTER(B_LINUX_HANDLE_BASIC, linux_handle_basic_fields)
 #define B_FREEZE AFTER(B_LINUX_REGION, linux_region_fields)
-#define B_END AFTER(B_FREEZE, freeze_fields)
+#define B_FRAME AFTER(B_FREEZE, freeze_fields)
+#define B_END AFTER(B_FRAME, frame_fields)
 #else
 #define B_END B_CONTEXT_END
 #endif
@@ -386,10 +423,11 @@ static const char *const extra_names[K_EXTRAS] = {
 #define E_PRIORITY_CLASS (E_MEM_TYPE + NFIELDS(mem_type_names))
 #define E_FD_KIND (E_PRIORITY_CLASS + NFIELDS(priority_class_names))
 #define E_PROTECT (E_FD_KIND + NFIELDS(fd_kind_names))
-#define KEYS_END (E_PROTECT + NFIELDS(protect_names))
+#define E_FRAME_METHOD (E_PROTECT + NFIELDS(protect_names))
+#define KEYS_END (E_FRAME_METHOD + NFIELDS(frame_method_names))
 /* in the order of enum_tables */
 static const int enum_bases[] = { E_OBJECT_TYPE, E_STATE, E_MEM_TYPE, E_PRIORITY_CLASS,
-                                  E_FD_KIND, E_PROTECT };
+                                  E_FD_KIND, E_PROTECT, E_FRAME_METHOD };
 
 #define SET(record, arr, base) { record, arr, (unsigned short)NFIELDS(arr), (unsigned short)(base) }
 const FieldSet lpss_fs_process = SET("process", process_fields, B_PROCESS);
@@ -406,6 +444,7 @@ const FieldSet lpss_fs_region = SET("region", region_fields, B_REGION);
 const FieldSet lpss_fs_region_image = SET("region", region_image_fields, B_REGION_IMAGE);
 const FieldSet lpss_fs_thread_name = SET("thread_name", thread_name_fields, B_THREAD_NAME);
 const FieldSet lpss_fs_performance = SET("performance", performance_fields, B_PERFORMANCE);
+const FieldSet lpss_fs_aux_page = SET("auxiliary_page", aux_page_fields, B_AUX_PAGE);
 #if defined(__x86_64__)
 const FieldSet lpss_fs_context = SET("context", context_fields, B_CONTEXT);
 #endif
@@ -417,19 +456,20 @@ const FieldSet lpss_fs_linux_handle_basic =
   SET("handle", linux_handle_basic_fields, B_LINUX_HANDLE_BASIC);
 const FieldSet lpss_fs_linux_region = SET("region", linux_region_fields, B_LINUX_REGION);
 const FieldSet lpss_fs_freeze = SET("performance", freeze_fields, B_FREEZE);
+const FieldSet lpss_fs_frame = SET("frame", frame_fields, B_FRAME);
 #endif
 
 static const FieldSet *const field_sets[] = {
   &lpss_fs_process, &lpss_fs_thread, &lpss_fs_handle, &lpss_fs_handle_basic,
   &lpss_fs_process_arm, &lpss_fs_thread_arm, &lpss_fs_mutant_arm, &lpss_fs_event_arm,
   &lpss_fs_section_arm, &lpss_fs_semaphore_arm, &lpss_fs_region, &lpss_fs_region_image,
-  &lpss_fs_thread_name, &lpss_fs_performance,
+  &lpss_fs_thread_name, &lpss_fs_performance, &lpss_fs_aux_page,
 #if defined(__x86_64__)
   &lpss_fs_context,
 #endif
 #if HAVE_LINUX_CLASSES
   &lpss_fs_linux_process, &lpss_fs_linux_thread, &lpss_fs_linux_handle,
-  &lpss_fs_linux_handle_basic, &lpss_fs_linux_region, &lpss_fs_freeze,
+  &lpss_fs_linux_handle_basic, &lpss_fs_linux_region, &lpss_fs_freeze, &lpss_fs_frame,
 #endif
   NULL
 };
@@ -507,6 +547,10 @@ int lpss_push_field (lua_State *L, int keys, int t, int flags_key, const Field *
     case F_PTR: memcpy(&ptr, p, sizeof ptr); lua_pushinteger(L, (lua_Integer)ptr); return 1;
     case F_CHAR: if (*p == 0) return 0; lua_pushlstring(L, p, 1); return 1;
     case F_BOOL32: memcpy(&i32, p, 4); lua_pushboolean(L, i32 != 0); return 1;
+    case F_NZ32:
+      memcpy(&u32, p, 4); if (u32 == 0) return 0; lua_pushinteger(L, u32); return 1;
+    case F_NZ64:
+      memcpy(&u64, p, 8); if (u64 == 0) return 0; lua_pushinteger(L, (lua_Integer)u64); return 1;
     case F_MICROS:
       memcpy(&u64, p, 8); lua_pushnumber(L, (double)u64 / PSS_PERF_RESOLUTION); return 1;
     case F_SECONDS: lua_pushnumber(L, filetime_value(p) / 1e7); return 1;
@@ -517,6 +561,7 @@ int lpss_push_field (lua_State *L, int keys, int t, int flags_key, const Field *
       return 1;
     }
     case F_ENUM: memcpy(&u32, p, 4); push_enum(L, keys, t, flags_key, f, u32); return 1;
+    case F_ENUM8: push_enum(L, keys, t, flags_key, f, (unsigned char)*p); return 1;
     case F_WARRAY: {
       const WCHAR *w = (const WCHAR *)(const void *)p;
       size_t n = 0;
@@ -524,11 +569,11 @@ int lpss_push_field (lua_State *L, int keys, int t, int flags_key, const Field *
       lpss_push_wide(L, w, n);
       return 1;
     }
-    case F_WSTR: case F_BYTES: {
+    case F_WSTR: case F_BYTES: case F_TEXT: {
       const void *s;
       memcpy(&s, p, sizeof s);
       memcpy(&len, base + f->aux, sizeof len);
-      if (s == NULL) return 0;
+      if (s == NULL || (f->type == F_TEXT && len == 0)) return 0;
       if (f->type == F_WSTR) lpss_push_wide(L, s, len / 2);
       else lua_pushlstring(L, s, len);
       return 1;
@@ -564,8 +609,10 @@ int lpss_fields (lua_State *L) {
   static const struct { const char *record; int from, to; } extras[] = {
     { "process", K_PROTECTED, K_FROZEN }, { "thread", K_TERMINATED, K_TERMINATED },
     { "thread", K_CONTEXT, K_CONTEXT }, { "context", K_FS_BASE, K_XSTATE },
-    { "handle", K_ARM_PROCESS, K_ARM_SEMAPHORE },
+    { "handle", K_ARM_PROCESS, K_ARM_SEMAPHORE }, { "auxiliary_page", K_CONTENTS, K_CONTENTS },
 #if HAVE_LINUX_CLASSES
+    { "region", K_BUILD_ID, K_BUILD_ID }, { "frame", K_BUILD_ID, K_BUILD_ID },
+    { "frame", K_MODULE_OFFSET, K_ACTIVATION },
     { "process", K_ARGV, K_NOT_FROZEN },
     { "thread", K_SYSCALL_STATE, K_LAST_SYSCALL_ARGUMENTS },
     { "handle", K_ACCESS, K_SOCKET_STATE },
@@ -582,7 +629,7 @@ int lpss_fields (lua_State *L) {
     for (j = 0; j < (*fs)->n; j++) {
       lua_pushstring(L, (*fs)->fields[j].name);
       lua_rawseti(L, -2, ++k);
-      if ((*fs)->fields[j].type != F_ENUM) continue;
+      if ((*fs)->fields[j].type != F_ENUM && (*fs)->fields[j].type != F_ENUM8) continue;
       lua_pushfstring(L, "%s_flags", (*fs)->fields[j].name);
       lua_rawseti(L, -2, ++k);
     }

@@ -1,6 +1,7 @@
 /*
 ** lpss_ledger.c -- pss.core: the ledger of every handle a state holds, and
-** the PSS_ALLOCATOR that walk markers allocate through (lua_Alloc).
+** the PSS_ALLOCATOR that walk markers and unwinders allocate through
+** (lua_Alloc).
 */
 #include <stdatomic.h>
 #include <stddef.h>
@@ -13,9 +14,10 @@
 ** PSS_ALLOCATOR over lua_Alloc
 **
 ** Each block carries its size in a header, so the free can pass lua_Alloc
-** the right osize. The context is the marker's ledger entry (below), which
-** outlives the marker's userdata, so it is valid for the marker's whole
-** life even when Lua frees the userdata without running its finalizer.
+** the right osize. The context is the marker's (or unwinder's) ledger
+** entry (below), which outlives the marker's userdata, so it is valid for
+** the marker's whole life even when Lua frees the userdata without running
+** its finalizer.
 ** These bytes bypass Lua's GC accounting: live_blocks/live_bytes count
 ** them for the specs.
 ** ======================================================================= */
@@ -50,7 +52,8 @@ static void WINAPI lua_free_routine (void *context, void *address) {
 }
 
 /* core.allocations() -> blocks, bytes: live PSS_ALLOCATOR memory of all
-** markers of this module (lua_Alloc memory that Lua's GC does not count) */
+** markers and unwinders of this module (lua_Alloc memory that Lua's GC
+** does not count) */
 int lpss_allocations (lua_State *L) {
   lua_pushinteger(L, atomic_load(&live_blocks));
   lua_pushinteger(L, atomic_load(&live_bytes));
@@ -72,16 +75,19 @@ int lpss_allocations (lua_State *L) {
 ** the stack empty: it frees whatever no finalizer freed. Entries hold
 ** handle values, never pointers into userdata (Lua frees those), and a
 ** marker's allocator lives in its entry, not in its userdata, so freeing
-** the HPSSWALK late still has a valid Context. Releasing never allocates.
+** the HPSSWALK late still has a valid Context. An unwinder (snap:stack)
+** has an entry of its own, like a marker's; it holds a duplicate of its
+** snapshot inside libpss, so the two may be freed in either order.
+** Releasing never allocates.
 ** ======================================================================= */
 #define LEDGER_MT "pss.ledger"
 
 struct Held {
   struct Held *next;
   int kind;
-  void *handle;          /* the HPSS or HPSSWALK; NULL until it is made */
+  void *handle;          /* the HPSS, HPSSWALK or HPSSUNWIND; NULL until it is made */
   LuaAllocator ctx;      /* what allocated this entry; a marker's Context */
-  PSS_ALLOCATOR alloc;   /* a marker's allocator */
+  PSS_ALLOCATOR alloc;   /* a marker's or an unwinder's allocator */
 };
 
 typedef struct {
@@ -97,8 +103,9 @@ static Ledger *ledger_of (lua_State *L) {
 }
 
 /* A new entry, linked first, for a handle about to be made; raises when
-** memory is out or the state is closing. A marker's entry holds its
-** allocator, ready for PssWalkMarkerCreate. */
+** memory is out or the state is closing. A marker's (an unwinder's) entry
+** holds its allocator, ready for PssWalkMarkerCreate
+** (PssLinuxUnwinderCreate). */
 Held *lpss_held_new (lua_State *L, int kind) {
   Ledger *lg = ledger_of(L);
   LuaAllocator a;
@@ -110,7 +117,7 @@ Held *lpss_held_new (lua_State *L, int kind) {
   memset(e, 0, sizeof *e);
   e->kind = kind;
   e->ctx = a;
-  if (kind == HELD_MARKER) {
+  if (kind != HELD_SNAPSHOT) {
     e->alloc.Context = &e->ctx;
     e->alloc.AllocRoutine = lua_alloc_routine;
     e->alloc.FreeRoutine = lua_free_routine;
@@ -123,12 +130,14 @@ Held *lpss_held_new (lua_State *L, int kind) {
 PSS_ALLOCATOR *lpss_held_allocator (Held *e) { return &e->alloc; }
 
 /* Frees the handle an entry holds, then the entry, whose allocator
-** context the marker's free still uses. */
+** context the marker's (unwinder's) free still uses. */
 static void held_free (Held *e) {
   if (e->handle != NULL && e->kind == HELD_SNAPSHOT)
     PssFreeSnapshot(CURRENT_PROCESS, (HPSS)e->handle);
-  else if (e->handle != NULL)
+  else if (e->handle != NULL && e->kind == HELD_MARKER)
     PssWalkMarkerFree((HPSSWALK)e->handle);
+  else if (e->handle != NULL)
+    lpss_unwinder_free(e->handle);
   e->ctx.f(e->ctx.ud, e, sizeof *e, 0);
 }
 
@@ -158,6 +167,15 @@ void lpss_held_release (lua_State *L, int kind, void *handle) {
       lpss_held_drop(L, e);
       return;
     }
+}
+
+/* The allocator of the entry that holds `handle`, or NULL when the ledger
+** holds no such handle: what frees the blocks the handle handed out. */
+PSS_ALLOCATOR *lpss_held_find_allocator (lua_State *L, int kind, void *handle) {
+  Held *e;
+  for (e = ledger_of(L)->head; e != NULL; e = e->next)
+    if (e->kind == kind && e->handle == handle) return &e->alloc;
+  return NULL;
 }
 
 /* __gc of the ledger (lua_close only: the registry holds it until then) */

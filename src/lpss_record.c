@@ -22,6 +22,19 @@ static void set_bool (lua_State *L, int keys, int t, int k, int value) {
   lpss_set_key(L, keys, t, k);
 }
 
+/* bytes as lowercase hex (a build id) */
+void lpss_push_hex (lua_State *L, const unsigned char *bytes, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  char buf[2 * 64];
+  size_t i;
+  if (n > sizeof buf / 2) n = sizeof buf / 2;
+  for (i = 0; i < n; i++) {
+    buf[2 * i] = digits[bytes[i] >> 4];
+    buf[2 * i + 1] = digits[bytes[i] & 15];
+  }
+  lua_pushlstring(L, buf, 2 * n);
+}
+
 #if HAVE_LINUX_CLASSES
 static const char *const socket_families[] = { "unix", "inet", "inet6", "netlink", "packet" };
 static const int socket_family_values[] = { 1, 2, 10, 16, 17 };   /* AF_* */
@@ -101,6 +114,11 @@ static void linux_region_extras (lua_State *L, int keys, int t, const Entry *e) 
   if (r->CloneCoverage > 0 && r->CloneCoverage < sizeof coverage / sizeof coverage[0]) {
     lua_pushstring(L, coverage[r->CloneCoverage]);
     lpss_set_key(L, keys, t, K_CLONE);
+  }
+  if (r->BuildIdLength > 0) {
+    lpss_push_hex(L, r->BuildId, r->BuildIdLength < PSS_LINUX_BUILD_ID_MAX
+                                   ? r->BuildIdLength : PSS_LINUX_BUILD_ID_MAX);
+    lpss_set_key(L, keys, t, K_BUILD_ID);
   }
 }
 #endif
@@ -215,6 +233,20 @@ void lpss_push_region (lua_State *L, int keys, const Entry *e) {
 void lpss_push_thread_name (lua_State *L, int keys, const Entry *e) {
   lua_createtable(L, 0, 1);
   lpss_set_fields(L, keys, lua_gettop(L), &lpss_fs_thread_name, &e->name);
+}
+
+/* an auxiliary page: where, its region, and its bytes as a string (the
+** marker's copy is valid until the marker is freed; Lua keeps its own) */
+void lpss_push_aux_page (lua_State *L, int keys, const Entry *e) {
+  const PSS_AUXILIARY_PAGE_ENTRY *p = &e->aux;
+  int t;
+  lua_createtable(L, 0, 18);
+  t = lua_gettop(L);
+  lpss_set_fields(L, keys, t, &lpss_fs_aux_page, p);
+  if (p->PageContents != NULL) {
+    lua_pushlstring(L, (const char *)p->PageContents, p->PageSize);
+    lpss_set_key(L, keys, t, K_CONTENTS);
+  }
 }
 /* }====================================================================== */
 

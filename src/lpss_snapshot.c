@@ -6,7 +6,7 @@
 ** Userdata is created empty (freed) before the Pss call that fills it, so
 ** a memory error in between leaks nothing; the handle is written in the
 ** state's ledger too (lpss_ledger.c). __gc, __close and :free() are one
-** idempotent release.
+** idempotent release, which frees the snapshot's unwinder too.
 */
 #include <errno.h>
 #include <limits.h>
@@ -33,6 +33,8 @@ static Snapshot *new_snapshot (lua_State *L, lua_Integer pid) {
   Snapshot *s = lua_newuserdatauv(L, sizeof *s, 0);
   s->h = NULL;
   s->pid = pid;
+  s->unwinder = NULL;
+  s->unwinding = 0;
   luaL_setmetatable(L, SNAPSHOT_MT);
   return s;
 }
@@ -44,11 +46,14 @@ static DWORD hold_snapshot (lua_State *L, Snapshot *s, Held *e, DWORD rc, HPSS h
   return rc;
 }
 
-/* __gc, __close and :free() -- safe to call twice; allocate nothing. */
+/* __gc, __close and :free() -- safe to call twice; allocate nothing.
+** The unwinder goes too: it holds a duplicate of the snapshot (and so
+** its clone), which must not outlive the snapshot the caller freed. */
 static int snapshot_release (lua_State *L) {
   Snapshot *s = luaL_checkudata(L, 1, SNAPSHOT_MT);
   HPSS h = s->h;
   s->h = NULL;                     /* first, so nothing can see it twice */
+  if (!s->unwinding) lpss_drop_unwinder(L, s);
   if (h != NULL) lpss_held_release(L, HELD_SNAPSHOT, h);
   lua_pushboolean(L, 1);
   return 1;
@@ -61,9 +66,21 @@ static int snapshot_release (lua_State *L) {
 ** ======================================================================= */
 const char lpss_self_key = 0;   /* pss.self: its address is the sentinel */
 
+/* PssCaptureSnapshot with the calling thread's stack limit set to `limit`
+** (0: left as it is) for this capture only. Nothing between the set and
+** the restore can raise, so the limit never stays changed. */
+static DWORD capture_limited (HANDLE proc, DWORD flags, DWORD context, DWORD limit, HPSS *h) {
+  DWORD before = limit != 0 ? lpss_stack_limit(limit) : 0, rc;
+  rc = PssCaptureSnapshot(proc, flags, context, h);
+  if (limit != 0) lpss_stack_limit(before);
+  return rc;
+}
+
 /*
-** core.capture(target, flags [, context_flags]) -> snapshot
-**   target: a pid (1 .. 2^31-1) or pss.self; flags: PSS_CAPTURE_* bits.
+** core.capture(target, flags [, context_flags [, stack_limit]]) -> snapshot
+**   target: a pid (1 .. 2^31-1) or pss.self; flags: PSS_CAPTURE_* bits;
+**   stack_limit: the most bytes of each thread's stack to copy (Linux
+**   STACKS captures; 0 or none: PssLinuxSetStackLimit's setting).
 ** fail, message, code when the process is gone, access is denied, ...
 */
 int lpss_capture (lua_State *L) {
@@ -71,6 +88,7 @@ int lpss_capture (lua_State *L) {
   lua_Integer pid = self ? 0 : luaL_checkinteger(L, 1);
   lua_Integer flags = luaL_checkinteger(L, 2);
   lua_Integer context = luaL_optinteger(L, 3, 0);
+  lua_Integer limit = luaL_optinteger(L, 4, 0);
   HANDLE proc = CURRENT_PROCESS;
   Snapshot *s;
   Held *e;
@@ -80,6 +98,7 @@ int lpss_capture (lua_State *L) {
                 "pid must be an integer in 1..2147483647, or pss.self");
   luaL_argcheck(L, flags >= 0 && flags <= 0xFFFFFFFF, 2, "flags out of range");
   luaL_argcheck(L, context >= 0 && context <= 0xFFFFFFFF, 3, "context flags out of range");
+  luaL_argcheck(L, limit >= 0 && limit <= 0xFFFFFFFF, 4, "stack limit out of range");
   s = new_snapshot(L, self ? lpss_current_pid() : pid);
   e = lpss_held_new(L, HELD_SNAPSHOT);
   if (!self && (rc = lpss_process_open((DWORD)pid, (DWORD)flags, &proc)) != ERROR_SUCCESS) {
@@ -88,7 +107,7 @@ int lpss_capture (lua_State *L) {
                              rc == ERROR_INVALID_PARAMETER ? ERROR_INVALID_PARAMETER : rc,
                              rc == ERROR_INVALID_PARAMETER ? "no such process" : NULL, pid);
   }
-  rc = PssCaptureSnapshot(proc, (DWORD)flags, (DWORD)context, &h);
+  rc = capture_limited(proc, (DWORD)flags, (DWORD)context, (DWORD)limit, &h);
   if (!self) lpss_process_close(proc);
   if (hold_snapshot(L, s, e, rc, h) == ERROR_SUCCESS) return 1;
   /* the library's own argument checks are programming errors; a failure
@@ -133,7 +152,11 @@ typedef struct { const char *name; PSS_QUERY_INFORMATION_CLASS cls; const char *
 static const QueryClass query_classes[] = {
   { "process", PSS_QUERY_PROCESS_INFORMATION, NULL },
   { "va_clone", PSS_QUERY_VA_CLONE_INFORMATION, "va_clone" },
+#if HAVE_LINUX_CLASSES
+  { "auxiliary_pages", PSS_QUERY_AUXILIARY_PAGES_INFORMATION, "stacks" },
+#else
   { "auxiliary_pages", PSS_QUERY_AUXILIARY_PAGES_INFORMATION, NULL },
+#endif
   { "va_space", PSS_QUERY_VA_SPACE_INFORMATION, "va_space" },
   { "handles", PSS_QUERY_HANDLE_INFORMATION, "handles" },
   { "threads", PSS_QUERY_THREAD_INFORMATION, "threads" },

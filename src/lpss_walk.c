@@ -47,13 +47,16 @@ static const WalkClass walk_classes[] = {
     lpss_push_region, "va_space", PSS_QUERY_VA_SPACE_INFORMATION },
   { "thread_names", PSS_WALK_THREAD_NAME, PSS_WALK_THREAD_NAME, sizeof(PSS_THREAD_NAME),
     lpss_push_thread_name, "threads", PSS_QUERY_THREAD_INFORMATION },
+  /* the stacks of a Linux STACKS capture; Windows captures none */
   { "auxiliary_pages", PSS_WALK_AUXILIARY_PAGES, PSS_WALK_AUXILIARY_PAGES,
-    sizeof(PSS_AUXILIARY_PAGE_ENTRY), NULL, NULL, PSS_QUERY_AUXILIARY_PAGES_INFORMATION },
+    sizeof(PSS_AUXILIARY_PAGE_ENTRY), lpss_push_aux_page, LINUX_T(NULL, "stacks"),
+    PSS_QUERY_AUXILIARY_PAGES_INFORMATION },
 };
 #define WALK_THREADS 0
 #define WALK_HANDLES 1
 #define WALK_REGIONS 2
 #define WALK_THREAD_NAMES 3
+#define WALK_AUXILIARY_PAGES 4
 
 /* The index of a class by name ("threads", "va_space"...), or -1. */
 static int walk_class_named (const char *name) {
@@ -204,6 +207,7 @@ static int snapshot_threads (lua_State *L) { return walk_iterator(L, WALK_THREAD
 static int snapshot_handles (lua_State *L) { return walk_iterator(L, WALK_HANDLES); }
 static int snapshot_regions (lua_State *L) { return walk_iterator(L, WALK_REGIONS); }
 static int snapshot_thread_names (lua_State *L) { return walk_iterator(L, WALK_THREAD_NAMES); }
+static int snapshot_auxiliary_pages (lua_State *L) { return walk_iterator(L, WALK_AUXILIARY_PAGES); }
 
 static int snapshot_marker (lua_State *L) {
   DWORD rc;
@@ -264,7 +268,8 @@ static int marker_tostring (lua_State *L) {
 const luaL_Reg lpss_walk_methods[] = {
   { "walk", snapshot_walk }, { "threads", snapshot_threads }, { "handles", snapshot_handles },
   { "regions", snapshot_regions }, { "thread_names", snapshot_thread_names },
-  { "marker", snapshot_marker }, { NULL, NULL }
+  { "auxiliary_pages", snapshot_auxiliary_pages }, { "marker", snapshot_marker },
+  { NULL, NULL }
 };
 
 const luaL_Reg lpss_marker_methods[] = {

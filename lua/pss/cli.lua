@@ -306,6 +306,27 @@ function commands.core (a)
   return note
 end
 
+--- Every thread's stack (pss/stack.lua), from `count` captures
+-- `interval` seconds apart: as eu-stack prints them (one capture), merged
+-- with counts (more), collapsed for flame graphs, or JSON.
+function commands.stack (a)
+  local stack = require "pss.stack"
+  if pss.platform ~= "linux" then fail("stack: stacks are captured on Linux only") end
+  local captures, comm = {}, nil
+  for i = 1, a.count do
+    if i > 1 then pss.sleep(a.interval) end
+    local snap <close> = capture(a.pid, { "stacks" })
+    comm = comm or snap:query("process").comm
+    local threads, msg = stack.stacks(snap, { lines = a.lines })
+    if not threads then fail(msg) end
+    captures[i] = threads
+  end
+  if a.json then return json(stack.json_value(a.pid, comm, captures, a.interval)) end
+  if a.folded then return stack.folded(captures) end
+  if a.count == 1 then return stack.text(a.pid, comm, captures[1]) end
+  return stack.merged_text(a.pid, comm, captures, a.interval)
+end
+
 function commands.map (a)
   local snap <close> = capture(a.pid, { "va_space" })
   write_file(a.output, require("pss.svg").render(snap))
@@ -341,6 +362,17 @@ local function seconds (s)
   return n
 end
 
+local COUNT_MAX = 100000
+
+--- A number of captures: plain decimal digits, 1..COUNT_MAX.
+local function count (s)
+  local n = s:match("^[1-9]%d*$") and #s <= 6 and tonumber(s)
+  if not n or n > COUNT_MAX then
+    return nil, ("'%s' is not a number of captures (1 to %d)"):format(s, COUNT_MAX)
+  end
+  return n
+end
+
 local function output_file (s)
   if s == "" then return nil, "the output file name is empty (use - for standard output)" end
   return s
@@ -371,6 +403,15 @@ local function parser (help)
   pid_argument(d)
   d:option("-i --interval", "Seconds between the two captures.", "5"):convert(seconds)
   d:flag("--json", "JSON output.")
+  local st = command("stack", "Every thread's stack, symbolized (like eu-stack); the "
+    .. "process is stopped only while its stacks are copied.")
+  pid_argument(st)
+  st:option("-n --count", "Captures to take and merge.", "1"):convert(count)
+  st:option("-i --interval", "Seconds between the captures.", "1"):convert(seconds)
+  st:flag("-s --lines", "The source file and line of each frame, where debug "
+    .. "information has them (reading it costs time the first time).")
+  st:mutex(st:flag("--json", "JSON output."),
+    st:flag("--folded", "Collapsed stacks for flame-graph tools, one line per stack."))
   local core = command("core", "Write an ELF core file (a minidump on Windows); the "
     .. "process is stopped only for the time of a fork.")
   pid_argument(core)

@@ -1,8 +1,9 @@
 --- pss.diff(a, b): what changed between two snapshots of one process.
 -- Pure Lua over the snapshot API, the same on every system: threads
 -- started and ended, handles opened, closed and retargeted, regions
--- mapped, unmapped, resized and reprotected, and the change of the
--- process's counters. Only what both snapshots captured is compared.
+-- mapped, unmapped, resized and reprotected, the change of the process's
+-- counters, and (Linux, with stacks) the threads whose stack changed.
+-- Only what both snapshots captured is compared.
 -- See docs/lua-api.md ("pss.diff").
 local text = require "pss.text"
 local printable, address = text.printable, text.address
@@ -109,6 +110,42 @@ local function capture_time (threads, handles)
   end
 end
 
+--- The function names of every thread's stack (pss.stack), keyed by tid;
+-- nil when the snapshot has no stacks or they cannot be had.
+local function stack_functions (snap)
+  local stack = require "pss.stack"
+  if not stack.has_stacks(snap) then return nil end
+  local threads = stack.stacks(snap)
+  if not threads then return nil end
+  local map = {}
+  for _, t in ipairs(threads) do
+    map[t.tid] = { name = t.name, functions = stack.functions(t.frames) }
+  end
+  return map
+end
+
+local function same_list (x, y)
+  if #x ~= #y then return false end
+  for i = 1, #x do if x[i] ~= y[i] then return false end end
+  return true
+end
+
+--- The threads of both snapshots whose function lists differ, keyed by
+-- tid: {tid, name, before, after} (before and after innermost first).
+local function changed_stacks (a, b)
+  local sa = stack_functions(a)
+  local sb = sa and stack_functions(b)
+  if not (sa and sb) then return nil end
+  local changed = setmetatable({}, Entries)
+  for tid, y in pairs(sb) do
+    local x = sa[tid]
+    if x and not same_list(x.functions, y.functions) then
+      changed[tid] = { tid = tid, name = y.name, before = x.functions, after = y.functions }
+    end
+  end
+  return { changed = changed }
+end
+
 --- What changed between snapshot a (before) and snapshot b (after) of one
 -- process. Raises unless both are snapshots of the same process.
 function M.diff (a, b)
@@ -185,6 +222,7 @@ function M.diff (a, b)
     at, bt = capture_time(threads_a, handles_a), capture_time(threads_b, handles_b)
   end
   if at and bt then d.interval = bt - at end
+  d.stacks = changed_stacks(a, b)
   return setmetatable(d, Diff)
 end
 
@@ -248,6 +286,16 @@ local function region_row (verb, r)
   return { verb, address(r.base_address), ("%d"):format(r.region_size), what }
 end
 
+--- The innermost functions of a stack, "f0 < f1 < ..." (each called by
+-- the next), four at most.
+local function innermost (functions)
+  local shown = {}
+  for i = 1, math.min(#functions, 4) do shown[i] = printable(functions[i]) end
+  if #functions > 4 then shown[#shown + 1] = ("... (%d more)"):format(#functions - 4) end
+  if #shown == 0 then return "(no frames)" end
+  return table.concat(shown, " < ")
+end
+
 local function report (d)
   local out = {}
   out[1] = d.interval and ("pss.diff (pid %d, %.3f s apart)"):format(d.pid, d.interval)
@@ -303,6 +351,18 @@ local function report (d)
     text.block(out, rows, { [3] = true })
   else
     out[#out + 1] = "regions: not compared (not captured in both)"
+  end
+
+  if d.stacks then      -- only when both had stacks: other diffs read as before
+    out[#out + 1] = summary("stacks", d.stacks, { "changed" })
+    local rows = {}
+    for _, k in ipairs(sorted_keys(d.stacks.changed)) do
+      local c = d.stacks.changed[k]
+      rows[#rows + 1] = { "changed", ("%d"):format(k), printable(c.name or ""),
+        "before: " .. innermost(c.before) }
+      rows[#rows + 1] = { "", "", "", "after:  " .. innermost(c.after) }
+    end
+    text.block(out, rows, { [2] = true })
   end
 
   local rows, same = {}, 0

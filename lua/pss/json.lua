@@ -25,6 +25,7 @@ M.hex_fields = set {
   "rip", "rsp", "rbp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi",                 -- context
   "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "fs_base",
   "dr0", "dr1", "dr2", "dr3", "dr6", "dr7",
+  "address", "pc", "module_start",                                              -- aux page, frame
 }
 
 --- Unsigned 64-bit integer fields: a value of 2^63 or more, a negative
@@ -40,7 +41,7 @@ M.unsigned_fields = set {
 }
 
 --- Byte-string fields written as lowercase hex (two digits a byte).
-M.bytes_fields = set { "fltsave", "xstate" }
+M.bytes_fields = set { "fltsave", "xstate", "contents" }
 
 --- The largest integer a JSON reader with doubles holds exactly.
 local MAX_SAFE = (1 << 53) - 1

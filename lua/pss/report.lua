@@ -192,7 +192,8 @@ local function count_option (options, key, default, min, what)
   return v
 end
 
-local KNOWN = { top = true, names = true, threads = true, units = true, syscalls = true }
+local KNOWN = { top = true, names = true, threads = true, units = true, syscalls = true,
+  frames = true }
 
 local function check_options (options)
   if options == nil then options = {} end
@@ -214,6 +215,7 @@ local function check_options (options)
     top = count_option(options, "top", 10, 1, "a positive integer"),
     names = count_option(options, "names", 3, 0, "a non-negative integer"),
     threads = count_option(options, "threads", math.maxinteger, 0, "a non-negative integer"),
+    frames = count_option(options, "frames", 3, 0, "a non-negative integer"),
     size = units == "bytes" and function (n) return ("%d"):format(n) end or text.size,
     syscalls = syscalls,
   }
@@ -308,14 +310,21 @@ local function process_section (out, p, counts, opt)
   text.block(out, rows)
 end
 
-local function threads_section (out, threads, process, opt)
-  local names = syscall_table(process, threads, opt.syscalls)
+local function cpu (t) return (t.user_time or 0) + (t.kernel_time or 0) end
+
+--- The threads by CPU time, largest first, then by tid: the report's order.
+local function by_cpu (threads)
   local sorted = table.move(threads, 1, #threads, 1, {})
-  local function cpu (t) return (t.user_time or 0) + (t.kernel_time or 0) end
   table.sort(sorted, function (a, b)
     if cpu(a) ~= cpu(b) then return cpu(a) > cpu(b) end
     return a.tid < b.tid
   end)
+  return sorted
+end
+
+local function threads_section (out, threads, process, opt)
+  local names = syscall_table(process, threads, opt.syscalls)
+  local sorted = by_cpu(threads)
   out[#out + 1] = ""
   if #threads == 0 then out[#out + 1] = "Threads: none"; return end
   out[#out + 1] = ("Threads: %d, by CPU time"):format(#threads)
@@ -326,6 +335,39 @@ local function threads_section (out, threads, process, opt)
       seconds(cpu(t)), seconds(t.user_time), seconds(t.kernel_time), syscall_text(t, names) }
   end
   text.block(out, rows, { [1] = true, [4] = true, [5] = true, [6] = true })
+  if #sorted > opt.threads then
+    out[#out + 1] = ("  ... and %d more threads"):format(#sorted - opt.threads)
+  end
+end
+
+--- The innermost frames of each thread, in the order of the threads
+-- block, when the snapshot has stacks (pss.stack.has_stacks). A stack that
+-- cannot be had is said in its place; the report never raises for it.
+local function stacks_section (out, snap, threads, opt)
+  local stack = require "pss.stack"
+  if opt.frames == 0 or #threads == 0 or not stack.has_stacks(snap) then return end
+  local sorted = by_cpu(threads)
+  out[#out + 1] = ""
+  out[#out + 1] = ("Stacks: the innermost %d frames of each thread"):format(opt.frames)
+  for i = 1, math.min(#sorted, opt.threads) do
+    local t = sorted[i]
+    local frames, msg, code = snap:stack(t.tid)
+    if not frames and code ~= core().ERROR_NOT_FOUND then
+      out[#out] = "Stacks: " .. printable(msg)     -- the same for every thread
+      return
+    end
+    out[#out + 1] = ("  %d %s"):format(t.tid, printable(t.name or ""))
+    for j = 1, math.min(#(frames or {}), opt.frames) do
+      out[#out + 1] = "    " .. stack.frame_line(j, frames[j])
+    end
+    if frames and #frames > opt.frames then
+      local more = #frames - opt.frames
+      out[#out + 1] = ("    ... and %d more frame%s"):format(more, more == 1 and "" or "s")
+    end
+    local why
+    if frames then why = stack.end_text(frames) else why = printable(msg) end
+    if why then out[#out + 1] = "    -- " .. why end
+  end
   if #sorted > opt.threads then
     out[#out + 1] = ("  ... and %d more threads"):format(#sorted - opt.threads)
   end
@@ -437,7 +479,8 @@ end
 --- A text report of a snapshot (see docs/lua-api.md, "pss.report").
 -- @param snap a snapshot
 -- @param options nil or a table: top (10), names (3), threads (all),
---   units ("human" or "bytes"), syscalls (a table number -> name, or false)
+--   units ("human" or "bytes"), syscalls (a table number -> name, or
+--   false), frames (3: the innermost frames shown of each stack)
 -- @return the report, lines ending in "\n"
 function M.report (snap, options)
   local kind = core().type(snap)
@@ -468,6 +511,7 @@ function M.report (snap, options)
   local out = {}
   process_section(out, p, counts, opt)
   if threads then threads_section(out, threads, p, opt) end
+  if threads then stacks_section(out, snap, threads, opt) end
   if handles then handles_section(out, handles, opt) end
   if regions then regions_section(out, regions, opt) end
   local perf = snap:captured("performance") and snap:query("performance")

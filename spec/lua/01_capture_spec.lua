@@ -60,6 +60,10 @@ describe("pss.capture", function ()
       force_breakaway = pss.CREATE_FORCE_BREAKAWAY,
       release_section = pss.CREATE_RELEASE_SECTION,
     }
+    if pss.platform == "linux" then
+      expected.stacks = pss.CAPTURE_THREADS | pss.CAPTURE_THREAD_CONTEXT | pss.CAPTURE_VA_SPACE
+        | pss.CAPTURE_VA_SPACE_SECTION_INFORMATION | pss.LINUX_CAPTURE_STACKS
+    end
     -- "the CREATE_* flags of those names": the optional breakaway carries its
     -- own bit and at most the breakaway bit it qualifies
     local optional = pss.options.breakaway_optional
@@ -84,7 +88,7 @@ describe("pss.capture", function ()
       handle_names = "handles", handle_basic = "handles", handle_type_specific = "handles",
       va_space = "va_space", va_regions = "va_space", handle_trace = "handle_trace",
       measure_performance = "performance", thread_context = "threads",
-      thread_context_extended = "threads", va_clone = "va_clone",
+      thread_context_extended = "threads", va_clone = "va_clone", stacks = "threads va_space",
     }
     for name in pairs(pss.options) do
       local snap, msg, code = pss.capture(t.pid, { name })

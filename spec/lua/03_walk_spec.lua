@@ -133,13 +133,17 @@ describe("snap:walk", function ()
     assert.has_error(function () snap:walk("threads") end)
   end)
 
-  it("never walks auxiliary pages", function ()
+  it("walks auxiliary pages only of a capture with stacks", function ()
     local m <close> = snap:marker()
+    local why = pss.platform == "linux"
+      and 'auxiliary_pages were not captured (capture with the "stacks" option)'
+      or "auxiliary_pages are never captured"
     for _, class in ipairs { "auxiliary_pages", pss.WALK_AUXILIARY_PAGES } do
       local ok, err = pcall(snap.walk, snap, class, m)
       assert.is_false(ok)
-      assert.matches("auxiliary_pages are never captured", err, 1, true)
+      assert.matches(why, err, 1, true)
     end
+    assert.matches(why, support.raises(snap.auxiliary_pages, snap), 1, true)
   end)
 end)
 

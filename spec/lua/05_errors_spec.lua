@@ -97,7 +97,9 @@ describe("bad arguments raise with a clear message", function ()
       assert.matches(('%s were not captured (capture with the "%s" option)'):format(class, option),
         raises(snap.query, snap, class), 1, true)
     end
-    assert.matches("auxiliary_pages are never captured", raises(snap.query, snap, "auxiliary_pages"), 1, true)
+    assert.matches(pss.platform == "linux"
+      and 'auxiliary_pages were not captured (capture with the "stacks" option)'
+      or "auxiliary_pages are never captured", raises(snap.query, snap, "auxiliary_pages"), 1, true)
   end)
 
   it("snapshot and marker methods called on anything else", function ()
@@ -106,7 +108,7 @@ describe("bad arguments raise with a clear message", function ()
     local smethods = getmetatable(snap).__index
     local mmethods = getmetatable(m).__index
     for _, name in ipairs { "query", "threads", "handles", "regions", "thread_names", "marker",
-                            "duplicate", "free", "walk" } do
+                            "duplicate", "free", "walk", "auxiliary_pages", "stack" } do
       for _, bad in ipairs { {}, "s", 1, m } do
         assert.matches("pss.snapshot expected", raises(smethods[name], bad, "threads", m), 1, true, name)
       end

@@ -32,6 +32,7 @@ end
 local SECTIONS = {
   process = "### Process", thread = "### Thread (", thread_name = "### Thread name",
   handle = "### Handle", region = "### Region", performance = "### Performance counters",
+  auxiliary_page = "### Auxiliary page", frame = "### Frame",
 }
 local ARMS = { "process", "thread", "mutant", "event", "section", "semaphore" }
 
@@ -40,11 +41,13 @@ describe("docs/lua-api.md", function ()
 
   it("documents every field pss.fields lists, in the record's own section", function ()
     for record, heading in pairs(SECTIONS) do
+      if record == "frame" and pss.platform ~= "linux" then goto next end
       local documented = quoted(section(text, heading))
       for _, name in ipairs(pss.fields(record)) do
         assert.is_true(documented[name] == true,
           ("pss.fields(%q) has %q, which %q does not document"):format(record, name, heading))
       end
+      ::next::
     end
     local handle = section(text, SECTIONS.handle)
     for _, arm in ipairs(ARMS) do
@@ -64,6 +67,7 @@ describe("docs/lua-api.md", function ()
       return set
     end
     for record, heading in pairs(SECTIONS) do
+      if record == "frame" and pss.platform ~= "linux" then goto next end
       local set = known(record)
       local names = record == "performance" and {} or first_column(section(text, heading))
       if record == "performance" then
@@ -76,6 +80,7 @@ describe("docs/lua-api.md", function ()
         assert.is_true(set[name] == true,
           ("%q documents %q, which pss.fields(%q) does not list"):format(heading, name, record))
       end
+      ::next::
     end
     local handle = section(text, SECTIONS.handle)
     for _, arm in ipairs(ARMS) do
@@ -91,8 +96,10 @@ describe("docs/lua-api.md", function ()
     local count = 0
     for name in records:gmatch('`"([%l_]+)"`') do
       count = count + 1
-      assert.is_true(#pss.fields(name) > 0, name)
+      if name ~= "frame" or pss.platform == "linux" then
+        assert.is_true(#pss.fields(name) > 0, name)
+      end
     end
-    assert.equal(12, count)
+    assert.equal(14, count)
   end)
 end)

@@ -20,7 +20,7 @@ local HEX = set { "peb_base_address", "entry_point", "affinity_mask", "teb_base_
   "last_syscall_stack_pointer", "last_syscall_program_counter", "base_address",
   "allocation_base", "image_base", "rip", "rsp", "rbp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi",
   "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "fs_base", "dr0", "dr1", "dr2", "dr3",
-  "dr6", "dr7" }
+  "dr6", "dr7", "address", "pc", "module_start" }
 --- The unsigned 64-bit fields (a negative Lua integer is 2^63 or more).
 local UNSIGNED = set { "peak_virtual_size", "virtual_size", "peak_working_set_size",
   "working_set_size", "quota_peak_paged_pool_usage", "quota_paged_pool_usage",
@@ -29,7 +29,7 @@ local UNSIGNED = set { "peak_virtual_size", "virtual_size", "peak_working_set_si
   "resident_anon", "resident_file", "resident_shmem", "region_size", "maximum_size", "inode",
   "total_cycle_count", "threads_cycle_count", "handles_cycle_count", "va_space_cycle_count",
   "va_clone_cycle_count", "aux_pages_cycle_count", "freeze_cycle_count" }
-local BYTES = set { "fltsave", "xstate" }
+local BYTES = set { "fltsave", "xstate", "contents" }
 local MAX_SAFE = (1 << 53) - 1
 
 local function hex (s)

@@ -16,6 +16,7 @@ local RULED = {
   core.CAPTURE_THREADS, core.CAPTURE_THREAD_CONTEXT, core.CAPTURE_THREAD_CONTEXT_EXTENDED,
   core.CAPTURE_VA_CLONE,
   core.LINUX_CAPTURE_UNFROZEN,          -- nil on Windows: the list ends before it
+  core.LINUX_CAPTURE_STACKS,
 }
 
 --- Whether capture(pss.self, flags) raises, and the message; a snapshot

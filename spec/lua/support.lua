@@ -363,6 +363,155 @@ function support.start_zombie (code)
 end
 --- }======================================================================
 
+--- {======================================================================
+-- The stack target (spec/support/stack-target.c) and eu-stack, the oracle
+-- of the stack specs
+-- ======================================================================
+
+support.stack_target_path = os.getenv("PSS_STACK_TARGET") or "build/stack-target"
+
+--- A new directory under $TMPDIR (or /tmp); removed by support.remove_dir.
+function support.temp_dir ()
+  local tmp = os.getenv("TMPDIR")
+  if tmp == nil or tmp == "" then tmp = "/tmp" end
+  local p = assert(io.popen("mktemp -d " .. support.quote(tmp .. "/pss-spec.XXXXXX")))
+  local dir = p:read("l")
+  p:close()
+  assert(dir and dir ~= "", "mktemp -d failed under " .. tmp)
+  return dir
+end
+
+function support.remove_dir (dir)
+  if dir and dir:find("/pss%-spec%.") then os.execute("rm -rf " .. support.quote(dir)) end
+end
+
+--- Waits (at most `seconds`, default 10) until f() gives a true value;
+-- returns it, or nil when the time is up.
+function support.wait_for (f, seconds)
+  for _ = 1, math.floor((seconds or 10) * 100) do
+    local v = f()
+    if v then return v end
+    os.execute("sleep 0.01")
+  end
+end
+
+local StackTarget = {}
+StackTarget.__index = StackTarget
+
+--- Starts the stack target with these arguments; its stdin is a pipe the
+-- spec holds (EOF ends it), its report goes to a file read until
+-- "ready" (at most 10 s). Fields: pid, threads = {{tid, name, role}},
+-- and role(name) -> the first thread of that role. It runs without the
+-- LD_PRELOAD of a sanitized or valgrind run: its stacks are its own.
+function support.start_stack_target (args)
+  local dir = support.temp_dir()
+  local out = dir .. "/report"
+  local stdin = assert(io.popen(("exec env -u LD_PRELOAD %s %s >%s 2>&1"):format(
+    support.stack_target_path,
+    args or "", support.quote(out)), "w"))
+  local t = setmetatable({ stdin = stdin, dir = dir, threads = {} }, StackTarget)
+  local report = support.wait_for(function ()
+    local text = support.read(out)
+    return text and text:find("\nready\n") and text
+  end)
+  if not report then
+    t:stop()
+    error("the stack target did not start: " .. tostring(support.read(out)))
+  end
+  for line in report:gmatch("[^\n]+") do
+    local pid = line:match("^pid (%d+)$")
+    if pid then t.pid = tonumber(pid) end
+    local tid, name, role = line:match("^thread (%d+) (%S+) (%S+)$")
+    if tid then t.threads[#t.threads + 1] = { tid = tonumber(tid), name = name, role = role } end
+  end
+  return t
+end
+
+function StackTarget:role (role)
+  for _, th in ipairs(self.threads) do
+    if th.role == role then return th end
+  end
+end
+
+--- Kills the target (SIGKILL: a frozen thread cannot hold it back),
+-- reaps it and removes its directory; safe to call twice.
+function StackTarget:stop ()
+  if self.stdin then
+    if self.pid then os.execute(("kill -KILL %d 2>/dev/null"):format(self.pid)) end
+    self.stdin:close()
+    self.stdin = nil
+    support.remove_dir(self.dir)
+  end
+end
+StackTarget.__close = StackTarget.stop
+StackTarget.__gc = StackTarget.stop
+
+--- A function name as eu-stack and pss both give it, without the symbol
+-- version ("__libc_start_main@@GLIBC_2.34" -> "__libc_start_main").
+function support.bare_name (name)
+  if name == nil or name == "" then return "??" end
+  return (name:gsub("@.*$", ""))
+end
+
+--- `eu-stack -p PID` (no debuginfod): tid -> list of function names,
+-- innermost first ("??" where it names none); nil, reason when eu-stack
+-- gives nothing.
+function support.eu_stack (pid)
+  local p = assert(io.popen(("env -u DEBUGINFOD_URLS -u LD_PRELOAD timeout 60 eu-stack -p %d 2>/dev/null")
+    :format(pid)))
+  local text = p:read("a")
+  p:close()
+  local stacks, current = {}, nil
+  for line in text:gmatch("[^\n]+") do
+    local tid = line:match("^TID (%d+):")
+    if tid then
+      current = {}
+      stacks[tonumber(tid)] = current
+    elseif current then
+      local name = line:match("^#%d+%s+0x%x+%s*(.*)$")
+      if name then current[#current + 1] = support.bare_name(name:match("^(%S*)")) end
+    end
+  end
+  if next(stacks) == nil then return nil, "eu-stack gave no stack: " .. text end
+  return stacks
+end
+
+--- A TCP port on 127.0.0.1 that no socket uses now (python3 binds port 0
+-- and says which it got); nil without python3.
+function support.free_port ()
+  local p = io.popen("/usr/bin/python3 -c 'import socket; s = socket.socket(); "
+    .. "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])' 2>/dev/null")
+  local port = p and tonumber(p:read("l"))
+  if p then p:close() end
+  return port
+end
+
+--- Sends SIGKILL to pid and waits (at most 5 s) until it is gone or a
+-- zombie for its parent to reap.
+function support.kill_wait (pid)
+  os.execute(("kill -KILL %d 2>/dev/null"):format(pid))
+  support.wait_for(function ()
+    local st = support.stat("/proc/" .. pid .. "/stat")
+    return st == nil or st[3] == "Z"
+  end, 5)
+end
+
+--- Starts a shell command line as a process of its own (sh execs it,
+-- without the LD_PRELOAD of a sanitized or valgrind run): returns its pid
+-- and the popen handle whose close reaps it, after the caller ended it.
+-- The command's output must go elsewhere.
+function support.spawn (command)
+  local p = assert(io.popen("echo $$; unset LD_PRELOAD; exec " .. command, "r"))
+  local pid = tonumber(p:read("l"))
+  return pid, p
+end
+
+--- Whether an executable file is at path.
+function support.executable (path)
+  return os.execute("test -x " .. support.quote(path)) == true
+end
+--- }======================================================================
+
 --- Calls f(...) and returns the message of the error it must raise.
 function support.raises (f, ...)
   local ok, err = pcall(f, ...)
