@@ -172,7 +172,8 @@ typedef struct {
 ** each thread's stack, from just below its stack pointer (the 128-byte red
 ** zone) up to the end of the mapping holding it, at most the calling
 ** thread's stack limit (PssLinuxSetStackLimit) per thread -- one
-** process_vm_readv per thread. The copies are the snapshot's auxiliary
+** process_vm_readv per thread, of the pages in memory or in swap (none is
+** faulted in or waited for). The copies are the snapshot's auxiliary
 ** pages (PSS_QUERY_AUXILIARY_PAGES_INFORMATION, PSS_WALK_AUXILIARY_PAGES):
 ** whole pages, in address order, a page two threads share stored once.
 ** Needs PSS_CAPTURE_THREAD_CONTEXT (ERROR_INVALID_PARAMETER otherwise);

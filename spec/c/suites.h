@@ -28,5 +28,6 @@ int run_racing_suite (void);
 int run_unfrozen_suite (void);
 int run_stack_capture_suite (void);
 int run_unwind_suite (void);
+int run_stack_hazard_suite (void);
 
 #endif

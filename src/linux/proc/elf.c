@@ -83,8 +83,11 @@ static size_t padded (uint64_t n, size_t align) {
 
 /*
 ** Notes are { namesz, descsz, type } words (Elf32_Nhdr and Elf64_Nhdr are
-** the same), then the name and the descriptor, each padded. The build id
-** is the one whose name is "GNU" with its NUL (namesz 4).
+** the same), then the name, then the descriptor at the next multiple of
+** the segment's alignment (4 or 8) from the segment's start, and the next
+** note at the multiple after the descriptor -- offsets aligned, as libelf
+** reads them, not lengths padded (12 + namesz 4 is 16 with 8, not 20).
+** The build id is the one whose name is "GNU" with its NUL (namesz 4).
 */
 size_t pss_elf_build_id (const void *p, size_t n, uint64_t align, unsigned char *id,
                          size_t cap) {
@@ -92,21 +95,20 @@ size_t pss_elf_build_id (const void *p, size_t n, uint64_t align, unsigned char 
   size_t pad = align == 8 ? 8 : 4, pos = 0;
   while (n - pos >= sizeof(Elf32_Nhdr)) {
     Elf32_Nhdr h;
-    size_t name_at = pos + sizeof h, name_len, desc_len;
+    size_t name_at = pos + sizeof h, desc_at;
     memcpy(&h, b + pos, sizeof h);
-    name_len = padded(h.n_namesz, pad);
-    desc_len = padded(h.n_descsz, pad);
-    if (name_len > n - name_at) return 0;
-    if (h.n_descsz > n - name_at - name_len) return 0;
+    if (h.n_namesz > n - name_at) return 0;
+    desc_at = padded(name_at + h.n_namesz, pad);
+    if (desc_at > n || h.n_descsz > n - desc_at) return 0;
     if (h.n_type == NT_GNU_BUILD_ID && h.n_namesz == 4 && memcmp(b + name_at, "GNU", 4) == 0 &&
         h.n_descsz > 0) {
       if (h.n_descsz > cap) return 0;
-      memcpy(id, b + name_at + name_len, h.n_descsz);
+      memcpy(id, b + desc_at, h.n_descsz);
       return h.n_descsz;
     }
     /* the last note's padding may be cut by the segment's end */
-    if (desc_len >= n - name_at - name_len) return 0;
-    pos = name_at + name_len + desc_len;
+    pos = padded(desc_at + h.n_descsz, pad);
+    if (pos >= n) return 0;
   }
   return 0;
 }

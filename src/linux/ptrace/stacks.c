@@ -6,11 +6,17 @@
 ** snapshot's auxiliary pages: whole pages in address order, each stored
 ** once, with the MEMORY_BASIC_INFORMATION of its mapping.
 **
+** Only pages that are in memory or in swap are read (/proc/PID/pagemap):
+** reading a page the target never touched would fault it in -- a change
+** to the target -- and a page registered with userfaultfd whose handler is
+** a thread of the (stopped) target would never be answered.
+**
 ** It runs last of the frozen passes (snapshot.c), after the thread table
 ** has the stack pointers (stopped.c) and the region table, if the capture
 ** asked for one, has the mappings; otherwise it reads /proc/PID/maps once.
 */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,13 +54,15 @@ static int by_low (const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* The threads' spans, sorted, overlaps merged (two threads whose stack
-** pointers share a mapping: their pages are read and stored once). */
+/* The threads' spans, sorted, each cut to begin where the one before it
+** ends (two threads whose copies overlap: the pages are stored once), but
+** each read on its own, so no thread's pages depend on another's read. */
 static int collect_spans (const struct pss_store *s, const struct pss_table *maps,
                           uint64_t limit, uint64_t page, struct pss_buf *out, size_t *count) {
   const struct pss_table *threads = &s->tables[PSS_TABLE_THREADS];
   struct span *v;
-  size_t i, n = 0, merged = 0;
+  uint64_t covered = 0;
+  size_t i, n = 0, kept = 0;
   if (pss_buf_reserve(out, (threads->count + 1) * sizeof *v) < 0) return -ENOMEM;
   v = (struct span *)(void *)out->data;
   for (i = 0; i < threads->count; i++) {
@@ -63,12 +71,12 @@ static int collect_spans (const struct pss_store *s, const struct pss_table *map
   }
   qsort(v, n, sizeof *v, by_low);
   for (i = 0; i < n; i++) {
-    if (merged > 0 && v[i].lo < v[merged - 1].hi) {   /* overlaps: the same mapping */
-      if (v[i].hi > v[merged - 1].hi) v[merged - 1].hi = v[i].hi;
-    }
-    else v[merged++] = v[i];
+    if (v[i].lo < covered) v[i].lo = covered;       /* page-aligned, as both are */
+    if (v[i].lo >= v[i].hi) continue;
+    covered = v[i].hi;
+    v[kept++] = v[i];
   }
-  *count = merged;
+  *count = kept;
   return 0;
 }
 
@@ -87,30 +95,70 @@ static MEMORY_BASIC_INFORMATION basic_of (const PSS_LINUX_VA_SPACE_ENTRY *e) {
 }
 
 /*
-** One read straight into the table's pool; the whole pages it returned
-** become rows. A read cut short (a page that cannot be read) keeps what
-** came before; one that reads nothing (a guard page) adds nothing.
+** One read of [lo, hi) of a span straight into the table's pool; the
+** whole pages it returned become rows. A read cut short (a page that
+** cannot be read) keeps what came before; one that reads nothing adds
+** nothing.
 */
-static int copy_span (struct pss_target *t, struct pss_table *pages, const struct span *sp,
-                      FILETIME when, uint64_t page) {
-  size_t len = (size_t)(sp->hi - sp->lo), whole, k;
+static int copy_run (struct pss_target *t, struct pss_table *pages, const struct span *sp,
+                     uint64_t lo, uint64_t hi, FILETIME when, uint64_t page) {
+  size_t len = (size_t)(hi - lo), whole, k;
   int64_t at = pss_buf_append(&pages->strings, NULL, 0, 16);
   ssize_t got;
   if (at < 0 || pss_buf_reserve(&pages->strings, len) < 0) return -ENOMEM;
-  got = pss_read_memory(t, sp->lo, pages->strings.data + at, len);
+  got = pss_read_memory(t, lo, pages->strings.data + at, len);
   if (got <= 0) return 0;
   whole = (size_t)got / page;
   pages->strings.len += whole * page;
   for (k = 0; k < whole; k++) {
     PSS_AUXILIARY_PAGE_ENTRY *e = pss_table_add_row(pages);
     if (e == NULL) return -ENOMEM;
-    e->Address = (void *)(uintptr_t)(sp->lo + k * page);
+    e->Address = (void *)(uintptr_t)(lo + k * page);
     e->BasicInformation = basic_of(sp->region);
     e->CaptureTime = when;
     e->PageContents = (void *)(uintptr_t)(at + (int64_t)(k * page) + 1);
     e->PageSize = (DWORD)page;
   }
   return 0;
+}
+
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_SWAPPED (1ull << 62)
+#define PAGEMAP_BATCH 256
+
+/* Whether each of n pages from lo is in memory or in swap (pagemap); -1
+** where pagemap cannot tell (then every page is taken as readable). */
+static int pages_readable (int pagemap, uint64_t lo, uint64_t page, size_t n,
+                           unsigned char *readable) {
+  uint64_t entry[PAGEMAP_BATCH];
+  ssize_t got;
+  size_t i;
+  if (pagemap < 0) return -1;
+  got = pread(pagemap, entry, n * sizeof entry[0], (off_t)(lo / page * sizeof entry[0]));
+  if (got != (ssize_t)(n * sizeof entry[0])) return -1;
+  for (i = 0; i < n; i++) readable[i] = (entry[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) != 0;
+  return 0;
+}
+
+/* A span, a read per run of readable pages. */
+static int copy_span (struct pss_target *t, struct pss_table *pages, const struct span *sp,
+                      int pagemap, FILETIME when, uint64_t page) {
+  unsigned char readable[PAGEMAP_BATCH];
+  uint64_t at = sp->lo;
+  int rc = 0;
+  while (rc == 0 && at < sp->hi) {
+    size_t n = (size_t)((sp->hi - at) / page), i = 0;
+    if (n > PAGEMAP_BATCH) n = PAGEMAP_BATCH;
+    if (pages_readable(pagemap, at, page, n, readable) < 0) memset(readable, 1, n);
+    while (rc == 0 && i < n) {
+      size_t j = i;
+      while (j < n && readable[j] == readable[i]) j++;
+      if (readable[i]) rc = copy_run(t, pages, sp, at + i * page, at + j * page, when, page);
+      i = j;
+    }
+    at += n * page;
+  }
+  return rc;
 }
 
 /* Room for every span at once: the pool is not moved (copied) while the
@@ -135,10 +183,13 @@ static int copy_stacks (struct pss_target *t, struct pss_store *s, const struct 
   uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
   FILETIME when = pss_filetime(pss_now_filetime());
   size_t i, n = 0;
-  int rc = collect_spans(s, maps, t->stack_limit, page, &spans, &n);
+  int pagemap, rc = collect_spans(s, maps, t->stack_limit, page, &spans, &n);
   v = (const struct span *)(const void *)spans.data;
   if (rc == 0) rc = reserve_pages(pages, v, n, page);
-  for (i = 0; rc == 0 && i < n; i++) rc = copy_span(t, pages, &v[i], when, page);
+  /* opened once; where it cannot be (no right to it), every page is read */
+  pagemap = rc == 0 && n > 0 ? pss_proc_open(t->pid, "pagemap", O_RDONLY) : -1;
+  for (i = 0; rc == 0 && i < n; i++) rc = copy_span(t, pages, &v[i], pagemap, when, page);
+  if (pagemap >= 0) close(pagemap);
   pss_buf_free(&spans);
   return rc;
 }
