@@ -39,7 +39,9 @@ struct pss_buf;
 /* A stopped tracee's registers, with the floating point and the extended
 ** state if asked (the latter only where the kernel gives it); -errno. */
 int pss_thread_registers(pid_t tid, struct pss_registers *r, int want_fp, int want_xstate);
-/* The calling thread's registers, at the call, in the same layouts. */
+/* The calling thread's registers, at the call, in the same layouts: as
+** its caller holds them (rip the return address, rsp past it), so that they
+** agree with that caller's frame for as long as it runs. */
 void pss_own_registers(struct pss_registers *r);
 /* The thread pointer (x86-64: fs_base): a thread's TebBaseAddress. */
 uint64_t pss_registers_fs_base(const struct pss_registers *r);

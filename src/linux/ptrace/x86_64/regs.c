@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <string.h>
 #include <elf.h>
-#include <ucontext.h>
 #include <unistd.h>
 #include <asm/prctl.h>
 #include <linux/audit.h>
@@ -53,39 +52,38 @@ int pss_thread_registers (pid_t tid, struct pss_registers *r, int want_fp, int w
 }
 
 /*
-** The calling thread's own registers, at the call, in the layouts ptrace
-** gives for the others: what getcontext saves (the registers a call
-** preserves, the argument registers, rsp and rip), and the flags, the
-** selectors and the FXSAVE image taken here. getcontext leaves rax, r10 and r11
-** (scratch registers, meaningless at a call) and the rest of its gregs
-** unwritten: they are zero and not in r->known, never stack garbage.
+** The rest of pss_own_registers (own.S, which stored the caller's
+** registers at the call into r->gp and jumped here): the flags, the
+** selectors, fs_base and the FXSAVE image, in the layouts ptrace gives for
+** the other threads. rax, r10 and r11 (scratch registers, meaningless at a
+** call) are zero and not in r->known, never stack garbage.
 */
-void pss_own_registers (struct pss_registers *r) {
-  ucontext_t uc;
-  struct user_regs_struct g;
+void pss_own_registers_rest (struct pss_registers *r);
+
+void pss_own_registers_rest (struct pss_registers *r) {
+  struct user_regs_struct at_call, g;
   unsigned long fs_base = 0, flags;
   unsigned short sel;
   _Alignas(16) unsigned char area[512];
+  memcpy(&at_call, r->gp, sizeof at_call);
   memset(r, 0, offsetof(struct pss_registers, xstate));
-  memset(&uc, 0, sizeof uc);
   r->xstate_len = 0;
-  getcontext(&uc);
   __asm__ volatile ("pushfq; popq %0" : "=r" (flags));
   memset(&g, 0, sizeof g);
-  g.r8 = (unsigned long long)uc.uc_mcontext.gregs[REG_R8];
-  g.r9 = (unsigned long long)uc.uc_mcontext.gregs[REG_R9];
-  g.r12 = (unsigned long long)uc.uc_mcontext.gregs[REG_R12];
-  g.r13 = (unsigned long long)uc.uc_mcontext.gregs[REG_R13];
-  g.r14 = (unsigned long long)uc.uc_mcontext.gregs[REG_R14];
-  g.r15 = (unsigned long long)uc.uc_mcontext.gregs[REG_R15];
-  g.rdi = (unsigned long long)uc.uc_mcontext.gregs[REG_RDI];
-  g.rsi = (unsigned long long)uc.uc_mcontext.gregs[REG_RSI];
-  g.rbp = (unsigned long long)uc.uc_mcontext.gregs[REG_RBP];
-  g.rbx = (unsigned long long)uc.uc_mcontext.gregs[REG_RBX];
-  g.rdx = (unsigned long long)uc.uc_mcontext.gregs[REG_RDX];
-  g.rcx = (unsigned long long)uc.uc_mcontext.gregs[REG_RCX];
-  g.rsp = (unsigned long long)uc.uc_mcontext.gregs[REG_RSP];
-  g.rip = (unsigned long long)uc.uc_mcontext.gregs[REG_RIP];
+  g.r8 = at_call.r8;
+  g.r9 = at_call.r9;
+  g.r12 = at_call.r12;
+  g.r13 = at_call.r13;
+  g.r14 = at_call.r14;
+  g.r15 = at_call.r15;
+  g.rdi = at_call.rdi;
+  g.rsi = at_call.rsi;
+  g.rbp = at_call.rbp;
+  g.rbx = at_call.rbx;
+  g.rdx = at_call.rdx;
+  g.rcx = at_call.rcx;
+  g.rsp = at_call.rsp;
+  g.rip = at_call.rip;
   g.eflags = flags;
   g.orig_rax = (unsigned long long)-1;
   __asm__ volatile ("mov %%cs, %0" : "=r" (sel)); g.cs = sel;
@@ -98,8 +96,7 @@ void pss_own_registers (struct pss_registers *r) {
   memcpy(r->gp, &g, sizeof g);
   r->known = PSS_LINUX_ALL_GENERAL_REGISTERS &
              ~(PSS_LINUX_REGISTER_RAX | PSS_LINUX_REGISTER_R10 | PSS_LINUX_REGISTER_R11);
-  /* getcontext keeps only the x87 environment and MXCSR; FXSAVE takes
-  ** the whole floating-point and SSE state, as ptrace gives it */
+  /* FXSAVE takes the whole floating-point and SSE state, as ptrace gives it */
   __asm__ volatile ("fxsave64 %0" : "=m" (area));
   memcpy(r->fp, area, sizeof r->fp);
   r->have_fp = 1;
