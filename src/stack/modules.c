@@ -230,10 +230,28 @@ static int is_the_file (struct unwind_module const *m, Elf *elf, struct stat con
 
 /* Opens name (relative to dirfd) if it is the module's file: its fd, the
 ** ELF in *elfp; -1 if not. Never blocks on a FIFO or a device. */
+/* name opened for reading only if it is a regular file: a path the target
+** chose may name a device or a FIFO, whose mere open can wait or act. It
+** is looked at first through an O_PATH descriptor, which opens nothing. */
+static int open_regular (int dirfd, char const *name) {
+  char self[64];
+  struct stat st;
+  int fd, probe = openat(dirfd, name, O_PATH | O_CLOEXEC);
+  if (probe < 0) return -1;
+  if (fstat(probe, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(probe);
+    return -1;
+  }
+  snprintf(self, sizeof self, "/proc/self/fd/%d", probe);
+  fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  close(probe);
+  return fd;
+}
+
 static int open_file (struct unwind_module const *m, int dirfd, char const *name, Elf **elfp) {
   struct stat st;
   Elf *elf = NULL;
-  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  int fd = open_regular(dirfd, name);
   if (fd < 0) return -1;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) goto not_it;
   elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);

@@ -46,15 +46,21 @@ static void *WINAPI heap_alloc (void *context, DWORD size) { (void)context; retu
 static void WINAPI heap_free (void *context, void *p) { (void)context; free(p); }
 
 /* The live unwinders: a handle is checked against them, so a freed or made
-** up one is ERROR_INVALID_HANDLE, never a crash. */
+** up one is ERROR_INVALID_HANDLE, never a crash. A handle is a serial
+** number, never an address: a freed unwinder's handle cannot come to name
+** a newer one that the allocator placed at the same address. */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pss_unwinder *live;
+static uintptr_t last_serial;
 
-static void live_add (struct pss_unwinder *u) {
+/* Lists u and returns its handle. */
+static HPSSUNWIND live_add (struct pss_unwinder *u) {
   pthread_mutex_lock(&live_lock);
+  u->serial = ++last_serial;
   u->next = live;
   live = u;
   pthread_mutex_unlock(&live_lock);
+  return (HPSSUNWIND)u->serial;
 }
 
 /* The unwinder h names, or NULL; with take, it is no longer live. */
@@ -62,7 +68,7 @@ static struct pss_unwinder *live_find (HPSSUNWIND h, int take) {
   struct pss_unwinder **p, *u = NULL;
   pthread_mutex_lock(&live_lock);
   for (p = &live; *p != NULL; p = &(*p)->next)
-    if ((HPSSUNWIND)(void *)*p == h) {
+    if ((HPSSUNWIND)(*p)->serial == h) {
       u = *p;
       if (take) *p = u->next;
       break;
@@ -397,8 +403,7 @@ PSS_EXPORT DWORD PssLinuxUnwinderCreate (HPSS SnapshotHandle, PSS_ALLOCATOR cons
     destroy(u);
     return rc;
   }
-  live_add(u);
-  *Unwinder = (HPSSUNWIND)(void *)u;
+  *Unwinder = live_add(u);
   return ERROR_SUCCESS;
 }
 

@@ -100,6 +100,7 @@ struct unwind_frame {
 
 struct pss_unwinder {
   struct pss_unwinder *next;      /* the live unwinders, for handle checks */
+  uintptr_t serial;               /* its handle */
   PSS_ALLOCATOR alloc;
   HPSS snapshot;                  /* our duplicate */
   HPSSWALK pages_marker;          /* holds the auxiliary pages' contents */
