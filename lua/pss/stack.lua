@@ -74,8 +74,22 @@ function M.frame_text (f)
 end
 
 --- "#N  0x<pc> <frame_text>", N counted from 0, as eu-stack numbers them.
-function M.frame_line (i, f)
-  return ("#%-2d 0x%016x %s"):format(i - 1, f.pc, M.frame_text(f))
+-- texts, if given, keeps each frame's text by address: the threads of a
+-- process share most of their return addresses, and within one snapshot
+-- an address (and whether it is exact) always reads the same.
+function M.frame_line (i, f, texts)
+  local words
+  if texts then
+    local key = f.activation and -f.pc or f.pc
+    words = texts[key]
+    if not words then
+      words = M.frame_text(f)
+      texts[key] = words
+    end
+  else
+    words = M.frame_text(f)
+  end
+  return ("#%-2d 0x%016x %s"):format(i - 1, f.pc, words)
 end
 
 --- Why a stack ends, when it is not its outermost frame; nil otherwise.
@@ -98,11 +112,12 @@ end
 -- outermost frame, why; an empty line between threads.
 function M.text (pid, comm, threads)
   local out = { ("PID %d%s"):format(pid, comm and " " .. printable(comm) or "") }
+  local texts = {}
   for _, t in ipairs(threads) do
     out[#out + 1] = ""
     out[#out + 1] = ("TID %d %s (%s)"):format(t.tid, printable(t.name or "?"), t.state or "?")
     for i, f in ipairs(t.frames) do
-      out[#out + 1] = M.frame_line(i, f)
+      out[#out + 1] = M.frame_line(i, f, texts)
       -- as eu-stack -s: the source line under its frame
       if f.file then out[#out + 1] = ("    %s:%d"):format(printable(f.file), f.line or 0) end
     end
