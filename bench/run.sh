@@ -17,8 +17,8 @@
 #
 # It ends whatever the targets do: each is checked after every tool (one
 # that died ends the run with an error), every wait and tool has a time
-# limit, and the whole run BENCH_LIMIT seconds (default 7200, freeze.sh
-# and clone.sh included); see bench/lib.sh.
+# limit, and the whole run BENCH_LIMIT seconds (default 7200, freeze.sh,
+# clone.sh and stack.sh included); see bench/lib.sh.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -125,3 +125,9 @@ echo "### VA clone: the same with transparent huge pages"
 echo
 bounded 3600 env THP=1 SIZES="1024 4096" THREADS=1 sh "$ROOT/bench/clone.sh" "$BUILD" ||
   bench_fail "bench/clone.sh (THP) failed (status $?)"
+
+# Every thread's stack: pss stack next to eu-stack and gdb.
+echo
+echo "### Stacks: pss stack against eu-stack and gdb"
+echo
+bounded 3600 sh "$ROOT/bench/stack.sh" "$BUILD" || bench_fail "bench/stack.sh failed (status $?)"
