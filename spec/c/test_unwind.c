@@ -30,7 +30,7 @@ static char const *unwind_detail (void) {
 #define CAPTURE_FOR_STACKS \
   (PSS_CAPTURE_THREADS | PSS_CAPTURE_THREAD_CONTEXT | PSS_CAPTURE_VA_SPACE)
 #define MAX_UNWINDERS 8
-#define TARGET_ARGS "--threads", "3", "--depth", "4", "--corrupt", "--bad-sp", "--spin"
+#define TARGET_ARGS "--threads", "3", "--depth", "4", "--corrupt", "--bad-sp", "--spin", "--cxx"
 
 /* {======================================================================
 ** The stack target, its captures and unwinders
@@ -329,6 +329,12 @@ static void check_target_stacks (struct fixture *f, PSS_CAPTURE_FLAGS memory) {
   expect_in_order(st, spin);
   assert_int_equal(frame_named(st, "stack_spin_leaf"), 0);
   expect_in_order(stack_of(f, u, tid_of(t, "main")), main_thread);
+  /* a C++ symbol (_ZN3pss6target9cxx_frameEi) named as people read it */
+  st = stack_of(f, u, tid_of(t, "cxx"));
+  if (frame_named(st, "pss::target::cxx_frame(int)") < 0) {
+    print_stack(st);
+    fail_because("no frame named pss::target::cxx_frame(int)");
+  }
   unwinder_done(u);
 }
 /* }====================================================================== */

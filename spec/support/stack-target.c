@@ -10,6 +10,8 @@
 **          --bad-sp            a thread whose stack pointer is 0x1000 (x86-64)
 **          --spin              a thread running a loop in stack_spin_leaf
 **          --meter             a thread timing its own loop (pause)
+**          --cxx               a thread waiting under a function whose symbol
+**                              is C++-mangled: pss::target::cxx_frame(int)
 **
 ** A chain thread's stack, innermost first: read (libc), stack_chain_leaf,
 ** stack_chain_depth (D times), stack_chain_middle, stack_chain_top, then
@@ -18,7 +20,7 @@
 **
 ** Report: "pid <pid>", then "thread <tid> <name> <role>" for the main
 ** thread (role main) and each other thread (chain, corrupt, bad-sp, spin,
-** meter), then "ready". Then it reads stdin: EOF or "quit" exits 0;
+** meter, cxx), then "ready". Then it reads stdin: EOF or "quit" exits 0;
 ** "pause" prints "pause <us>", the longest gap the meter thread saw between
 ** two turns of its loop since the last "pause" (0 without --meter).
 */
@@ -54,9 +56,11 @@ static void report_tid (struct role *r) {
   pthread_mutex_unlock(&lock);
 }
 
+static volatile int leave;           /* never set: the waits could end */
+
 static KEEP void stack_block (void) {
   char c;
-  for (;;) if (read(never[0], &c, 1) <= 0) pause();
+  while (!leave) if (read(never[0], &c, 1) <= 0) pause();
 }
 
 static KEEP int stack_chain_leaf (void) { stack_block(); NO_TAIL(); return 0; }
@@ -113,6 +117,20 @@ static void *bad_sp_thread (void *arg) {
                    "jmp 1b\n" ::: "rax", "rcx", "r11", "memory");
 #endif
   for (;;) pause();
+  return NULL;
+}
+
+/* A C function under the symbol a C++ compiler gives
+** pss::target::cxx_frame(int): what an unwinder must demangle. */
+KEEP void cxx_frame (int n) __asm__("_ZN3pss6target9cxx_frameEi");
+KEEP void cxx_frame (int n) {
+  if (n > 0) stack_block();
+  NO_TAIL();
+}
+
+static void *cxx_thread (void *arg) {
+  report_tid(arg);
+  cxx_frame(1);
   return NULL;
 }
 
@@ -175,7 +193,7 @@ static void start (struct role *r, const char *name, const char *role, void *(*f
 }
 
 int main (int argc, char **argv) {
-  int threads = 3, corrupt = 0, bad_sp = 0, spin = 0, meter = 0, i, n = 0;
+  int threads = 3, corrupt = 0, bad_sp = 0, spin = 0, meter = 0, cxx = 0, i, n = 0;
   struct role *roles;
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
@@ -184,10 +202,11 @@ int main (int argc, char **argv) {
     else if (strcmp(argv[i], "--bad-sp") == 0) bad_sp = 1;
     else if (strcmp(argv[i], "--spin") == 0) spin = 1;
     else if (strcmp(argv[i], "--meter") == 0) meter = 1;
+    else if (strcmp(argv[i], "--cxx") == 0) cxx = 1;
     else { fprintf(stderr, "stack-target: unknown option %s\n", argv[i]); return 2; }
   }
   if (threads < 0 || threads > 4096 || depth < 1 || depth > 10000 || pipe(never) < 0) return 2;
-  if ((roles = calloc((size_t)threads + 4, sizeof *roles)) == NULL) return 1;
+  if ((roles = calloc((size_t)threads + 5, sizeof *roles)) == NULL) return 1;
   for (i = 0; i < threads; i++) {
     char name[16];
     snprintf(name, sizeof name, "chain-%d", i);
@@ -197,6 +216,7 @@ int main (int argc, char **argv) {
   if (bad_sp) start(&roles[n++], "bad-sp", "bad-sp", bad_sp_thread);
   if (spin) start(&roles[n++], "spin", "spin", spin_thread);
   if (meter) start(&roles[n++], "meter", "meter", meter_thread);
+  if (cxx) start(&roles[n++], "cxx", "cxx", cxx_thread);
   pthread_mutex_lock(&lock);
   while (waiting < n) pthread_cond_wait(&started, &lock);
   pthread_mutex_unlock(&lock);
