@@ -1,7 +1,7 @@
 #!/bin/sh
 # make demo: start the test target (threads, fds, mappings of every kind),
-# triage it with the Lua API and with the pss command while it runs, then
-# stop it.
+# triage it with the Lua API and with the pss command (a report, every
+# thread's stack, a core) while it runs, then stop it.
 set -eu
 build=${1:-build}
 fifo=$(mktemp -u "${TMPDIR:-/tmp}/pss-demo.XXXXXX")
@@ -28,6 +28,9 @@ LUA_PATH="$(pwd)/lua/?.lua;;" ${LUA:-lua5.4} examples/triage.lua "$target"
 echo
 echo "\$ pss show $target"
 bin/pss show "$target"
+echo
+echo "\$ pss stack $target"
+bin/pss stack "$target"
 echo
 echo "\$ pss core $target -o $fifo.core"
 bin/pss core "$target" -o "$fifo.core"
