@@ -150,6 +150,7 @@ struct _CONTEXT {
 #define ERROR_ACCESS_DENIED       5
 #define ERROR_INVALID_HANDLE      6
 #define ERROR_NOT_ENOUGH_MEMORY   8
+#define ERROR_BAD_FORMAT          11   /* not a saved snapshot, or a damaged one */
 #define ERROR_BAD_LENGTH          24
 #define ERROR_NO_PROC_SLOTS       89
 #define ERROR_GEN_FAILURE         31

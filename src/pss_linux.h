@@ -407,4 +407,44 @@ DWORD PssLinuxUnwindThread(HPSSUNWIND Unwinder, DWORD ThreadId, DWORD Flags,
 #define PSS_LINUX_UNWIND_SOURCE_LINES 0x00000001u
 /* }====================================================================== */
 
+/* {======================================================================
+** Saved snapshots: a snapshot written to a descriptor and read back
+** ======================================================================= */
+
+/*
+** Writes the snapshot to Fd, which the caller opened for writing and keeps
+** (ERROR_INVALID_HANDLE otherwise, as for a bad SnapshotHandle), from its
+** current offset on, every byte in order with write(): a file, pipe,
+** socket or memfd. What is saved is everything the snapshot holds but its
+** VA clone: the capture flags, the process record and its strings, the
+** performance counters and freeze figures, and every table (regions,
+** handles, threads with their names and contexts, the auxiliary pages
+** that hold the threads' stacks) -- docs/snapshot-format.md. Nothing is
+** closed or removed on failure. SIGPIPE and SIGXFSZ never reach the
+** caller: such a write fails with ERROR_BROKEN_PIPE or ERROR_FILE_TOO_LARGE.
+** Flags: 0. PSS_LINUX_SAVE_MEMORY (also the VA clone's memory) is reserved:
+** ERROR_NOT_SUPPORTED until the memory is saved; any other bit is
+** ERROR_INVALID_PARAMETER.
+*/
+#define PSS_LINUX_SAVE_MEMORY 0x00000001u
+DWORD PssLinuxSaveSnapshot(HPSS SnapshotHandle, int Fd, DWORD Flags);
+
+/*
+** Reads a snapshot that PssLinuxSaveSnapshot wrote from Fd, from its
+** current offset (no seek: a pipe or socket works), into a new HPSS that
+** the caller frees with PssFreeSnapshot. It answers every query and walk
+** as the saved snapshot did, and works with markers, positions,
+** PssDuplicateSnapshot and the unwinder (from the saved stacks). It has no
+** VA clone: PSS_QUERY_VA_CLONE_INFORMATION and PssLinuxReadSnapshotMemory
+** answer ERROR_NOT_FOUND, PssLinuxWriteCore too; the regions' CloneCoverage
+** still says what the clone held when it was captured.
+** ERROR_INVALID_HANDLE: Fd is not open for reading. ERROR_BAD_FORMAT: the
+** file is not a pss snapshot, is truncated or damaged (a checksum, a length
+** or a reference that does not hold), or was saved by a build whose rows
+** differ. ERROR_NOT_SUPPORTED: a newer major version of the format.
+** PssLinuxLastErrorDetail says which, in words.
+*/
+DWORD PssLinuxLoadSnapshot(int Fd, HPSS *SnapshotHandle);
+/* }====================================================================== */
+
 #endif /* PSS_LINUX_H */

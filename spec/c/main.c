@@ -47,6 +47,7 @@ int main (void) {
   failed += run_stack_capture_suite();
   failed += run_unwind_suite();
   failed += run_stack_hazard_suite();
+  failed += run_save_suite();
   failed += run_seccomp_suite();
   failed += run_core_suite();
   failed += run_vaclone_suite();

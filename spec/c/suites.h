@@ -29,5 +29,6 @@ int run_unfrozen_suite (void);
 int run_stack_capture_suite (void);
 int run_unwind_suite (void);
 int run_stack_hazard_suite (void);
+int run_save_suite (void);
 
 #endif

@@ -1,0 +1,222 @@
+/*
+** save.c -- PssLinuxSaveSnapshot: the store written to a descriptor in the
+** format of snapfile.h, and the CRC-32 both directions use.
+**
+** Everything is written with write() in order, so a pipe or socket works
+** as well as a file. SIGPIPE and SIGXFSZ are blocked in the writing thread
+** meanwhile, as file/core.c does for cores: the caller sees
+** ERROR_BROKEN_PIPE or ERROR_FILE_TOO_LARGE, never the signal.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "linux/file/snapfile.h"
+#include "linux/store/store.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "rows are saved as they are in memory: little-endian only");
+
+/* {======================================================================
+** CRC-32
+** ======================================================================= */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init (void) {
+  uint32_t i, k, c;
+  for (i = 0; i < 256; i++) {
+    for (c = i, k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    crc_table[i] = c;
+  }
+}
+
+uint32_t pss_snap_crc32 (uint32_t crc, const void *p, size_t n) {
+  const unsigned char *b = p;
+  pthread_once(&crc_once, crc_init);
+  crc = ~crc;
+  while (n--) crc = crc_table[(crc ^ *b++) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** Writing
+** ======================================================================= */
+struct saver {
+  int fd;
+  int nonblock;              /* O_NONBLOCK: EAGAIN means wait, not fail */
+  int signo;                 /* a signal our own failed write raised, 0 if none */
+  int masked;
+  sigset_t mask, pending;
+};
+
+/* Why a write failed, in words, where the errno alone says too little. */
+static const char *write_cause (int e) {
+  switch (e) {
+    case ENOSPC: return "no space left on the device the snapshot is saved to";
+    case EDQUOT: return "the disk quota of the user is used up";
+    case EFBIG: return "the snapshot is larger than the file size limit (RLIMIT_FSIZE) or than "
+                       "the file system allows";
+    case EPIPE: return "the reader of the pipe or socket went away before the snapshot was saved";
+    case EIO: return "the device the snapshot is saved to reported an I/O error";
+    case EAGAIN: return "the descriptor's send timeout expired (SO_SNDTIMEO)";
+    default: return NULL;
+  }
+}
+
+static int write_all (struct saver *w, const void *p, size_t n) {
+  const char *c = p;
+  while (n > 0) {
+    ssize_t k = write(w->fd, c, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0 && errno == EAGAIN && w->nonblock) {   /* wait for room, as write() would */
+      struct pollfd room = { w->fd, POLLOUT, 0 };
+      if (poll(&room, 1, -1) >= 0 || errno == EINTR) continue;
+    }
+    if (k < 0) {
+      int e = errno;
+      pss_fail_detail(write_cause(e));
+      if (e == EPIPE) w->signo = SIGPIPE;
+      if (e == EFBIG) w->signo = SIGXFSZ;
+      return -e;
+    }
+    c += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+static void guard_signals (struct saver *w) {
+  sigset_t both;
+  sigemptyset(&both);
+  sigaddset(&both, SIGPIPE);
+  sigaddset(&both, SIGXFSZ);
+  w->masked = pthread_sigmask(SIG_BLOCK, &both, &w->mask) == 0 &&
+              sigpending(&w->pending) == 0;
+}
+
+/* Takes back the signal our write raised unless the caller already had
+** one pending, then restores the caller's mask. */
+static void unguard_signals (struct saver *w) {
+  if (!w->masked) return;
+  if (w->signo != 0 && !sigismember(&w->pending, w->signo)) {
+    static const struct timespec now = { 0, 0 };
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, w->signo);
+    while (sigtimedwait(&one, NULL, &now) < 0 && errno == EINTR) ;
+  }
+  pthread_sigmask(SIG_SETMASK, &w->mask, NULL);
+}
+
+/* One section: header (with the CRC of the parts), then the parts. */
+static int write_section (struct saver *w, uint32_t type, uint32_t id,
+                          const void *a, size_t na, const void *b, size_t nb) {
+  unsigned char h[PSS_SNAP_SECTION_LEN];
+  uint64_t len = (uint64_t)na + nb;
+  int rc;
+  pss_snap_put32(h, type);
+  pss_snap_put32(h + 4, id);
+  pss_snap_put32(h + 8, (uint32_t)len);
+  pss_snap_put32(h + 12, (uint32_t)(len >> 32));
+  pss_snap_put32(h + 16, pss_snap_crc32(pss_snap_crc32(0, a, na), b, nb));
+  pss_snap_put32(h + 20, pss_snap_crc32(0, h, 20));
+  if ((rc = write_all(w, h, sizeof h)) < 0) return rc;
+  if (na > 0 && (rc = write_all(w, a, na)) < 0) return rc;
+  return nb > 0 ? write_all(w, b, nb) : 0;
+}
+
+static int write_header (struct saver *w) {
+  unsigned char h[PSS_SNAP_HEADER_LEN] = { 0 };
+  memcpy(h, PSS_SNAP_MAGIC, PSS_SNAP_MAGIC_LEN);
+  h[8] = PSS_SNAP_MAJOR; h[9] = 0;
+  h[10] = PSS_SNAP_MINOR; h[11] = 0;
+  pss_snap_put32(h + 20, pss_snap_crc32(0, h, 20));
+  return write_all(w, h, sizeof h);
+}
+
+/* The process record's pointers into pstrings, as offsets+1. */
+static const char *pool_ref (const struct pss_buf *pool, const char *p) {
+  return p == NULL ? NULL : (const char *)(uintptr_t)(p - pool->data + 1);
+}
+
+static int write_store (struct saver *w, const struct pss_store *s) {
+  struct pss_snap_store fixed;
+  PSS_LINUX_PROCESS_INFORMATION rec = s->process;
+  memset(&fixed, 0, sizeof fixed);
+  fixed.capture_flags = s->flags;
+  fixed.context_length = s->context_length;
+  fixed.threads_frozen = s->threads_frozen;
+  fixed.record_size = sizeof rec;
+  fixed.freeze_cycles = s->freeze_cycles;
+  fixed.freeze_us = s->freeze_us;
+  fixed.perf = s->perf;
+  rec.CommandLine = pool_ref(&s->pstrings, rec.CommandLine);
+  rec.Comm = pool_ref(&s->pstrings, rec.Comm);
+  rec.NotFrozen = pool_ref(&s->pstrings, rec.NotFrozen);
+  return write_section(w, PSS_SNAP_STORE, 0, &fixed, sizeof fixed, &rec, sizeof rec);
+}
+
+static int write_tables (struct saver *w, const struct pss_store *s) {
+  int i, rc;
+  for (i = 1; i < PSS_TABLE_COUNT; i++) {
+    const struct pss_table *t = &s->tables[i];
+    struct pss_snap_rows rows = { t->count, (uint32_t)t->row_size, 0 };
+    if ((rc = write_section(w, PSS_SNAP_ROWS, (uint32_t)i, &rows, sizeof rows,
+                            t->rows.data, t->count * t->row_size)) < 0 ||
+        (rc = write_section(w, PSS_SNAP_STRINGS, (uint32_t)i, t->strings.data,
+                            t->strings.len, NULL, 0)) < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int save_store (int fd, int nonblock, const struct pss_store *s) {
+  struct saver w = { .fd = fd, .nonblock = nonblock };
+  int rc;
+  guard_signals(&w);
+  if ((rc = write_header(&w)) == 0 && (rc = write_store(&w, s)) == 0 &&
+      (rc = write_section(&w, PSS_SNAP_PSTRINGS, 0, s->pstrings.data, s->pstrings.len,
+                          NULL, 0)) == 0 &&
+      (rc = write_tables(&w, s)) == 0)
+    rc = write_section(&w, PSS_SNAP_END, 0, NULL, 0, NULL, 0);
+  unguard_signals(&w);
+  return rc;
+}
+/* }====================================================================== */
+
+
+PSS_EXPORT DWORD PssLinuxSaveSnapshot (HPSS SnapshotHandle, int Fd, DWORD Flags) {
+  int fl = Fd >= 0 ? fcntl(Fd, F_GETFL) : -1;
+  struct pss_store *s;
+  int rc, cancel;
+  pss_fail_detail(NULL);
+  if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
+    return pss_fail(ERROR_INVALID_HANDLE);
+  if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
+    pss_store_release(s);
+    pss_fail_detail(fl < 0 ? "Fd is not an open descriptor" : "Fd is not open for writing");
+    return pss_fail(ERROR_INVALID_HANDLE);
+  }
+  if (Flags != 0) {
+    pss_store_release(s);
+    if (Flags == PSS_LINUX_SAVE_MEMORY) {
+      pss_fail_detail("saving the VA clone's memory is not implemented yet");
+      return pss_fail(ERROR_NOT_SUPPORTED);
+    }
+    return pss_fail(ERROR_INVALID_PARAMETER);
+  }
+  /* a cancelled write would leave the signal mask and the reference behind */
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+  rc = save_store(Fd, (fl & O_NONBLOCK) != 0, s);
+  pss_store_release(s);
+  pthread_setcancelstate(cancel, NULL);
+  return pss_win32_error(rc);
+}
