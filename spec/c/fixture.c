@@ -104,6 +104,27 @@ struct target *fixture_start_argv (struct fixture *f, char const *const *args) {
   return start(f, args, 1);
 }
 
+/* The stack target ($PSS_STACK_TARGET) with args: target_start runs
+** $PSS_TARGET, which names it for the call and is put back after. Skips
+** where it is not set. */
+struct target *fixture_start_stack_target (struct fixture *f, char const *const *args) {
+  const char *prog = getenv("PSS_STACK_TARGET"), *saved = getenv("PSS_TARGET");
+  char keep[4096];
+  struct target *t;
+  int rc;
+  if (prog == NULL || *prog == '\0') skip_because("PSS_STACK_TARGET is not set (run through make check)");
+  snprintf(keep, sizeof keep, "%s", saved != NULL ? saved : "");
+  assert_true(f->target_count < FIXTURE_MAX);
+  assert_non_null(t = calloc(1, sizeof *t));
+  f->targets[f->target_count++] = t;
+  setenv("PSS_TARGET", prog, 1);
+  rc = target_start(t, args);
+  if (keep[0] != '\0') setenv("PSS_TARGET", keep, 1);
+  else unsetenv("PSS_TARGET");
+  if (rc != 0) fail_because("starting %s failed: %s", prog, t->error);
+  return t;
+}
+
 struct target *fixture_start (struct fixture *f, ...) {
   char const *args[32];
   size_t n = 0;

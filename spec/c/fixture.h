@@ -40,6 +40,8 @@ int fixture_teardown (void **state);
 ** $PSS_TARGET is not set, fails it when the target does not come up. */
 struct target *fixture_start (struct fixture *f, ...) __attribute__((sentinel));
 struct target *fixture_start_argv (struct fixture *f, char const *const *args);
+/* $PSS_STACK_TARGET (spec/support/stack-target.c) with args, NULL-ended. */
+struct target *fixture_start_stack_target (struct fixture *f, char const *const *args);
 
 /* fixture_start for a target whose threads never all sleep (--counters,
 ** --churn): it does not wait for them to settle. */

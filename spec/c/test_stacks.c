@@ -67,20 +67,7 @@ static int wait_blocked (struct target *t) {
 ** "thread TID NAME ROLE" lines give threads named "NAME ROLE".
 */
 static struct target *start_stack_target (struct fixture *f, const char *const *args) {
-  const char *prog = getenv("PSS_STACK_TARGET"), *saved = getenv("PSS_TARGET");
-  char keep[4096];
-  struct target *t;
-  int rc;
-  if (prog == NULL || *prog == '\0') skip_because("PSS_STACK_TARGET is not set (run through make check)");
-  snprintf(keep, sizeof keep, "%s", saved != NULL ? saved : "");
-  assert_true(f->target_count < FIXTURE_MAX);
-  assert_non_null(t = calloc(1, sizeof *t));
-  f->targets[f->target_count++] = t;
-  setenv("PSS_TARGET", prog, 1);
-  rc = target_start(t, args);
-  if (keep[0] != '\0') setenv("PSS_TARGET", keep, 1);
-  else unsetenv("PSS_TARGET");
-  if (rc != 0) fail_because("starting %s failed: %s", prog, t->error);
+  struct target *t = fixture_start_stack_target(f, args);
   if (wait_blocked(t) != 0) fail_because("the stack target's threads did not all block");
   return t;
 }
