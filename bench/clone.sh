@@ -37,19 +37,6 @@ bench_traps
 cc -O2 -pthread "$ROOT/bench/clone-target.c" -o "$WORK/clone-target"
 median () { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# ask COMMAND: sets answer to the number the target answers (10 s at most)
-ask () {
-  before=$(wc -l < "$WORK/out")
-  echo "$1" >&3
-  waited=0
-  while [ "$(wc -l < "$WORK/out")" -le "$before" ]; do
-    target_check "before it answered \"$1\""
-    [ "$waited" -lt 1000 ] || bench_fail "no answer to \"$1\" from the target within 10 s"
-    sleep 0.01
-    waited=$((waited + 1))
-  done
-  answer=$(tail -n 1 "$WORK/out" | awk '{ print $2 }')
-}
 
 # clone_capture [CORE]: one VA clone capture (and a core written from it);
 # clone.lua's line in $WORK/clone

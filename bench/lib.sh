@@ -98,6 +98,23 @@ bounded () {
   return "$bench_status"
 }
 
+# ask COMMAND: writes COMMAND to the target's stdin (fd 3) and sets answer
+# to the second word of the line it answers in $WORK/out (10 s at most);
+# ask COMMAND WORD: that line must begin with WORD and have a second word.
+ask () {
+  before=$(wc -l < "$WORK/out")
+  echo "$1" >&3
+  waited=0
+  while [ "$(wc -l < "$WORK/out")" -le "$before" ]; do
+    target_check "before it answered \"$1\""
+    [ "$waited" -lt 1000 ] || bench_fail "no answer to \"$1\" from the target within 10 s"
+    sleep 0.01
+    waited=$((waited + 1))
+  done
+  answer=$(tail -n 1 "$WORK/out" | awk -v w="${2:-}" 'w == "" || $1 == w { print $2 }')
+  [ -z "${2:-}" ] || [ -n "$answer" ] || bench_fail "the target answered \"$(tail -n 1 "$WORK/out")\" to \"$1\""
+}
+
 bench_cleanup () {
   if [ -n "$BENCH_TOOL" ]; then       # still running: we left its wait
     kill -TERM "$BENCH_TOOL" 2> /dev/null || :

@@ -55,21 +55,6 @@ median () { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2]
 lowest () { sort -n | head -n 1; }
 highest () { sort -n | tail -n 1; }
 
-# ask COMMAND: sets answer to the number the target answers (10 s at most)
-ask () {
-  before=$(wc -l < "$WORK/out")
-  echo "$1" >&3
-  waited=0
-  while [ "$(wc -l < "$WORK/out")" -le "$before" ]; do
-    target_check "before it answered \"$1\""
-    [ "$waited" -lt 1000 ] || bench_fail "no answer to \"$1\" from the target within 10 s"
-    sleep 0.01
-    waited=$((waited + 1))
-  done
-  answer=$(tail -n 1 "$WORK/out" | awk '$1 == "pause" { print $2 }')
-  [ -n "$answer" ] || bench_fail "the target answered \"$(tail -n 1 "$WORK/out")\" to \"$1\""
-}
-
 # start_target CHAINS DEPTH: sets TARGET; fd 3 writes to its stdin
 start_target () {
   rm -f "$WORK/in"
@@ -115,13 +100,13 @@ measure () {
   shift
   i=0
   while [ "$i" -lt "$ROUNDS" ]; do
-    ask pause
+    ask pause pause
     status=0
     rm -f "$WORK/times"
     bounded 600 "$WORK/cputime" "$WORK/times" "$@" "$TARGET" \
       > "$WORK/tool.out" 2> "$WORK/tool.err" || status=$?
     target_check "during $*"
-    ask pause
+    ask pause pause
     if [ "$status" -ne 0 ]; then
       sed 's/^/  /' "$WORK/tool.err" | tail -n 5 >&2
       # eu-stack ends with 1 when some frame could not be read: its
@@ -147,9 +132,9 @@ baseline () {
   window=$(grep "^$1 " "$WORK/runs" | awk '{ print $2 / 1e6 }' | median)
   i=0
   while [ "$i" -lt "$ROUNDS" ]; do
-    ask pause
+    ask pause pause
     sleep "$window"
-    ask pause
+    ask pause pause
     echo "idle-$1 0 $answer 0 0" >> "$WORK/runs"
     i=$((i + 1))
   done

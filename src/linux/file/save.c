@@ -208,7 +208,7 @@ PSS_EXPORT DWORD PssLinuxSaveSnapshot (HPSS SnapshotHandle, int Fd, DWORD Flags)
   if (Flags != 0) {
     pss_store_release(s);
     if (Flags == PSS_LINUX_SAVE_MEMORY) {
-      pss_fail_detail("saving the VA clone's memory is not implemented yet");
+      pss_fail_detail("this libpss saves no memory: the snapshot's tables only");
       return pss_fail(ERROR_NOT_SUPPORTED);
     }
     return pss_fail(ERROR_INVALID_PARAMETER);
