@@ -508,7 +508,6 @@ static void bad_descriptors_and_flags_are_refused (void **state) {
   assert_code(PssLinuxSaveSnapshot(s, -1, 0), ERROR_INVALID_HANDLE);
   assert_code(PssLinuxSaveSnapshot(s, ro, 0), ERROR_INVALID_HANDLE);
   assert_code(PssLinuxSaveSnapshot(NULL, fd, 0), ERROR_INVALID_HANDLE);
-  assert_code(PssLinuxSaveSnapshot(s, fd, PSS_LINUX_SAVE_MEMORY), ERROR_NOT_SUPPORTED);
   assert_code(PssLinuxSaveSnapshot(s, fd, 0x80), ERROR_INVALID_PARAMETER);
   assert_code(PssLinuxLoadSnapshot(-1, &l), ERROR_INVALID_HANDLE);
   assert_code(PssLinuxLoadSnapshot(fd, NULL), ERROR_INVALID_PARAMETER);
@@ -696,6 +695,212 @@ static void a_newer_major_is_refused_and_a_newer_minor_read (void **state) {
 /* }====================================================================== */
 
 
+/* {======================================================================
+** Saved memory (PSS_LINUX_SAVE_MEMORY)
+** ======================================================================= */
+struct mem_writer { HPSS s; int fd; DWORD flags, rc; };
+
+static void *write_memory_pipe (void *arg) {
+  struct mem_writer *w = arg;
+  w->rc = PssLinuxSaveSnapshot(w->s, w->fd, w->flags);
+  close(w->fd);
+  return NULL;
+}
+
+/* Loaded from a pipe that the snapshot is saved into meanwhile. */
+static HPSS load_through_pipe (struct fixture *f, HPSS s, DWORD flags) {
+  struct mem_writer w = { s, -1, flags, 0 };
+  HPSS l = NULL;
+  pthread_t th;
+  int p[2];
+  DWORD rc;
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  w.fd = p[1];
+  assert_int_equal(pthread_create(&th, NULL, write_memory_pipe, &w), 0);
+  rc = PssLinuxLoadSnapshot(p[0], &l);
+  close(p[0]);
+  pthread_join(th, NULL);
+  if (rc != ERROR_SUCCESS) fail_because("load from a pipe: %s: %s", win32_error_name(rc), detail());
+  fixture_keep_snapshot(f, l);
+  assert_code(w.rc, ERROR_SUCCESS);
+  return l;
+}
+
+/* Every region of a reads the same from b, a MiB at a time: the same
+** answer, the same count, the same bytes. Returns the bytes compared. */
+static uint64_t same_memory (struct fixture *f, HPSS a, HPSS b) {
+  static unsigned char x[1 << 20], y[1 << 20];
+  size_t n, i;
+  uint64_t total = 0;
+  PSS_LINUX_VA_SPACE_ENTRY *r = fixture_walk(f, a, PSS_WALK_LINUX_VA_SPACE, &n);
+  for (i = 0; i < n; i++) {
+    uint64_t at = (uint64_t)(uintptr_t)r[i].Region.BaseAddress;
+    uint64_t end = at + r[i].Region.RegionSize;
+    if (r[i].CloneCoverage != PSS_LINUX_CLONE_COPY) continue;
+    while (at < end) {
+      SIZE_T want = end - at < sizeof x ? (SIZE_T)(end - at) : sizeof x, gx = 0, gy = 0;
+      DWORD ra = PssLinuxReadSnapshotMemory(a, at, x, want, &gx);
+      DWORD rb = PssLinuxReadSnapshotMemory(b, at, y, want, &gy);
+      if (ra != rb || gx != gy)
+        fail_because("at 0x%llx (%s): %s %zu bytes, loaded %s %zu", (unsigned long long)at,
+                     r[i].Path, win32_error_name(ra), (size_t)gx, win32_error_name(rb), (size_t)gy);
+      if (memcmp(x, y, gx) != 0)
+        fail_because("the bytes at 0x%llx (%s) differ", (unsigned long long)at, r[i].Path);
+      total += gx;
+      if (gx < want) break;
+      at += want;
+    }
+  }
+  return total;
+}
+
+static void saved_memory_reads_as_the_clone_did (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t;
+  HPSS s = capture_everything(f, &t), l, p;
+  int fd = new_memfd();
+  SIZE_T got;
+  char byte;
+  assert_code(PssLinuxSaveSnapshot(s, fd, PSS_LINUX_SAVE_MEMORY), ERROR_SUCCESS);
+  note("%lld bytes with memory", (long long)lseek(fd, 0, SEEK_CUR));
+  assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+  l = load_fd(f, fd);
+  close(fd);                           /* the loaded snapshot keeps its own */
+  note("%llu bytes read alike from a memfd", (unsigned long long)same_memory(f, s, l));
+  same_snapshot(f, s, l);
+  p = load_through_pipe(f, s, PSS_LINUX_SAVE_MEMORY);
+  assert_true(same_memory(f, s, p) > 0);
+  /* what the clone does not hold is not made up by the file either */
+  assert_code(PssLinuxReadSnapshotMemory(l, 0, &byte, 1, &got), ERROR_PARTIAL_COPY);
+  assert_int_equal(got, 0);
+  /* without the flag, the tables only: no memory */
+  p = load_through_pipe(f, s, 0);
+  assert_code(PssLinuxReadSnapshotMemory(p, 0, &byte, 1, &got), ERROR_NOT_FOUND);
+}
+
+/* A snapshot loaded with its memory saves it again, byte for byte. */
+static void saved_memory_saves_again_the_same (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t;
+  HPSS s = capture_everything(f, &t), l;
+  int fd = new_memfd(), again = new_memfd();
+  off_t n, m;
+  unsigned char *a, *b;
+  assert_code(PssLinuxSaveSnapshot(s, fd, PSS_LINUX_SAVE_MEMORY), ERROR_SUCCESS);
+  n = lseek(fd, 0, SEEK_CUR);
+  assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+  l = load_fd(f, fd);
+  assert_code(PssLinuxSaveSnapshot(l, again, PSS_LINUX_SAVE_MEMORY), ERROR_SUCCESS);
+  m = lseek(again, 0, SEEK_CUR);
+  assert_int_equal(m, n);
+  assert_non_null(a = fixture_keep(f, malloc((size_t)n)));
+  assert_non_null(b = fixture_keep(f, malloc((size_t)n)));
+  assert_int_equal(pread(fd, a, (size_t)n, 0), n);
+  assert_int_equal(pread(again, b, (size_t)n, 0), n);
+  assert_memory_equal(a, b, (size_t)n);
+  close(fd);
+  close(again);
+}
+
+/* One section with checksums that hold, at out; returns its size. */
+static size_t put_section (unsigned char *out, uint32_t type, const void *payload, size_t len) {
+  memset(out, 0, PSS_SNAP_SECTION_LEN);
+  pss_snap_put32(out, type);
+  pss_snap_put32(out + 8, (uint32_t)len);
+  memcpy(out + PSS_SNAP_SECTION_LEN, payload, len);
+  reseal(out, 0);
+  return PSS_SNAP_SECTION_LEN + len;
+}
+
+static size_t put_memory (unsigned char *out, uint64_t address, unsigned char fill, size_t len) {
+  unsigned char p[8 + 8192];
+  assert_true(len <= 8192);
+  memcpy(p, &address, 8);
+  memset(p + 8, fill, len);
+  return put_section(out, PSS_SNAP_MEMORY, p, 8 + len);
+}
+
+static size_t put_ranges (unsigned char *out, const uint64_t *pairs, size_t npairs) {
+  return put_section(out, PSS_SNAP_MEMRANGES, pairs, npairs * 16);
+}
+
+/* The small file with `extra` inserted before its END section. */
+static DWORD load_with (struct fixture *f, const unsigned char *extra, size_t nextra, HPSS *out) {
+  size_t n;
+  unsigned char *b = small_file(f, &n), *c;
+  size_t end = n - PSS_SNAP_SECTION_LEN;
+  assert_non_null(c = fixture_keep(f, malloc(n + nextra)));
+  memcpy(c, b, end);
+  memcpy(c + end, extra, nextra);
+  memcpy(c + end + nextra, b + end, PSS_SNAP_SECTION_LEN);
+  return load_bytes(c, n + nextra, out);
+}
+
+/* Memory written by hand: runs inside ranges read back, the gaps as
+** zeros, past the ranges nothing; and every inconsistency refused. */
+static void crafted_memory_is_read_or_refused (void **state) {
+  struct fixture *f = FIXTURE(state);
+  static unsigned char x[64 * 1024];
+  const uint64_t base = 0x7f0000000000ull;
+  const uint64_t ranges[] = { base, base + 0x4000, base + 0x8000, base + 0x9000 };
+  const uint64_t descending[] = { base + 0x8000, base + 0x9000, base, base + 0x4000 };
+  unsigned char buf[8192];
+  size_t n = 0, i;
+  SIZE_T got;
+  HPSS l = NULL;
+  n += put_memory(x + n, base + 0x1000, 0xAB, 0x1000);
+  n += put_memory(x + n, base + 0x8000, 0xCD, 0x800);
+  n += put_ranges(x + n, ranges, 2);
+  assert_code(load_with(f, x, n, &l), ERROR_SUCCESS);
+  fixture_keep_snapshot(f, l);
+  assert_code(PssLinuxReadSnapshotMemory(l, base, buf, 0x2000, &got), ERROR_SUCCESS);
+  for (i = 0; i < 0x2000; i++) assert_int_equal(buf[i], i < 0x1000 ? 0 : 0xAB);
+  assert_code(PssLinuxReadSnapshotMemory(l, base + 0x3800, buf, 0x1000, &got), ERROR_PARTIAL_COPY);
+  assert_int_equal(got, 0x800);
+  assert_code(PssLinuxReadSnapshotMemory(l, base + 0x8400, buf, 0x800, &got), ERROR_SUCCESS);
+  assert_int_equal(buf[0x3ff], 0xCD);
+  assert_int_equal(buf[0x400], 0);
+  /* refused: a run outside every range, overlapping runs, ranges out of
+  ** order, memory without ranges, two range sections, a short MEMORY, a
+  ** ranges length not of pairs, a run wrapping around */
+  n = put_memory(x, base + 0x5000, 1, 16);
+  n += put_ranges(x + n, ranges, 2);
+  assert_code(load_with(f, x, n, NULL), ERROR_BAD_FORMAT);
+  note("%s", detail());
+  n = put_memory(x, base + 0x1000, 1, 0x1000);
+  n += put_memory(x + n, base + 0x1800, 1, 0x1000);
+  n += put_ranges(x + n, ranges, 2);
+  assert_code(load_with(f, x, n, NULL), ERROR_BAD_FORMAT);
+  n = put_ranges(x, descending, 2);
+  assert_code(load_with(f, x, n, NULL), ERROR_BAD_FORMAT);
+  n = put_memory(x, base, 1, 16);
+  assert_code(load_with(f, x, n, NULL), ERROR_BAD_FORMAT);
+  n = put_ranges(x, ranges, 2);
+  n += put_ranges(x + n, ranges, 2);
+  assert_code(load_with(f, x, n, NULL), ERROR_BAD_FORMAT);
+  n = put_section(x, PSS_SNAP_MEMORY, "1234", 4);
+  n += put_ranges(x + n, ranges, 2);
+  assert_code(load_with(f, x, n, NULL), ERROR_BAD_FORMAT);
+  n = put_section(x, PSS_SNAP_MEMRANGES, ranges, 24);
+  assert_code(load_with(f, x, n, NULL), ERROR_BAD_FORMAT);
+  n = put_memory(x, UINT64_MAX - 8, 1, 4096);
+  assert_code(load_with(f, x, n, NULL), ERROR_BAD_FORMAT);
+}
+
+/* Memory that a snapshot does not hold cannot be saved. */
+static void memory_without_a_clone_is_not_found (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, NULL);
+  HPSS s = fixture_capture(f, fixture_open(f, t->pid), PSS_CAPTURE_THREADS);
+  int fd = new_memfd();
+  assert_code(PssLinuxSaveSnapshot(s, fd, PSS_LINUX_SAVE_MEMORY), ERROR_NOT_FOUND);
+  note("%s", detail());
+  assert_int_equal(lseek(fd, 0, SEEK_END), 0);   /* nothing was written */
+  close(fd);
+}
+/* }====================================================================== */
+
+
 int run_save_suite (void) {
   const struct CMUnitTest tests[] = {
     fixture_test(a_memfd_round_trip_gives_every_entry),
@@ -711,6 +916,10 @@ int run_save_suite (void) {
     fixture_test(rewritten_rows_stay_within_their_pools),
     fixture_test(lengths_past_the_file_are_refused),
     fixture_test(a_newer_major_is_refused_and_a_newer_minor_read),
+    fixture_test(saved_memory_reads_as_the_clone_did),
+    fixture_test(saved_memory_saves_again_the_same),
+    fixture_test(crafted_memory_is_read_or_refused),
+    fixture_test(memory_without_a_clone_is_not_found),
   };
   return cmocka_run_group_tests_name("save", tests, NULL, NULL);
 }

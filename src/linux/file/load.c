@@ -13,9 +13,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "linux/file/coreload.h"
 #include "linux/file/snapfile.h"
 #include "linux/store/store.h"
 
@@ -26,10 +28,20 @@
 struct loader {
   int fd;
   uint64_t left;             /* bytes left in a regular file; UINT64_MAX otherwise */
+  uint64_t pos;              /* a regular file's offset of the next byte */
   struct pss_store *s;
   unsigned seen_rows, seen_strings;  /* bit per table id */
-  int seen_pstrings;
+  int seen_pstrings, seen_ranges;
+  /* saved memory: where each MEMORY section's bytes are (in the file
+  ** itself, or, from a pipe, in the spool they were copied to) */
+  struct pss_buf runs;       /* struct run */
+  struct pss_buf ranges;     /* the MEMRANGES payload */
+  int spool;                 /* memfd, -1 until a pipe brings memory */
+  uint64_t spooled;
+  char *chunk;               /* CHUNK bytes for memory, NULL until needed */
 };
+
+struct run { uint64_t address, length, offset; };
 
 static int bad (const char *why) {
   pss_fail_detail(why);
@@ -50,6 +62,7 @@ static int read_exact (struct loader *l, void *p, size_t n) {
     if (k == 0) return bad("the file ends in the middle of a snapshot (truncated)");
     c += k;
     n -= (size_t)k;
+    l->pos += (uint64_t)k;
     if (l->left != UINT64_MAX) l->left -= (uint64_t)k;
   }
   return 0;
@@ -77,12 +90,12 @@ static int read_payload (struct loader *l, struct pss_buf *b, uint64_t len, uint
   return 0;
 }
 
-static int read_header (struct loader *l) {
+/* The rest of the file header, whose first 8 bytes (the magic) were read. */
+static int read_header (struct loader *l, const unsigned char *magic) {
   unsigned char h[PSS_SNAP_HEADER_LEN];
-  int rc = read_exact(l, h, sizeof h);
-  if (rc == BAD || (rc == 0 && memcmp(h, PSS_SNAP_MAGIC, PSS_SNAP_MAGIC_LEN) != 0))
-    return bad("the file is not a pss snapshot (no snapshot magic at its start)");
-  if (rc < 0) return rc;
+  int rc;
+  memcpy(h, magic, PSS_SNAP_MAGIC_LEN);
+  if ((rc = read_exact(l, h + PSS_SNAP_MAGIC_LEN, sizeof h - PSS_SNAP_MAGIC_LEN)) < 0) return rc;
   if (pss_snap_get32(h + 20) != pss_snap_crc32(0, h, 20))
     return bad("the snapshot's file header is damaged (checksum mismatch)");
   if ((h[8] | h[9] << 8) > PSS_SNAP_MAJOR) {
@@ -157,6 +170,57 @@ static int section_target (struct loader *l, uint32_t type, uint32_t id,
   return 0;
 }
 
+/* Where a MEMORY section's bytes will be read from after the load: the
+** file itself when it is a regular file (pread), else a spool they are
+** copied into as they arrive. */
+static int memory_home (struct loader *l, uint64_t *offset) {
+  if (l->left != UINT64_MAX) {
+    *offset = l->pos;
+    return 0;
+  }
+  if (l->spool < 0 && (l->spool = memfd_create("pss-memory", MFD_CLOEXEC)) < 0) return -errno;
+  *offset = l->spooled;
+  return 0;
+}
+
+static int spool_write (struct loader *l, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = pwrite(l->spool, p, n, (off_t)l->spooled);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return -errno;
+    p += k;
+    n -= (size_t)k;
+    l->spooled += (uint64_t)k;
+  }
+  return 0;
+}
+
+/* A MEMORY section: its address, then its bytes, checked (and spooled
+** from a pipe) a chunk at a time. */
+static int read_memory (struct loader *l, uint64_t len, uint32_t *crc) {
+  unsigned char a[8];
+  struct run r;
+  int rc;
+  if (len < sizeof a) return bad("a MEMORY section is too short");
+  if (len - sizeof a > l->left) return bad("a section is longer than the rest of the file");
+  if ((rc = read_exact(l, a, sizeof a)) < 0) return rc;
+  *crc = pss_snap_crc32(*crc, a, sizeof a);
+  r.address = pss_snap_get32(a) | (uint64_t)pss_snap_get32(a + 4) << 32;
+  r.length = len - sizeof a;
+  if (r.address + r.length < r.address)
+    return bad("a MEMORY section wraps around the address space");
+  if ((rc = memory_home(l, &r.offset)) < 0) return rc;
+  if (l->chunk == NULL && (l->chunk = malloc(CHUNK)) == NULL) return -ENOMEM;
+  for (len = r.length; len > 0; ) {
+    size_t n = len < CHUNK ? (size_t)len : CHUNK;
+    if ((rc = read_exact(l, l->chunk, n)) < 0) return rc;
+    *crc = pss_snap_crc32(*crc, l->chunk, n);
+    if (l->spool >= 0 && (rc = spool_write(l, l->chunk, n)) < 0) return rc;
+    len -= n;
+  }
+  return pss_buf_append(&l->runs, &r, sizeof r, 8) < 0 ? -ENOMEM : 0;
+}
+
 /* One section; 1 at END. */
 static int read_section (struct loader *l) {
   unsigned char h[PSS_SNAP_SECTION_LEN];
@@ -174,8 +238,12 @@ static int read_section (struct loader *l) {
   if (type == PSS_SNAP_STORE) return read_store(l, len, want);
   if (l->s == NULL) return bad("the snapshot does not begin with its STORE section");
   if (type == PSS_SNAP_END) return len == 0 ? 1 : bad("the END section is not empty");
+  if (type == PSS_SNAP_MEMRANGES && l->seen_ranges++)
+    return bad("the snapshot has two MEMRANGES sections");
   if ((rc = section_target(l, type, id, &to)) < 0) return rc;
   if (type == PSS_SNAP_ROWS) rc = read_rows(l, &l->s->tables[id], len, &crc);
+  else if (type == PSS_SNAP_MEMORY) rc = read_memory(l, len, &crc);
+  else if (type == PSS_SNAP_MEMRANGES) rc = read_payload(l, &l->ranges, len, &crc);
   else rc = read_payload(l, to, len, &crc);   /* an unknown type (a newer minor) is skipped */
   if (rc < 0) return rc;
   return crc == want ? 0 : bad("a section is damaged (checksum mismatch)");
@@ -287,17 +355,129 @@ static int check_store (struct loader *l) {
 /* }====================================================================== */
 
 
-static int load (struct loader *l) {
+/* {======================================================================
+** Saved memory: the runs laid into the ranges, the gaps zeros
+** ======================================================================= */
+
+/* The runs inside range [start, end) from runs[*j] on, and zeros around them. */
+static int fill_range (struct pss_filemem *m, const struct run *runs, size_t nruns, size_t *j,
+                       uint64_t start, uint64_t end) {
+  uint64_t at = start;
   int rc;
-  if ((rc = read_header(l)) < 0) return rc;
+  for (; *j < nruns && runs[*j].address < end; (*j)++) {
+    const struct run *r = &runs[*j];
+    if (r->address < at || r->length > end - r->address)
+      return bad("saved memory lies outside its ranges, or overlaps itself");
+    if ((rc = pss_filemem_add(m, at, r->address - at, PSS_FILEMEM_ZEROS)) < 0 ||
+        (rc = pss_filemem_add(m, r->address, r->length, r->offset)) < 0)
+      return rc;
+    at = r->address + r->length;
+  }
+  return pss_filemem_add(m, at, end - at, PSS_FILEMEM_ZEROS);
+}
+
+static int build_memory (struct loader *l) {
+  const struct run *runs = (const struct run *)(const void *)l->runs.data;
+  size_t nruns = l->runs.len / sizeof *runs, nranges = l->ranges.len / 16, i, j = 0;
+  uint64_t prev = 0;
+  int rc;
+  if (!l->seen_ranges) return nruns == 0 ? 0 : bad("the snapshot has memory but no MEMRANGES");
+  if (l->ranges.len % 16 != 0) return bad("the MEMRANGES section's length is not of pairs");
+  for (i = 0; i < nranges; i++) {
+    uint64_t start, end;
+    memcpy(&start, l->ranges.data + 16 * i, 8);
+    memcpy(&end, l->ranges.data + 16 * i + 8, 8);
+    if (start >= end || (i > 0 && start < prev))
+      return bad("the saved memory's ranges are not ascending and disjoint");
+    if (j < nruns && runs[j].address < start)
+      return bad("saved memory lies outside its ranges, or overlaps itself");
+    if ((rc = fill_range(&l->s->mem, runs, nruns, &j, start, end)) < 0) return rc;
+    prev = end;
+  }
+  if (j < nruns) return bad("saved memory lies outside its ranges, or overlaps itself");
+  if (l->s->mem.count == 0) return 0;
+  if (l->spool >= 0) {               /* the spool becomes the store's */
+    l->s->mem.fd = l->spool;
+    l->spool = -1;
+  } else if ((l->s->mem.fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3)) < 0)
+    return -errno;
+  return 0;
+}
+/* }====================================================================== */
+
+
+static int load (struct loader *l, const unsigned char *magic) {
+  int rc;
+  if ((rc = read_header(l, magic)) < 0) return rc;
   while ((rc = read_section(l)) == 0) ;
-  return rc < 0 ? rc : check_store(l);
+  if (rc < 0 || (rc = check_store(l)) < 0) return rc;
+  return build_memory(l);
+}
+
+
+/* {======================================================================
+** ELF cores: read where they lie (a regular file), or spooled from a pipe
+** ======================================================================= */
+static int load_core (struct loader *l, const unsigned char *magic, struct pss_store **out) {
+  int rc;
+  if (l->left != UINT64_MAX)
+    return pss_core_load(l->fd, l->pos - PSS_SNAP_MAGIC_LEN, l->left + PSS_SNAP_MAGIC_LEN, out);
+  /* a core is read out of order (notes, then segments anywhere): a pipe's
+  ** bytes are kept in a memfd first */
+  if ((l->spool = memfd_create("pss-core", MFD_CLOEXEC)) < 0) return -errno;
+  if ((rc = spool_write(l, (const char *)magic, PSS_SNAP_MAGIC_LEN)) == 0 &&
+      (l->chunk = malloc(CHUNK)) == NULL)
+    rc = -ENOMEM;
+  while (rc == 0) {
+    ssize_t k = read(l->fd, l->chunk, CHUNK);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) {
+      rc = k < 0 ? -errno : 0;
+      break;
+    }
+    rc = spool_write(l, l->chunk, (size_t)k);
+  }
+  return rc < 0 ? rc : pss_core_load(l->spool, 0, l->spooled, out);
+}
+/* }====================================================================== */
+
+
+static void loader_free (struct loader *l) {
+  pss_buf_free(&l->runs);
+  pss_buf_free(&l->ranges);
+  free(l->chunk);
+  if (l->spool >= 0) close(l->spool);
+}
+
+int pss_snapshot_load (int fd, struct pss_store **out) {
+  struct loader l = { .fd = fd, .left = UINT64_MAX, .spool = -1 };
+  unsigned char magic[PSS_SNAP_MAGIC_LEN];
+  struct stat st;
+  int rc;
+  *out = NULL;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    off_t at = lseek(fd, 0, SEEK_CUR);
+    if (at >= 0) {
+      l.left = at <= st.st_size ? (uint64_t)(st.st_size - at) : 0;
+      l.pos = (uint64_t)at;
+    }
+  }
+  if ((rc = read_exact(&l, magic, sizeof magic)) == BAD)
+    rc = bad("the file is neither a pss snapshot nor an ELF core (shorter than a magic)");
+  else if (rc == 0 && memcmp(magic, "\x7f" "ELF", 4) == 0)
+    rc = load_core(&l, magic, out);
+  else if (rc == 0 && memcmp(magic, PSS_SNAP_MAGIC, PSS_SNAP_MAGIC_LEN) != 0)
+    rc = bad("the file is neither a pss snapshot nor an ELF core (no magic at its start)");
+  else if (rc == 0 && (rc = load(&l, magic)) == 0)
+    *out = l.s;
+  if (rc < 0) pss_store_release(l.s);
+  loader_free(&l);
+  return rc;
 }
 
 PSS_EXPORT DWORD PssLinuxLoadSnapshot (int Fd, HPSS *SnapshotHandle) {
-  struct loader l = { .fd = Fd, .left = UINT64_MAX };
   int fl = Fd >= 0 ? fcntl(Fd, F_GETFL) : -1;
-  struct stat st;
+  struct pss_store *s;
   uintptr_t h;
   int rc;
   pss_fail_detail(NULL);
@@ -306,16 +486,12 @@ PSS_EXPORT DWORD PssLinuxLoadSnapshot (int Fd, HPSS *SnapshotHandle) {
     pss_fail_detail(fl < 0 ? "Fd is not an open descriptor" : "Fd is not open for reading");
     return pss_fail(ERROR_INVALID_HANDLE);
   }
-  if (fstat(Fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    off_t at = lseek(Fd, 0, SEEK_CUR);
-    if (at >= 0) l.left = at <= st.st_size ? (uint64_t)(st.st_size - at) : 0;
-  }
-  rc = load(&l);
-  if (rc == 0 && (h = pss_registry_add(PSS_KIND_SNAPSHOT, l.s)) != 0) {
+  rc = pss_snapshot_load(Fd, &s);
+  if (rc == 0 && (h = pss_registry_add(PSS_KIND_SNAPSHOT, s)) != 0) {
     *SnapshotHandle = (HPSS)h;
     return ERROR_SUCCESS;
   }
-  pss_store_release(l.s);
+  if (rc == 0) pss_store_release(s);
   if (rc == BAD) return pss_fail(ERROR_BAD_FORMAT);
   if (rc == NEWER) return pss_fail(ERROR_NOT_SUPPORTED);
   return pss_win32_error(rc == 0 ? -ENOMEM : rc);

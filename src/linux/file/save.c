@@ -11,12 +11,14 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "linux/file/snapfile.h"
+#include "linux/ptrace/ptrace.h"
 #include "linux/store/store.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -25,22 +27,34 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 /* {======================================================================
 ** CRC-32
 ** ======================================================================= */
-static uint32_t crc_table[256];
+/* Slicing by 8 (eight bytes a step): saved memory runs to gigabytes, and
+** the byte-at-a-time loop would cost more than the writing. */
+static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init (void) {
   uint32_t i, k, c;
   for (i = 0; i < 256; i++) {
     for (c = i, k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    crc_table[i] = c;
+    crc_table[0][i] = c;
   }
+  for (i = 0; i < 256; i++)
+    for (k = 1; k < 8; k++)
+      crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^ crc_table[0][crc_table[k - 1][i] & 0xFF];
 }
 
 uint32_t pss_snap_crc32 (uint32_t crc, const void *p, size_t n) {
   const unsigned char *b = p;
   pthread_once(&crc_once, crc_init);
   crc = ~crc;
-  while (n--) crc = crc_table[(crc ^ *b++) & 0xFF] ^ (crc >> 8);
+  for (; n >= 8; n -= 8, b += 8) {
+    uint32_t lo = crc ^ pss_snap_get32(b), hi = pss_snap_get32(b + 4);
+    crc = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
+          crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^
+          crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
+          crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
+  }
+  while (n--) crc = crc_table[0][(crc ^ *b++) & 0xFF] ^ (crc >> 8);
   return ~crc;
 }
 /* }====================================================================== */
@@ -178,14 +192,135 @@ static int write_tables (struct saver *w, const struct pss_store *s) {
   return 0;
 }
 
-static int save_store (int fd, int nonblock, const struct pss_store *s) {
-  struct saver w = { .fd = fd, .nonblock = nonblock };
+/* {======================================================================
+** Memory (PSS_LINUX_SAVE_MEMORY)
+** ======================================================================= */
+#define RUN_MAX ((size_t)1 << 20)   /* bytes read, and at most written, per MEMORY section */
+#define MEM_PAGE 4096u
+
+struct memsaver {
+  struct saver *w;
+  const struct pss_store *s;
+  unsigned char *buf;        /* RUN_MAX bytes */
+  struct pss_buf ranges;     /* u64 start, end pairs, as the file holds them */
+};
+
+/* The snapshot's memory: a loaded one's file, else its clone. */
+static ssize_t memory_read (const struct pss_store *s, uint64_t at, void *buf, size_t n) {
+  return s->mem.count > 0 ? pss_filemem_read(&s->mem, at, buf, n)
+                          : pss_clone_read(&s->clone, at, buf, n);
+}
+
+static int page_is_zero (const unsigned char *p, size_t n) {
+  const uint64_t *w = (const uint64_t *)(const void *)p;
+  size_t i;
+  for (i = 0; i < n / 8; i++)
+    if (w[i] != 0) return 0;
+  for (i = n & ~(size_t)7; i < n; i++)
+    if (p[i] != 0) return 0;
+  return 1;
+}
+
+/* n bytes read from address at: each run of pages holding something is a
+** MEMORY section; pages of zeros are left out (the ranges say they are
+** zeros), as the kernel leaves holes in a core. */
+static int write_runs (struct memsaver *m, uint64_t at, const unsigned char *p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    size_t start, len;
+    unsigned char addr[8];
+    int rc;
+    while (i < n && page_is_zero(p + i, n - i < MEM_PAGE ? n - i : MEM_PAGE)) i += MEM_PAGE;
+    if (i >= n) break;
+    for (start = i; i < n && !page_is_zero(p + i, n - i < MEM_PAGE ? n - i : MEM_PAGE); )
+      i += MEM_PAGE;
+    len = (i < n ? i : n) - start;
+    pss_snap_put32(addr, (uint32_t)(at + start));
+    pss_snap_put32(addr + 4, (uint32_t)((at + start) >> 32));
+    rc = write_section(m->w, PSS_SNAP_MEMORY, 0, addr, sizeof addr, p + start, len);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+static int add_range (struct memsaver *m, uint64_t start, uint64_t end) {
+  unsigned char pair[16];
+  uint64_t *last = m->ranges.len ? (uint64_t *)(void *)(m->ranges.data + m->ranges.len - 16)
+                                 : NULL;
+  if (last != NULL && last[1] == start) {     /* contiguous regions: one range */
+    last[1] = end;
+    return 0;
+  }
+  memcpy(pair, &start, 8);
+  memcpy(pair + 8, &end, 8);
+  return pss_buf_append(&m->ranges, pair, sizeof pair, 8) < 0 ? -ENOMEM : 0;
+}
+
+/* Whether a region's memory is there to save: what the clone holds (a
+** loaded snapshot's file is simply read). PROT_NONE regions too: the clone
+** reads them through /proc/PID/mem, and a loaded snapshot must answer as
+** the captured one did. */
+static int worth_saving (const struct pss_store *s, const PSS_LINUX_VA_SPACE_ENTRY *r) {
+  if (s->mem.count > 0) return 1;
+  return r->CloneCoverage == PSS_LINUX_CLONE_COPY || r->CloneCoverage == PSS_LINUX_CLONE_SHARED ||
+         r->CloneCoverage == PSS_LINUX_CLONE_ZEROED;
+}
+
+/* A region's memory up to the first byte that cannot be read. */
+static int save_region (struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r) {
+  uint64_t base = (uint64_t)(uintptr_t)r->Region.BaseAddress, at = base;
+  uint64_t end = base + r->Region.RegionSize;
+  int rc;
+  while (at < end) {
+    size_t want = end - at < RUN_MAX ? (size_t)(end - at) : RUN_MAX;
+    ssize_t got = memory_read(m->s, at, m->buf, want);
+    if (got == -ESRCH) {
+      pss_fail_detail("the snapshot's VA clone is gone (killed, or the thread that "
+                      "captured it exited)");
+      return -ESRCH;
+    }
+    if (got <= 0) break;
+    if ((rc = write_runs(m, at, m->buf, (size_t)got)) < 0) return rc;
+    at += (uint64_t)got;
+    if ((size_t)got < want) break;
+  }
+  return at > base ? add_range(m, base, at) : 0;
+}
+
+static int save_memory (struct saver *w, const struct pss_store *s) {
+  const struct pss_table *t = &s->tables[PSS_TABLE_REGIONS];
+  struct memsaver m = { w, s, NULL, { 0 } };
+  uint64_t done = 0;
+  size_t i;
+  int rc = 0;
+  if ((m.buf = malloc(RUN_MAX)) == NULL) return -ENOMEM;
+  for (i = 0; i < t->count && rc == 0; i++) {
+    const PSS_LINUX_VA_SPACE_ENTRY *r = pss_table_row((struct pss_table *)t, i);
+    uint64_t base = (uint64_t)(uintptr_t)r->Region.BaseAddress;
+    if (worth_saving(s, r) && base >= done) {   /* rows overlapping the last: skipped */
+      rc = save_region(&m, r);
+      done = base + r->Region.RegionSize;
+    }
+  }
+  if (rc == 0)
+    rc = write_section(w, PSS_SNAP_MEMRANGES, 0, m.ranges.data, m.ranges.len, NULL, 0);
+  free(m.buf);
+  pss_buf_free(&m.ranges);
+  return rc;
+}
+/* }====================================================================== */
+
+
+int pss_snapshot_save (const struct pss_store *s, int fd, unsigned flags) {
+  int fl = fcntl(fd, F_GETFL);
+  struct saver w = { .fd = fd, .nonblock = fl >= 0 && (fl & O_NONBLOCK) != 0 };
   int rc;
   guard_signals(&w);
   if ((rc = write_header(&w)) == 0 && (rc = write_store(&w, s)) == 0 &&
       (rc = write_section(&w, PSS_SNAP_PSTRINGS, 0, s->pstrings.data, s->pstrings.len,
                           NULL, 0)) == 0 &&
-      (rc = write_tables(&w, s)) == 0)
+      (rc = write_tables(&w, s)) == 0 &&
+      (!(flags & PSS_LINUX_SAVE_MEMORY) || (rc = save_memory(&w, s)) == 0))
     rc = write_section(&w, PSS_SNAP_END, 0, NULL, 0, NULL, 0);
   unguard_signals(&w);
   return rc;
@@ -205,17 +340,19 @@ PSS_EXPORT DWORD PssLinuxSaveSnapshot (HPSS SnapshotHandle, int Fd, DWORD Flags)
     pss_fail_detail(fl < 0 ? "Fd is not an open descriptor" : "Fd is not open for writing");
     return pss_fail(ERROR_INVALID_HANDLE);
   }
-  if (Flags != 0) {
+  if ((Flags & ~PSS_LINUX_SAVE_MEMORY) != 0) {
     pss_store_release(s);
-    if (Flags == PSS_LINUX_SAVE_MEMORY) {
-      pss_fail_detail("this libpss saves no memory: the snapshot's tables only");
-      return pss_fail(ERROR_NOT_SUPPORTED);
-    }
     return pss_fail(ERROR_INVALID_PARAMETER);
+  }
+  if ((Flags & PSS_LINUX_SAVE_MEMORY) && s->clone.pid <= 0 && s->mem.count == 0) {
+    pss_store_release(s);
+    pss_fail_detail("the snapshot holds no memory to save (captured without "
+                    "PSS_CAPTURE_VA_CLONE, or loaded from a file saved without it)");
+    return pss_fail(ERROR_NOT_FOUND);
   }
   /* a cancelled write would leave the signal mask and the reference behind */
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  rc = save_store(Fd, (fl & O_NONBLOCK) != 0, s);
+  rc = pss_snapshot_save(s, Fd, Flags);
   pss_store_release(s);
   pthread_setcancelstate(cancel, NULL);
   return pss_win32_error(rc);

@@ -23,7 +23,7 @@
 ** rows, record or header changed). Minor: new section types only, which
 ** an older reader skips. */
 #define PSS_SNAP_MAJOR 1
-#define PSS_SNAP_MINOR 0
+#define PSS_SNAP_MINOR 1      /* 1.1: MEMORY and MEMRANGES */
 
 /* The file header: magic, major, minor, reserved, CRC-32 of bytes 0-19. */
 #define PSS_SNAP_HEADER_LEN 24
@@ -36,6 +36,9 @@ enum pss_snap_section {
   PSS_SNAP_PSTRINGS = 2,   /* the process record's string pool */
   PSS_SNAP_ROWS = 3,       /* a table's rows (id in the header) */
   PSS_SNAP_STRINGS = 4,    /* a table's string pool (id in the header) */
+  PSS_SNAP_MEMORY = 5,     /* u64 address, then bytes of memory from it */
+  PSS_SNAP_MEMRANGES = 6,  /* u64 start, u64 end pairs: the memory saved; what
+                              no MEMORY section holds inside them is zeros */
   PSS_SNAP_END = 0x7fffffff
 };
 
@@ -56,6 +59,23 @@ struct pss_snap_rows {
   uint32_t row_size;
   uint32_t reserved;
 };
+
+struct pss_store;
+
+/*
+** The store s in this format to fd, from fd's current position, in order
+** (a pipe or socket works); flags: PSS_LINUX_SAVE_MEMORY. Returns 0 or
+** -errno, with a detail in words (pss_fail_detail) where errno says too
+** little. SIGPIPE and SIGXFSZ never reach the caller.
+*/
+int pss_snapshot_save(const struct pss_store *s, int fd, unsigned flags);
+/*
+** A saved snapshot, or an ELF core (file/coreload.h), read from fd's
+** current position into a new store in *out. Returns 0; -EBADMSG for a
+** file that is neither or is damaged, -EPROTONOSUPPORT for a newer major
+** version (both with a detail); -ENOMEM; -errno of a read.
+*/
+int pss_snapshot_load(int fd, struct pss_store **out);
 
 /* CRC-32 (IEEE 802.3, as zlib's crc32) of n bytes, continuing from crc. */
 uint32_t pss_snap_crc32(uint32_t crc, const void *p, size_t n);

@@ -101,7 +101,9 @@ PSS_EXPORT DWORD PssLinuxReadSnapshotMemory (HPSS SnapshotHandle, UINT64 Address
     return pss_fail(ERROR_INVALID_PARAMETER);
   if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
     return pss_fail(ERROR_INVALID_HANDLE);
-  got = pss_clone_read(&s->clone, Address, Buffer, Length);
+  /* a loaded snapshot's memory is a file's; a captured one's, its clone's */
+  got = s->mem.count > 0 ? pss_filemem_read(&s->mem, Address, Buffer, Length)
+                         : pss_clone_read(&s->clone, Address, Buffer, Length);
   pss_store_release(s);
   if (got == -ENOENT) return pss_fail(ERROR_NOT_FOUND);
   if (got < 0) return pss_win32_error((int)got);

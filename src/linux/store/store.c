@@ -38,6 +38,7 @@ struct pss_store *pss_store_new (PSS_CAPTURE_FLAGS flags) {
   s->pstrings.vm = vm;
   s->clone.hold = s->clone.pidfd = s->clone.memfd = -1;
   s->clone.owner = getpid();
+  s->mem.fd = -1;
   for (i = 0; i < PSS_TABLE_COUNT; i++) {
     s->tables[i].rows.vm = s->tables[i].strings.vm = vm;
     s->tables[i].row_size = row_sizes[i];
@@ -49,6 +50,7 @@ void pss_store_release (struct pss_store *s) {
   int i;
   if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1) return;
   if (s->clone.release != NULL) s->clone.release(&s->clone);
+  pss_filemem_free(&s->mem);
   for (i = 0; i < PSS_TABLE_COUNT; i++) {
     pss_buf_free(&s->tables[i].rows);
     pss_buf_free(&s->tables[i].strings);
