@@ -208,6 +208,11 @@ end
 -- name the caller). See docs/lua-api.md.
 -- ======================================================================
 
+--- A snapshot from a file: one that snap:save wrote, or an ELF core file
+-- (the kernel's, gdb's gcore's, write_core's); a path or an open file.
+-- @return a snapshot, or nil, message, Win32 code
+function pss.load (source) return core.load(source) end
+
 --- Iterator over the running processes (pss/process.lua).
 function pss.processes () return require("pss.process").processes() end
 

@@ -64,6 +64,8 @@ const char *lpss_error_text (DWORD code) {
     case ERROR_DISK_FULL: return "the disk is full";
     case ERROR_FILE_TOO_LARGE: return "the file is too large";
     case ERROR_BROKEN_PIPE: return "the pipe is broken";
+    case ERROR_BAD_FORMAT: return "not a snapshot or core, or a damaged one";
+    case ERROR_FILE_NOT_FOUND: return "no such file";
     default: return NULL;
   }
 }
@@ -187,6 +189,7 @@ static const Constant constants[] = {
   C(, ERROR_NO_MORE_ITEMS), C(, ERROR_PARTIAL_COPY), C(, ERROR_PROCESS_ABORTED),
   C(, ERROR_NOT_FOUND), C(, ERROR_NO_PROC_SLOTS), C(, ERROR_TIMEOUT),
   C(, ERROR_DISK_FULL), C(, ERROR_FILE_TOO_LARGE), C(, ERROR_BROKEN_PIPE),
+  C(, ERROR_BAD_FORMAT), C(, ERROR_FILE_NOT_FOUND),
   C(, STILL_ACTIVE), C(, MEM_COMMIT), C(, MEM_RESERVE), C(, MEM_FREE), C(, MEM_PRIVATE),
   C(, MEM_MAPPED), C(, MEM_IMAGE), C(, PAGE_NOACCESS), C(, PAGE_READONLY), C(, PAGE_READWRITE),
   C(, PAGE_WRITECOPY), C(, PAGE_EXECUTE), C(, PAGE_EXECUTE_READ), C(, PAGE_EXECUTE_READWRITE),
@@ -219,7 +222,7 @@ static const StructSize struct_sizes[] = {
 static const luaL_Reg functions[] = {
   { "capture", lpss_capture }, { "type", pss_type }, { "fields", lpss_fields },
   { "allocations", lpss_allocations }, { "sleep", pss_sleep },
-  { "wait_limit", pss_wait_limit }, { NULL, NULL }
+  { "wait_limit", pss_wait_limit }, { "load", lpss_load }, { NULL, NULL }
 };
 
 /* Sets the functions into the table on top, each with the ledger (at

@@ -68,6 +68,11 @@ const char *lpss_system_detail(void);
 DWORD lpss_snapshot_memory(HPSS h, UINT64 address, void *buf, SIZE_T n, SIZE_T *got);
 DWORD lpss_snapshot_core(HPSS h, const char *path);
 DWORD lpss_snapshot_core_file(HPSS h, FILE *f);
+DWORD lpss_snapshot_save(HPSS h, const char *path, int memory);
+DWORD lpss_snapshot_save_file(HPSS h, FILE *f, int memory);
+DWORD lpss_snapshot_load(const char *path, HPSS *h);
+DWORD lpss_snapshot_load_file(FILE *f, HPSS *h);
+int lpss_load(lua_State *L);
 /* }====================================================================== */
 
 

@@ -280,6 +280,26 @@ static void set_argv (lua_State *L, int keys, int t, const char *cmd, size_t len
   lpss_set_key(L, keys, t, K_ARGV);
 }
 
+
+/* What an ELF core does not hold (coreload.c leaves it 0): absent, never
+** a made-up zero. */
+static void drop_core_absent (lua_State *L, int t) {
+  static const char *const absent[] = {
+    "affinity_mask", "execute_flags", "major_faults", "minor_faults", "page_fault_count",
+    "pagefile_usage", "peak_pagefile_usage", "peak_virtual_size", "peak_working_set_size",
+    "peb_base_address", "personality", "policy", "priority_class", "priority_class_flags",
+    "private_usage", "quota_non_paged_pool_usage", "quota_paged_pool_usage",
+    "quota_peak_non_paged_pool_usage", "quota_peak_paged_pool_usage", "realtime_priority",
+    "resident_anon", "resident_file", "resident_shmem", "start_time_ticks", "virtual_size",
+    "working_set_size", "create_time", "exit_code", NULL
+  };
+  const char *const *k;
+  for (k = absent; *k != NULL; k++) {
+    lua_pushnil(L);
+    lua_setfield(L, t, *k);
+  }
+}
+
 static DWORD push_process (lua_State *L, int keys, HPSS h) {
   PSS_LINUX_PROCESS_INFORMATION p;
   DWORD rc = PssQuerySnapshot(h, PSS_QUERY_LINUX_PROCESS_INFORMATION, &p, sizeof p);
@@ -293,13 +313,15 @@ static DWORD push_process (lua_State *L, int keys, HPSS h) {
   set_bool(L, keys, t, K_COMMAND_LINE_TRUNCATED,
            (p.Truncated & PSS_LINUX_TRUNCATED_COMMAND_LINE) != 0);
   /* how it was taken: stopped at one instant, or read while running (why) */
-  lua_pushstring(L, p.CaptureMode == PSS_LINUX_CAPTURE_MODE_FROZEN ? "frozen" : "running");
+  lua_pushstring(L, p.CaptureMode == PSS_LINUX_CAPTURE_MODE_FROZEN ? "frozen"
+                   : p.CaptureMode == PSS_LINUX_CAPTURE_MODE_CORE ? "core" : "running");
   lpss_set_key(L, keys, t, K_CAPTURE_MODE);
-  if (p.CaptureMode != PSS_LINUX_CAPTURE_MODE_FROZEN) {
+  if (p.CaptureMode == PSS_LINUX_CAPTURE_MODE_RUNNING) {
     lua_pushlstring(L, p.NotFrozen, p.NotFrozenLength);
     lpss_set_key(L, keys, t, K_NOT_FROZEN);
   }
   set_process_flags(L, keys, t, p.Process.Flags);
+  if (p.CaptureMode == PSS_LINUX_CAPTURE_MODE_CORE) drop_core_absent(L, t);
   return rc;
 }
 #else

@@ -245,6 +245,26 @@ static int snapshot_tostring (lua_State *L) {
 /* }====================================================================== */
 
 
+/* An open Lua file argument, flushed (what it buffered for writing goes
+** first; what it read ahead of its descriptor is given back), or NULL for
+** a path; raises for anything else. *failed: the flush failed. */
+static luaL_Stream *file_arg (lua_State *L, int i, int *failed) {
+  luaL_Stream *f = luaL_testudata(L, i, LUA_FILEHANDLE);
+  *failed = 0;
+  if (f == NULL && lua_type(L, i) != LUA_TSTRING) luaL_typeerror(L, i, "path or file");
+  if (f != NULL && f->closef == NULL) luaL_error(L, "attempt to use a closed file");
+  if (f != NULL && fflush(f->f) != 0) *failed = errno;
+  return f;
+}
+
+static int push_errno (lua_State *L, const char *fn, int e) {
+  luaL_pushfail(L);
+  lua_pushfstring(L, "%s: %s", fn, strerror(e));
+  lua_pushinteger(L, ERROR_GEN_FAILURE);
+  return 3;
+}
+
+
 /* {======================================================================
 ** The VA clone: read and write_core
 ** ======================================================================= */
@@ -296,18 +316,11 @@ static int snapshot_read (lua_State *L) {
 */
 static int snapshot_write_core (lua_State *L) {
   Snapshot *s = lpss_check_snapshot(L, 1);
-  luaL_Stream *f = luaL_testudata(L, 2, LUA_FILEHANDLE);
+  int failed;
+  luaL_Stream *f = file_arg(L, 2, &failed);
   const char *why;
   DWORD rc;
-  if (f == NULL && lua_type(L, 2) != LUA_TSTRING) return luaL_typeerror(L, 2, "path or file");
-  if (f != NULL && f->closef == NULL) return luaL_error(L, "attempt to use a closed file");
-  if (f != NULL && fflush(f->f) != 0) {   /* what the file buffered could not be written */
-    int e = errno;
-    luaL_pushfail(L);
-    lua_pushfstring(L, "write_core: %s", strerror(e));
-    lua_pushinteger(L, ERROR_GEN_FAILURE);
-    return 3;
-  }
+  if (failed) return push_errno(L, "write_core", failed);   /* its buffer could not go */
   rc = f != NULL ? lpss_snapshot_core_file(s->h, f->f)
                  : lpss_snapshot_core(s->h, lua_tostring(L, 2));
   why = lpss_system_detail();
@@ -322,10 +335,87 @@ static int snapshot_write_core (lua_State *L) {
 /* }====================================================================== */
 
 
+/* {======================================================================
+** Save and load
+** ======================================================================= */
+
+/*
+** snap:save(path | file [, {memory = true}]) -> true: the snapshot in the
+** saved snapshot format (docs/snapshot-format.md), for core.load. A path
+** gets a new file renamed into place; an open file gets it at its
+** position. memory: the VA clone's memory too (raises without a clone).
+*/
+static int snapshot_save (lua_State *L) {
+  Snapshot *s = lpss_check_snapshot(L, 1);
+  int failed, memory = 0;
+  luaL_Stream *f = file_arg(L, 2, &failed);
+  const char *why;
+  DWORD rc;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    memory = lua_getfield(L, 3, "memory") != LUA_TNIL && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  if (failed) return push_errno(L, "save", failed);
+  rc = f != NULL ? lpss_snapshot_save_file(s->h, f->f, memory)
+                 : lpss_snapshot_save(s->h, lua_tostring(L, 2), memory);
+  why = lpss_system_detail();
+  if (rc == ERROR_NOT_FOUND) return lpss_not_captured(L, "memory contents", "va_clone");
+  if (rc == ERROR_INVALID_HANDLE && f != NULL && why != NULL && !lpss_failure_from_system())
+    return luaL_argerror(L, 2, why);    /* a file not open for writing */
+  if (rc != ERROR_SUCCESS) return lpss_push_failure(L, "save", rc, NULL, s->pid);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* The pid a loaded snapshot's process record names, for messages. */
+static lua_Integer loaded_pid (HPSS h) {
+  PSS_PROCESS_INFORMATION pi;
+  if (PssQuerySnapshot(h, PSS_QUERY_PROCESS_INFORMATION, &pi, sizeof pi) != ERROR_SUCCESS)
+    return 0;
+  return (lua_Integer)pi.ProcessId;
+}
+
+/*
+** core.load(path | file) -> snapshot: a saved snapshot, or an ELF core the
+** kernel, gdb or write_core wrote; an open file is read from its position.
+** fail, message, code for a file that is missing, not a snapshot or core
+** (ERROR_BAD_FORMAT), damaged, or of a newer format.
+*/
+int lpss_load (lua_State *L) {
+  int failed;
+  luaL_Stream *f = file_arg(L, 1, &failed);
+  Snapshot *s = new_snapshot(L, 0);
+  Held *e = lpss_held_new(L, HELD_SNAPSHOT);
+  HPSS h = NULL;
+  DWORD rc;
+  if (failed) {
+    lpss_held_drop(L, e);
+    return push_errno(L, "load", failed);
+  }
+  rc = f != NULL ? lpss_snapshot_load_file(f->f, &h) : lpss_snapshot_load(lua_tostring(L, 1), &h);
+  if (hold_snapshot(L, s, e, rc, h) != ERROR_SUCCESS) {
+    if (f == NULL && rc != ERROR_NOT_ENOUGH_MEMORY) {
+      const char *why = lpss_system_detail();
+      luaL_pushfail(L);
+      lua_pushfstring(L, "load: %s: %s", lua_tostring(L, 1),
+                      why != NULL ? why : lpss_error_text(rc) ? lpss_error_text(rc) : "failed");
+      lua_pushinteger(L, (lua_Integer)rc);
+      return 3;
+    }
+    return lpss_push_failure(L, "load", rc, NULL, 0);
+  }
+  s->pid = loaded_pid(h);
+  return 1;
+}
+/* }====================================================================== */
+
+
 const luaL_Reg lpss_snapshot_methods[] = {
   { "query", snapshot_query }, { "captured", snapshot_captured },
   { "duplicate", snapshot_duplicate }, { "read", snapshot_read },
-  { "write_core", snapshot_write_core }, { "free", snapshot_release }, { NULL, NULL }
+  { "write_core", snapshot_write_core }, { "save", snapshot_save },
+  { "free", snapshot_release }, { NULL, NULL }
 };
 
 const luaL_Reg lpss_snapshot_meta[] = {

@@ -147,6 +147,7 @@ struct _CONTEXT {
 /* Win32 error codes (winerror.h values) */
 #define ERROR_SUCCESS             0
 #define ERROR_INVALID_FUNCTION    1
+#define ERROR_FILE_NOT_FOUND      2
 #define ERROR_ACCESS_DENIED       5
 #define ERROR_INVALID_HANDLE      6
 #define ERROR_NOT_ENOUGH_MEMORY   8

@@ -152,6 +152,8 @@ typedef struct {
 */
 #define PSS_LINUX_CAPTURE_MODE_FROZEN  1
 #define PSS_LINUX_CAPTURE_MODE_RUNNING 2
+#define PSS_LINUX_CAPTURE_MODE_CORE    3  /* read from an ELF core file (PssLinuxLoadSnapshot):
+                                             every thread was stopped while it was written */
 
 /*
 ** Capture flags of libpss on Linux, outside the Windows values.
@@ -422,27 +424,43 @@ DWORD PssLinuxUnwindThread(HPSSUNWIND Unwinder, DWORD ThreadId, DWORD Flags,
 ** that hold the threads' stacks) -- docs/snapshot-format.md. Nothing is
 ** closed or removed on failure. SIGPIPE and SIGXFSZ never reach the
 ** caller: such a write fails with ERROR_BROKEN_PIPE or ERROR_FILE_TOO_LARGE.
-** Flags: 0. PSS_LINUX_SAVE_MEMORY (also the VA clone's memory) is reserved:
-** ERROR_NOT_SUPPORTED until the memory is saved; any other bit is
-** ERROR_INVALID_PARAMETER.
+** Flags: 0 for the tables, or PSS_LINUX_SAVE_MEMORY for the snapshot's
+** memory too (its VA clone's, or a loaded snapshot's): pages of zeros are
+** left out, and the rest read as the clone read them. ERROR_NOT_FOUND,
+** before anything is written, when the snapshot holds no memory; any other
+** bit is ERROR_INVALID_PARAMETER.
 */
 #define PSS_LINUX_SAVE_MEMORY 0x00000001u
 DWORD PssLinuxSaveSnapshot(HPSS SnapshotHandle, int Fd, DWORD Flags);
 
 /*
-** Reads a snapshot that PssLinuxSaveSnapshot wrote from Fd, from its
-** current offset (no seek: a pipe or socket works), into a new HPSS that
-** the caller frees with PssFreeSnapshot. It answers every query and walk
-** as the saved snapshot did, and works with markers, positions,
-** PssDuplicateSnapshot and the unwinder (from the saved stacks). It has no
-** VA clone: PSS_QUERY_VA_CLONE_INFORMATION and PssLinuxReadSnapshotMemory
-** answer ERROR_NOT_FOUND, PssLinuxWriteCore too; the regions' CloneCoverage
-** still says what the clone held when it was captured.
+** The same file written to Path as PssLinuxWriteCore writes a core: into
+** a new file beside Path (mode 0600) renamed over it once complete, or
+** through a device, FIFO or socket (/dev/stdout); a failure leaves what
+** Path named untouched.
+*/
+DWORD PssLinuxSaveSnapshotFile(HPSS SnapshotHandle, char const *Path, DWORD Flags);
+
+/*
+** Reads a snapshot that PssLinuxSaveSnapshot wrote, or an x86-64 ELF core
+** file (the kernel's, gdb's gcore's, PssLinuxWriteCore's), from Fd's
+** current offset into a new HPSS that the caller frees with
+** PssFreeSnapshot. A saved snapshot is read in one pass (a pipe or socket
+** works); a core is read where it lies in a regular file, or first copied
+** into memory from a pipe. The result answers every query and walk as the
+** saved snapshot did, and works with markers, positions,
+** PssDuplicateSnapshot and the unwinder. It has no VA clone
+** (PSS_QUERY_VA_CLONE_INFORMATION answers ERROR_NOT_FOUND; the regions'
+** CloneCoverage still says what the clone held); PssLinuxReadSnapshotMemory
+** reads the saved memory or the core's segments, ERROR_NOT_FOUND when the
+** file holds none. A core's snapshot holds what a core holds: threads with
+** their registers, regions with their files, the process record from its
+** notes; no handles, thread names or times.
 ** ERROR_INVALID_HANDLE: Fd is not open for reading. ERROR_BAD_FORMAT: the
-** file is not a pss snapshot, is truncated or damaged (a checksum, a length
-** or a reference that does not hold), or was saved by a build whose rows
-** differ. ERROR_NOT_SUPPORTED: a newer major version of the format.
-** PssLinuxLastErrorDetail says which, in words.
+** file is neither, is truncated or damaged (a checksum, a length or a
+** reference that does not hold), was saved by a build whose rows differ, or
+** is a core of another machine. ERROR_NOT_SUPPORTED: a newer major version
+** of the format. PssLinuxLastErrorDetail says which, in words.
 */
 DWORD PssLinuxLoadSnapshot(int Fd, HPSS *SnapshotHandle);
 /* }====================================================================== */

@@ -54,7 +54,7 @@ end
 --- A snapshot of pid, or the command fails. Where the target could not be
 -- stopped (ptrace refused) it is read while running, and stderr says so:
 -- its tables may not describe one instant.
-local function capture (pid, options)
+local function capture_pid (pid, options)
   local target = pid == "self" and pss.self or pid
   local snap, msg, code = pss.capture(target, options)
   if not snap then fail(capture_failure(pid, msg, code)) end
@@ -64,6 +64,37 @@ local function capture (pid, options)
       require("pss.text").printable(p.not_frozen or "")))
   end
   return snap
+end
+
+--- A saved snapshot or a core file (target.file; "-" is standard input).
+local function load (target)
+  local source = target.file == "-" and io.stdin or target.file
+  local snap, msg = pss.load(source)
+  if not snap then
+    fail(target.file == "-" and msg:gsub("^load: ", "load: standard input: ", 1) or msg)
+  end
+  return snap
+end
+
+--- The snapshot a command works on: a capture of a pid (with options), or
+-- what a file holds, whatever the options (a file holds what it holds).
+local function capture (target, options)
+  if type(target) == "table" then return load(target) end
+  return capture_pid(target, options)
+end
+
+--- The name of a target in messages.
+local function target_name (target)
+  if type(target) ~= "table" then return "pid " .. tostring(target) end
+  return target.file == "-" and "standard input" or printable(target.file)
+end
+
+--- Fails unless snap holds `what` (a snapshot captured with it, or a file
+-- that has it: a core holds no handles).
+local function require_captured (snap, target, class, what)
+  if not snap:captured(class) then
+    fail(("%s: the snapshot holds no %s"):format(target_name(target), what))
+  end
 end
 --- }======================================================================
 
@@ -222,7 +253,8 @@ end
 
 --- A listing of one kind of entry: JSON of the entries, or one row each.
 local function listing (a, option, method, header, row)
-  local snap <close> = capture(a.pid, { option })
+  local snap <close> = capture(a.target, { option })
+  require_captured(snap, a.target, option, method)
   local entries = list(snap[method](snap))
   if a.json then return json(entries) end
   local rows = {}
@@ -254,20 +286,28 @@ function commands.maps (a)
     end)
 end
 
-local function show (pid, as_json)
-  local snap <close> = capture(pid, pss.default_options)
+local function show (target, as_json)
+  local snap <close> = capture(target, pss.default_options)
   if as_json then return json(snap) end
   return require("pss.report").report(snap)
 end
 
-function commands.show (a) return show(a.pid, a.json) end
+function commands.show (a) return show(a.target, a.json) end
 function commands.self (a) return show("self", a.json) end
 
+--- Two captures of one pid `interval` seconds apart, or two targets (a
+-- pid or a file each: yesterday's snapshot against the process now).
 function commands.diff (a)
-  local before <close> = capture(a.pid, pss.default_options)
-  pss.sleep(a.interval)
-  local after <close> = capture(a.pid, pss.default_options)
-  local d = require("pss.diff").diff(before, after)
+  local first, second = a.target[1], a.target[2]
+  if second == nil and type(first) == "table" then
+    fail("diff: a file is compared with another target (pss diff FILE PID|FILE)")
+  end
+  local before <close> = capture(first, pss.default_options)
+  if second == nil then pss.sleep(a.interval) end
+  local after <close> = capture(second or first, pss.default_options)
+  -- two targets may be two processes: a message, not a traceback
+  local ok, d = pcall(require("pss.diff").diff, before, after)
+  if not ok then fail((tostring(d):gsub("^[^\n]-:%d+: ", ""))) end
   if a.json then return json(d) end
   return tostring(d) .. "\n"
 end
@@ -299,9 +339,11 @@ function commands.core (a)
   end
   if not ok then fail(msg) end
   local name = out == "-" and "standard output" or printable(out)
-  local stopped = snap:query("performance").freeze_wall_clock_period
+  local pid = snap:query("process").pid
+  local stopped = snap:captured("performance") and snap:query("performance").freeze_wall_clock_period
   local note = stopped and ("%s: core of pid %d; the process was stopped for %.1f ms\n"):format(
-    name, a.pid, stopped * 1e3) or ("%s: minidump of pid %d\n"):format(name, a.pid)
+    name, pid, stopped * 1e3) or ("%s: %s of pid %d\n"):format(name,
+    WINDOWS and "minidump" or "core", pid)
   if out == "-" then return "", note end
   return note
 end
@@ -312,23 +354,65 @@ end
 function commands.stack (a)
   local stack = require "pss.stack"
   if pss.platform ~= "linux" then fail("stack: stacks are captured on Linux only") end
-  local captures, comm = {}, nil
+  local captures, comm, pid = {}, nil, nil
+  if type(a.target) == "table" and a.count > 1 then
+    fail("stack: a file holds one capture (-n is for a live process)")
+  end
   for i = 1, a.count do
     if i > 1 then pss.sleep(a.interval) end
-    local snap <close> = capture(a.pid, { "stacks" })
+    local snap <close> = capture(a.target, { "stacks" })
+    require_captured(snap, a.target, "threads", "threads")
     comm = comm or snap:query("process").comm
+    pid = pid or snap:query("process").pid
     local threads, msg = stack.stacks(snap, { lines = a.lines })
     if not threads then fail(msg) end
     captures[i] = threads
   end
-  if a.json then return json(stack.json_value(a.pid, comm, captures, a.interval)) end
+  if a.json then return json(stack.json_value(pid, comm, captures, a.interval)) end
   if a.folded then return stack.folded(captures) end
-  if a.count == 1 then return stack.text(a.pid, comm, captures[1]) end
-  return stack.merged_text(a.pid, comm, captures, a.interval)
+  if a.count == 1 then return stack.text(pid, comm, captures[1]) end
+  return stack.merged_text(pid, comm, captures, a.interval)
+end
+
+--- What `pss save` captures: everything a later `show`, `stack` or
+-- `diff` of the file uses, and the memory with --memory.
+local SAVE_OPTIONS = { "threads", "handles", "va_space", "thread_context", "stacks",
+  "measure_performance" }
+
+--- A snapshot saved where -o says (a path gets a new file renamed over it
+-- once complete; standard output, a device or a FIFO is written through);
+-- a file target is saved again (a core becomes a snapshot file).
+function commands.save (a)
+  local out = a.output
+  if out == "-" and stdout_is_terminal() then
+    fail("a snapshot is not written to a terminal (redirect standard output)")
+  end
+  local options = table.move(SAVE_OPTIONS, 1, #SAVE_OPTIONS, 1, {})
+  if a.memory then options[#options + 1] = "va_clone" end
+  local snap <close> = capture(a.target, options)
+  local save = { memory = a.memory }
+  local ok, msg
+  if out == "-" then
+    put(io.stdout, "")
+    ok, msg = snap:save(io.stdout, save)
+  elseif special(out) then
+    local f, err = io.open(out, "wb")
+    if not f then fail(err) end
+    ok, msg = snap:save(f, save)
+    local closed, why = f:close()
+    if ok and not closed then fail(("write error: %s: %s"):format(out, why)) end
+  else
+    ok, msg = snap:save(out, save)
+  end
+  if not ok then fail(msg) end
+  local name = out == "-" and "standard output" or printable(out)
+  return "", ("%s: snapshot of pid %d%s\n"):format(name, snap:query("process").pid,
+    a.memory and ", with its memory" or "")
 end
 
 function commands.map (a)
-  local snap <close> = capture(a.pid, { "va_space" })
+  local snap <close> = capture(a.target, { "va_space" })
+  require_captured(snap, a.target, "va_space", "regions")
   write_file(a.output, require("pss.svg").render(snap))
   return ""
 end
@@ -338,15 +422,32 @@ local PID_MAX = 2147483647
 
 --- A pid is plain decimal digits, 1..2147483647: no sign, no spaces, no
 -- leading zero (it could be meant as octal), no hex, no exponent.
+local function pid (s)
+  local n = s:match("^[1-9]%d*$") and #s <= 10 and tonumber(s)
+  if not n or n > PID_MAX then
+    return nil, ("'%s' is not a process id (decimal digits, 1 to %d, no leading zero)")
+      :format(s, PID_MAX)
+  end
+  return n
+end
+
+--- A target: a pid, or a saved snapshot or core file ({file = path}; "-"
+-- is standard input). Digits are a pid: ./123 names a file called 123.
+local function target (s)
+  if s:match("^%d+$") then return pid(s) end
+  if s == "-" or require("lfs").attributes(s, "mode") ~= nil then return { file = s } end
+  return nil, ("'%s' is not a process id (decimal digits, 1 to %d, no leading zero) nor a "
+    .. "file (a saved snapshot or a core)"):format(s, PID_MAX)
+end
+
 local function pid_argument (cmd)
-  cmd:argument("pid", "process id"):convert(function (s)
-    local n = s:match("^[1-9]%d*$") and #s <= 10 and tonumber(s)
-    if not n or n > PID_MAX then
-      return nil, ("'%s' is not a process id (decimal digits, 1 to %d, no leading zero)")
-        :format(s, PID_MAX)
-    end
-    return n
-  end)
+  cmd:argument("pid", "process id"):convert(pid)
+end
+
+local function target_argument (cmd, args)
+  local arg = cmd:argument("target", "process id, or a saved snapshot or core file "
+    .. "(- for standard input)"):convert(target)
+  if args then arg:args(args) end
 end
 
 local INTERVAL_MAX = 2000000
@@ -394,18 +495,19 @@ local function parser (help)
   p:require_command(true)
   command("ps", "List the running processes."):flag("--json", "JSON output.")
   local show_cmd = command("show", "A report: process, threads, handles, memory.")
-  pid_argument(show_cmd); show_cmd:flag("--json", "JSON output.")
+  target_argument(show_cmd); show_cmd:flag("--json", "JSON output.")
   for _, name in ipairs { "threads", "handles", "maps" } do
     local c = command(name, ("List the process's %s."):format(name))
-    pid_argument(c); c:flag("--json", "JSON output.")
+    target_argument(c); c:flag("--json", "JSON output.")
   end
-  local d = command("diff", "What changed in a process over an interval.")
-  pid_argument(d)
-  d:option("-i --interval", "Seconds between the two captures.", "5"):convert(seconds)
+  local d = command("diff", "What changed in a process over an interval, or between two "
+    .. "targets (a file against a pid, or two files).")
+  target_argument(d, "1-2")
+  d:option("-i --interval", "Seconds between the two captures of one pid.", "5"):convert(seconds)
   d:flag("--json", "JSON output.")
   local st = command("stack", "Every thread's stack, symbolized (like eu-stack); the "
     .. "process is stopped only while its stacks are copied.")
-  pid_argument(st)
+  target_argument(st)
   st:option("-n --count", "Captures to take and merge.", "1"):convert(count)
   st:option("-i --interval", "Seconds between the captures.", "1"):convert(seconds)
   st:flag("-s --lines", "The source file and line of each frame, where debug "
@@ -417,8 +519,14 @@ local function parser (help)
   pid_argument(core)
   core:option("-o --output", "The core file (- for standard output)."):args(1):count(1)
     :convert(output_file)
+  local save = command("save", "Save a snapshot to a file that every command reads "
+    .. "back (pss show FILE); the process is stopped only while it is captured.")
+  target_argument(save)
+  save:option("-o --output", "The snapshot file (- for standard output)."):args(1):count(1)
+    :convert(output_file)
+  save:flag("--memory", "Include the process's memory (a copy-on-write clone of it).")
   local map = command("map", "Write an SVG map of the address space.")
-  pid_argument(map)
+  target_argument(map)
   map:option("-o --output", "The SVG file (- for standard output)."):args(1):count(1)
     :convert(output_file)
   command("self", "A report of pss itself."):flag("--json", "JSON output.")

@@ -275,12 +275,16 @@ local function process_section (out, p, counts, opt)
     row("captured", "read while running: " .. printable(p.not_frozen or ""))
   elseif p.capture_mode == "frozen" then
     row("captured", "frozen at one instant")
+  elseif p.capture_mode == "core" then
+    row("captured", "from a core file (what a core does not hold is left out)")
   end
   if p.exit_status and p.exit_status ~= core().STILL_ACTIVE then
     row("exit status", tostring(p.exit_status))
   end
   if p.priority_class or p.nice then
-    row("priority", table.concat({ p.priority_class, p.nice and ("nice " .. p.nice) }, ", "))
+    local parts = { p.priority_class }
+    if p.nice then parts[#parts + 1] = "nice " .. p.nice end
+    row("priority", table.concat(parts, ", "))
   end
   row("created", date(p.create_time))
   if p.user_time or p.kernel_time then

@@ -380,7 +380,7 @@ describe("pss checks its arguments", function ()
       assert.equal("", out, pid)
       assert.truthy(err:find("^Usage: pss"), pid)
       assert.truthy(err:find("\npss: '.*' is not a process id %(decimal digits, 1 to 2147483647, "
-        .. "no leading zero%)\n$"), pid)
+        .. "no leading zero%)[^\n]*\n$"), pid)
     end
     local status, out, err = run("show 2147483647")
     assert.equal(1, status)

@@ -70,6 +70,34 @@ DWORD lpss_snapshot_core (HPSS h, const char *path) { return PssLinuxWriteCore(h
 /* the core on an open file's descriptor (the caller flushed it) */
 DWORD lpss_snapshot_core_file (HPSS h, FILE *f) { return PssLinuxWriteCoreFd(h, fileno(f)); }
 
+static DWORD save_flags (int memory) { return memory ? PSS_LINUX_SAVE_MEMORY : 0; }
+
+DWORD lpss_snapshot_save (HPSS h, const char *path, int memory) {
+  return PssLinuxSaveSnapshotFile(h, path, save_flags(memory));
+}
+
+/* on an open file's descriptor (the caller flushed it) */
+DWORD lpss_snapshot_save_file (HPSS h, FILE *f, int memory) {
+  return PssLinuxSaveSnapshot(h, fileno(f), save_flags(memory));
+}
+
+DWORD lpss_snapshot_load (const char *path, HPSS *h) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e;
+  DWORD rc;
+  if (fd < 0) {
+    e = errno;
+    return PssLinuxSetLastError(e == ENOENT || e == ENOTDIR ? ERROR_FILE_NOT_FOUND
+                                : e == EACCES || e == EPERM ? ERROR_ACCESS_DENIED
+                                : ERROR_GEN_FAILURE, strerror(e));
+  }
+  rc = PssLinuxLoadSnapshot(fd, h);
+  close(fd);
+  return rc;
+}
+
+/* from an open file's descriptor, at its position (the caller flushed it) */
+DWORD lpss_snapshot_load_file (FILE *f, HPSS *h) { return PssLinuxLoadSnapshot(fileno(f), h); }
+
 static DWORD wait_limit_set (DWORD ms) { return PssLinuxSetWaitLimit(ms); }
 
 /* The limit, unchanged (PssLinuxSetWaitLimit(0) only reads it). */

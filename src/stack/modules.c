@@ -36,12 +36,10 @@
 ** Regions into modules
 ** ======================================================================= */
 
-/* A region maps a file: a path and an inode or a device, as
-** linux-proc-maps.c tells them ([heap], [stack] and memfds of no inode
-** are no file). */
+/* A region maps a file: a path (a live capture's regions have an inode or a device too;
+** a core's have neither, and a build id at best) */
 static int maps_file (PSS_LINUX_VA_SPACE_ENTRY const *r) {
-  return r->PathLength > 0 && r->Path[0] == '/' &&
-         (r->Inode != 0 || r->DeviceMajor != 0 || r->DeviceMinor != 0);
+  return r->PathLength > 0 && r->Path[0] == '/';
 }
 
 static int is_vdso (PSS_LINUX_VA_SPACE_ENTRY const *r) {
@@ -224,6 +222,9 @@ static int build_id_matches (struct unwind_module const *m, Elf *elf) {
 /* Whether the file is the one the snapshot saw mapped. */
 static int is_the_file (struct unwind_module const *m, Elf *elf, struct stat const *st) {
   if (m->build_id_len > 0) return build_id_matches(m, elf);
+  /* a core's file without a build id: named by its path alone, as gdb
+     takes it (NT_FILE holds no inode) */
+  if (m->inode == 0 && m->dev_major == 0 && m->dev_minor == 0) return 1;
   return st->st_ino == m->inode && major(st->st_dev) == m->dev_major &&
          minor(st->st_dev) == m->dev_minor;
 }

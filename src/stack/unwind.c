@@ -317,6 +317,7 @@ static void destroy (struct pss_unwinder *u) {
 static DWORD load (struct pss_unwinder *u) {
   PSS_LINUX_PROCESS_INFORMATION process;
   PSS_VA_CLONE_INFORMATION clone;
+  SIZE_T none;
   int rc;
   if (PssQuerySnapshot(u->snapshot, PSS_QUERY_LINUX_PROCESS_INFORMATION, &process,
                        sizeof process) != ERROR_SUCCESS)
@@ -334,8 +335,11 @@ static DWORD load (struct pss_unwinder *u) {
   if (rc == 0) rc = pss_unwind_load_pages(u);
   if (rc == -ENOMEM) return fail(ERROR_NOT_ENOUGH_MEMORY, "out of memory");
   if (rc != 0) return fail(ERROR_GEN_FAILURE, "a walk of the snapshot failed");
+  /* memory: a clone's, or a loaded snapshot's file (a zero-length read
+     succeeds exactly when there is one) */
   u->has_clone = PssQuerySnapshot(u->snapshot, PSS_QUERY_VA_CLONE_INFORMATION, &clone,
-                                  sizeof clone) == ERROR_SUCCESS;
+                                  sizeof clone) == ERROR_SUCCESS ||
+                 PssLinuxReadSnapshotMemory(u->snapshot, 0, NULL, 0, &none) == ERROR_SUCCESS;
   if (u->page_count == 0 && !u->has_clone)
     return fail(ERROR_NOT_FOUND, "the snapshot holds no stack memory (capture "
                 "with PSS_LINUX_CAPTURE_STACKS or PSS_CAPTURE_VA_CLONE)");

@@ -110,6 +110,24 @@ DWORD lpss_snapshot_core_file (HPSS h, FILE *f) {
   return ERROR_NOT_SUPPORTED;
 }
 
+/* Saved snapshots are a Linux extension of libpss. */
+DWORD lpss_snapshot_save (HPSS h, const char *path, int memory) {
+  (void)h; (void)path; (void)memory;
+  return ERROR_NOT_SUPPORTED;
+}
+DWORD lpss_snapshot_save_file (HPSS h, FILE *f, int memory) {
+  (void)h; (void)f; (void)memory;
+  return ERROR_NOT_SUPPORTED;
+}
+DWORD lpss_snapshot_load (const char *path, HPSS *h) {
+  (void)path; (void)h;
+  return ERROR_NOT_SUPPORTED;
+}
+DWORD lpss_snapshot_load_file (FILE *f, HPSS *h) {
+  (void)f; (void)h;
+  return ERROR_NOT_SUPPORTED;
+}
+
 /* Windows captures wait for nothing libpss bounds: pss.wait_limit only
 ** answers the Linux default, 5 seconds. */
 static DWORD wait_limit_set (DWORD ms) { (void)ms; return 5000; }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "linux/file/path.h"
 #include "linux/file/snapfile.h"
 #include "linux/ptrace/ptrace.h"
 #include "linux/store/store.h"
@@ -328,32 +329,59 @@ int pss_snapshot_save (const struct pss_store *s, int fd, unsigned flags) {
 /* }====================================================================== */
 
 
-PSS_EXPORT DWORD PssLinuxSaveSnapshot (HPSS SnapshotHandle, int Fd, DWORD Flags) {
-  int fl = Fd >= 0 ? fcntl(Fd, F_GETFL) : -1;
-  struct pss_store *s;
-  int rc, cancel;
-  pss_fail_detail(NULL);
-  if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
-    return pss_fail(ERROR_INVALID_HANDLE);
-  if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
-    pss_store_release(s);
-    pss_fail_detail(fl < 0 ? "Fd is not an open descriptor" : "Fd is not open for writing");
-    return pss_fail(ERROR_INVALID_HANDLE);
-  }
-  if ((Flags & ~PSS_LINUX_SAVE_MEMORY) != 0) {
-    pss_store_release(s);
-    return pss_fail(ERROR_INVALID_PARAMETER);
-  }
+/* Flags and the snapshot's memory, checked before anything is written. */
+static DWORD check_save (const struct pss_store *s, DWORD Flags) {
+  if ((Flags & ~PSS_LINUX_SAVE_MEMORY) != 0) return pss_fail(ERROR_INVALID_PARAMETER);
   if ((Flags & PSS_LINUX_SAVE_MEMORY) && s->clone.pid <= 0 && s->mem.count == 0) {
-    pss_store_release(s);
     pss_fail_detail("the snapshot holds no memory to save (captured without "
                     "PSS_CAPTURE_VA_CLONE, or loaded from a file saved without it)");
     return pss_fail(ERROR_NOT_FOUND);
   }
-  /* a cancelled write would leave the signal mask and the reference behind */
+  return ERROR_SUCCESS;
+}
+
+struct save_job { const struct pss_store *s; DWORD flags; };
+
+static int put_snapshot (const void *ctx, int fd) {
+  const struct save_job *j = ctx;
+  return pss_snapshot_save(j->s, fd, j->flags);
+}
+
+/* Path or Fd (Path NULL); a cancelled write would leave the signal mask,
+** a new file and the reference behind. */
+static DWORD save (HPSS SnapshotHandle, const char *Path, int Fd, DWORD Flags) {
+  struct pss_store *s;
+  struct save_job job;
+  struct pss_writer w = { put_snapshot, &job };
+  DWORD code;
+  int rc, cancel;
+  if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
+    return pss_fail(ERROR_INVALID_HANDLE);
+  if ((code = check_save(s, Flags)) != ERROR_SUCCESS) {
+    pss_store_release(s);
+    return code;
+  }
+  job.s = s;
+  job.flags = Flags;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-  rc = pss_snapshot_save(s, Fd, Flags);
+  rc = Path != NULL ? pss_write_path(Path, &w) : pss_snapshot_save(s, Fd, Flags);
   pss_store_release(s);
   pthread_setcancelstate(cancel, NULL);
   return pss_win32_error(rc);
+}
+
+PSS_EXPORT DWORD PssLinuxSaveSnapshot (HPSS SnapshotHandle, int Fd, DWORD Flags) {
+  int fl = Fd >= 0 ? fcntl(Fd, F_GETFL) : -1;
+  pss_fail_detail(NULL);
+  if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
+    pss_fail_detail(fl < 0 ? "Fd is not an open descriptor" : "Fd is not open for writing");
+    return pss_fail(ERROR_INVALID_HANDLE);
+  }
+  return save(SnapshotHandle, NULL, Fd, Flags);
+}
+
+PSS_EXPORT DWORD PssLinuxSaveSnapshotFile (HPSS SnapshotHandle, const char *Path, DWORD Flags) {
+  pss_fail_detail(NULL);
+  if (Path == NULL || *Path == '\0') return pss_fail(ERROR_INVALID_PARAMETER);
+  return save(SnapshotHandle, Path, -1, Flags);
 }

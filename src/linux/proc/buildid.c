@@ -41,7 +41,7 @@ static int image_start (const PSS_LINUX_VA_SPACE_ENTRY *e) {
 ** first of its mappings (the loader maps them in ascending order) whose
 ** part of the file holds off. The bytes read, 0 if none maps it, -errno.
 */
-static ssize_t read_image (struct pss_target *t, struct pss_table *tab, size_t first,
+static ssize_t read_image (const struct pss_image_reader *t, struct pss_table *tab, size_t first,
                            uint64_t off, void *buf, size_t n) {
   const PSS_LINUX_VA_SPACE_ENTRY *a = row_at(tab, first);
   size_t k;
@@ -51,14 +51,14 @@ static ssize_t read_image (struct pss_target *t, struct pss_table *tab, size_t f
     if (k != first && !same_file(a, e)) continue;
     if (off < e->Offset || (into = off - e->Offset) >= e->Region.RegionSize) continue;
     if (n > e->Region.RegionSize - into) n = (size_t)(e->Region.RegionSize - into);
-    return pss_read_memory(t, (uintptr_t)e->Region.BaseAddress + into, buf, n);
+    return t->read(t->ctx, (uintptr_t)e->Region.BaseAddress + into, buf, n);
   }
   return 0;
 }
 
 /* File bytes [off, off + size) from the probe if it holds them, else read
 ** into more (at most MORE of them). *got: how many; NULL if unreadable. */
-static const unsigned char *image_bytes (struct pss_target *t, struct pss_table *tab,
+static const unsigned char *image_bytes (const struct pss_image_reader *t, struct pss_table *tab,
                                          size_t first, const unsigned char *probe,
                                          size_t probe_len, uint64_t off, uint64_t size,
                                          unsigned char *more, size_t *got, int *err) {
@@ -73,7 +73,7 @@ static const unsigned char *image_bytes (struct pss_target *t, struct pss_table 
 
 /* The image's build id into id: its length, 0 if it has none we could
 ** read, or -errno if the target cannot be read at all. */
-static int image_build_id (struct pss_target *t, struct pss_table *tab, size_t first,
+static int image_build_id (const struct pss_image_reader *t, struct pss_table *tab, size_t first,
                            unsigned char *id) {
   unsigned char probe[PROBE], table[MORE], notes[MORE];
   const unsigned char *ph, *seg;
@@ -121,21 +121,29 @@ static void clear_build_ids (struct pss_table *tab) {
   }
 }
 
-void pss_capture_build_ids (struct pss_target *t, struct pss_store *s) {
-  struct pss_table *tab = &s->tables[PSS_TABLE_REGIONS];
+void pss_build_ids (struct pss_table *tab, const struct pss_image_reader *r) {
   size_t i;
   for (i = 0; i < tab->count; i++) {
     unsigned char id[PSS_LINUX_BUILD_ID_MAX];
     const PSS_LINUX_VA_SPACE_ENTRY *e = row_at(tab, i);
     int len;
     if (e->BuildIdLength != 0 || !image_start(e)) continue;
-    len = image_build_id(t, tab, i, id);
+    len = image_build_id(r, tab, i, id);
     /* not ours to read (an unfrozen capture without the right to trace),
     ** or gone: no image will answer */
     if (len == -EPERM || len == -EACCES || len == -ESRCH) break;
     if (len > 0) set_build_id(tab, i, id, (size_t)len);
   }
+}
+
+static ssize_t target_read (void *t, uint64_t address, void *buf, size_t n) {
+  return pss_read_memory(t, (uintptr_t)address, buf, n);
+}
+
+void pss_capture_build_ids (struct pss_target *t, struct pss_store *s) {
+  struct pss_image_reader r = { target_read, t };
+  pss_build_ids(&s->tables[PSS_TABLE_REGIONS], &r);
   /* the target runs on: once reaped, its pid may have named another
   ** process while we read */
-  if (!pss_target_alive(t)) clear_build_ids(tab);
+  if (!pss_target_alive(t)) clear_build_ids(&s->tables[PSS_TABLE_REGIONS]);
 }

@@ -68,6 +68,9 @@ int pss_capture_process(struct pss_target *t, struct pss_store *s) PSS_MUST_CHEC
 int pss_capture_threads(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
 int pss_capture_handles(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
 int pss_capture_regions(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK;
+/* The Win32 protection of a maps line's "rwxp" (copy-on-write file pages:
+** PAGE_WRITECOPY, as for Windows views). */
+DWORD pss_region_protect(const char *perms, int file_backed);
 /* The rows of /proc/PID/maps alone (no names, no image fields) into tab,
 ** a region table (rows of PSS_LINUX_VA_SPACE_ENTRY), for a pass that
 ** needs the mappings of a capture that did not ask for its VA space. */
@@ -78,6 +81,13 @@ const PSS_LINUX_VA_SPACE_ENTRY *pss_region_at(const struct pss_table *tab, uint6
 ** maps (buildid.c), read from the target's memory; left empty where the
 ** kernel will not let us read it. */
 void pss_capture_build_ids(struct pss_target *t, struct pss_store *s);
+/* The same from any memory that holds the images (a core's): what reads
+** it, returning the bytes read or -errno. */
+struct pss_image_reader {
+  ssize_t (*read)(void *ctx, uint64_t address, void *buf, size_t n);
+  void *ctx;
+};
+void pss_build_ids(struct pss_table *tab, const struct pss_image_reader *r);
 
 /* Socket descriptions from /proc/PID/net/ for the given inodes. */
 struct pss_socket_info {

@@ -24,7 +24,7 @@ static int is_file_backed (const PSS_LINUX_VA_SPACE_ENTRY *e) {
 }
 
 /* Copy-on-write file pages are PAGE_WRITECOPY, as for Windows views. */
-static DWORD protect_of (const char *perms, int file_backed) {
+DWORD pss_region_protect (const char *perms, int file_backed) {
   int r = perms[0] == 'r', w = perms[1] == 'w', x = perms[2] == 'x';
   int cow = w && perms[3] == 'p' && file_backed;
   if (!r && !w && !x) return PAGE_NOACCESS;
@@ -53,7 +53,7 @@ static int add_region (struct pss_table *tab, const struct pss_maps_line *ml) {
   e->DeviceMajor = ml->dev_major;
   e->DeviceMinor = ml->dev_minor;
   memcpy(e->Permissions, ml->perms, 4);
-  e->Region.Protect = protect_of(ml->perms, ml->inode != 0);
+  e->Region.Protect = pss_region_protect(ml->perms, ml->inode != 0);
   e->Region.AllocationProtect = e->Region.Protect;
   e->Region.State = e->Region.Protect == PAGE_NOACCESS ? MEM_RESERVE : MEM_COMMIT;
   if (ml->inode != 0 || ml->perms[3] == 's') e->Region.Type = MEM_MAPPED;
