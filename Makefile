@@ -312,7 +312,7 @@ windows-test: windows $(WIN)/test_win.exe
 
 # Every suite runs even when one fails; the summary decides the exit code.
 SUITES = c lua host console c-asan lua-asan host-asan console-asan \
-         c-valgrind lua-valgrind host-valgrind console-valgrind windows fuzz
+         c-valgrind lua-valgrind host-valgrind console-valgrind windows fuzz fuzz-loader
 test: deps
 	@rm -rf $(TAP); mkdir -p $(TAP)
 	@$(MAKE) --no-print-directory all

@@ -48,6 +48,8 @@ int main (void) {
   failed += run_unwind_suite();
   failed += run_stack_hazard_suite();
   failed += run_save_suite();
+  failed += run_coreload_suite();
+  failed += run_crossdup_suite();
   failed += run_seccomp_suite();
   failed += run_core_suite();
   failed += run_vaclone_suite();

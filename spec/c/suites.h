@@ -30,5 +30,7 @@ int run_stack_capture_suite (void);
 int run_unwind_suite (void);
 int run_stack_hazard_suite (void);
 int run_save_suite (void);
+int run_coreload_suite (void);
+int run_crossdup_suite (void);
 
 #endif

@@ -6,6 +6,7 @@
 ** foreign, cut at every length, a bit flipped in every byte, rows rewritten
 ** behind valid checksums, lengths and counts far past the file.
 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -901,6 +902,46 @@ static void memory_without_a_clone_is_not_found (void **state) {
 /* }====================================================================== */
 
 
+/* The fixed corpus of spec/fuzz/loader-corpus (the fuzzer's seeds, made
+** by loader-seeds.py): the sound files load and walk, every hostile one is
+** refused with a detail -- by name: "snapshot*" and "core-small" load,
+** "newer-major" is ERROR_NOT_SUPPORTED, anything else ERROR_BAD_FORMAT. */
+static void the_bad_file_corpus_is_refused (void **state) {
+  struct fixture *f = FIXTURE(state);
+  const char *dir = "spec/fuzz/loader-corpus";
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  size_t files = 0;
+  if (d == NULL) fail_because("%s: %s (run from the repository's top)", dir, strerror(errno));
+  while ((e = readdir(d)) != NULL) {
+    char path[512];
+    HPSS l = NULL;
+    DWORD rc, want;
+    int fd;
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    assert_true((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
+    rc = PssLinuxLoadSnapshot(fd, &l);
+    close(fd);
+    want = strncmp(e->d_name, "snapshot", 8) == 0 || strcmp(e->d_name, "core-small.core") == 0
+           ? ERROR_SUCCESS : strncmp(e->d_name, "newer-major", 11) == 0 ? ERROR_NOT_SUPPORTED
+           : ERROR_BAD_FORMAT;
+    if (rc != want)
+      fail_because("%s: %s, expected %s (%s)", e->d_name, win32_error_name(rc),
+                   win32_error_name(want), detail());
+    if (rc == ERROR_SUCCESS) {
+      fixture_keep_snapshot(f, l);
+      walk_everything(f, l);
+    } else {
+      assert_true(detail()[0] != '\0');
+      note("%s: %s", e->d_name, detail());
+    }
+    files++;
+  }
+  closedir(d);
+  assert_true(files >= 10);
+}
+
 int run_save_suite (void) {
   const struct CMUnitTest tests[] = {
     fixture_test(a_memfd_round_trip_gives_every_entry),
@@ -920,6 +961,7 @@ int run_save_suite (void) {
     fixture_test(saved_memory_saves_again_the_same),
     fixture_test(crafted_memory_is_read_or_refused),
     fixture_test(memory_without_a_clone_is_not_found),
+    fixture_test(the_bad_file_corpus_is_refused),
   };
   return cmocka_run_group_tests_name("save", tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 #!/bin/sh
-# spec/fuzz/run.sh MODE OUT TAP [SECONDS] -- the /proc parsers (and the ELF
-# note reader, proc/elf.c) under libFuzzer
+# spec/fuzz/run.sh MODE OUT TAP [SECONDS [FUZZER]] -- a fuzz target under
+# libFuzzer: FUZZER "procfs" (the default: the /proc parsers and the ELF
+# note reader, proc/elf.c) or "loader" (PssLinuxLoadSnapshot of saved
+# snapshots and ELF cores, with all of libpss)
 #
 #   fuzz     every seed of spec/fuzz/corpus once, then SECONDS of fuzzing
 #            on a copy of the seeds in OUT/corpus (the repository is never
@@ -11,11 +13,25 @@
 # crashing input, or "ok 1 # SKIP why" where clang cannot build a fuzzer.
 # FUZZ_CC (clang) and FUZZ_CFLAGS come from spec/fuzz/fuzz.mk.
 set -u
-mode=$1 out=$2 tap=$3 seconds=${4:-60}
+mode=$1 out=$2 tap=$3 seconds=${4:-60} fuzzer=${5:-procfs}
 cc=${FUZZ_CC:-clang}
-seeds=spec/fuzz/corpus
-bin=$out/fuzz_procfs
-sources="spec/fuzz/fuzz_procfs.c src/linux/proc/procfs.c src/linux/proc/elf.c"
+case $fuzzer in
+  procfs)
+    what="procfs parsers"
+    seeds=spec/fuzz/corpus
+    max_len=4096
+    sources="spec/fuzz/fuzz_procfs.c src/linux/proc/procfs.c src/linux/proc/elf.c"
+    headers="src/linux/proc/procfs.h src/linux/proc/elf.h" ;;
+  loader)
+    what="snapshot and core loader"
+    seeds=spec/fuzz/loader-corpus
+    max_len=65536
+    sources="spec/fuzz/fuzz_loader.c src/text.c $(ls src/linux/*.c src/linux/*/*.c \
+      src/linux/ptrace/x86_64/*.c src/linux/ptrace/x86_64/*.S | tr '\n' ' ')"
+    headers="$(ls src/*.h src/linux/*.h src/linux/*/*.h | tr '\n' ' ')" ;;
+  *) echo "run.sh: no fuzzer $fuzzer" >&2; exit 2 ;;
+esac
+bin=$out/fuzz_$fuzzer
 mkdir -p "$out" "$(dirname "$tap")"
 
 finish () {   # finish ok|not-ok DESCRIPTION [LOG]
@@ -55,11 +71,11 @@ printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\n%s
 
 stale=0
 [ -x "$bin" ] || stale=1
-for s in $sources src/linux/proc/procfs.h src/linux/proc/elf.h; do [ "$s" -nt "$bin" ] && stale=1; done
+for s in $sources $headers; do [ "$s" -nt "$bin" ] && stale=1; done
 if [ $stale = 1 ]; then
   # shellcheck disable=SC2086
   "$cc" ${FUZZ_CFLAGS:-} $sources -o "$bin" > "$out/build.log" 2>&1 ||
-    finish not-ok "the procfs fuzzer builds" "$out/build.log"
+    finish not-ok "the $fuzzer fuzzer builds" "$out/build.log"
 fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
@@ -67,28 +83,32 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # Every seed once
 # shellcheck disable=SC2046
-if ! "$bin" -timeout=5 -rss_limit_mb=2048 $(ls "$seeds"/* ) > "$out/regress.log" 2>&1; then
-  report "$out/regress.log" "$(grep -o 'Running: [^ ]*' "$out/regress.log" | tail -n 1 | cut -d' ' -f2)"
-  finish not-ok "procfs parsers crash on a seed of $seeds" "$out/report.log"
+if ! "$bin" -timeout=5 -rss_limit_mb=2048 $(ls "$seeds"/* ) > "$out/regress-$fuzzer.log" 2>&1; then
+  report "$out/regress-$fuzzer.log" \
+    "$(grep -o 'Running: [^ ]*' "$out/regress-$fuzzer.log" | tail -n 1 | cut -d' ' -f2)"
+  finish not-ok "$what crash on a seed of $seeds" "$out/report.log"
 fi
 count=$(ls "$seeds" | wc -l | tr -d ' ')
-[ "$mode" = regress ] && finish ok "procfs parsers ran every seed ($count) once, no crash"
+[ "$mode" = regress ] && finish ok "$what ran every seed ($count) once, no crash"
 
 # Fuzzing, bounded in time, on a copy of the seeds
-mkdir -p "$out/corpus"
-cp "$seeds"/* "$out/corpus/"
+work=$out/corpus-$fuzzer
+mkdir -p "$work"
+cp "$seeds"/* "$work/"
 rm -f "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-*
-"$bin" -max_total_time="$seconds" -max_len=4096 -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$out/" "$out/corpus" > "$out/fuzz.log" 2>&1
+"$bin" -max_total_time="$seconds" -max_len=$max_len -timeout=5 -rss_limit_mb=2048 \
+  -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$out/" "$work" \
+  > "$out/fuzz-$fuzzer.log" 2>&1
 rc=$?
 if [ $rc -ne 0 ]; then
   input=$(ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-* 2>/dev/null | head -n 1)
-  report "$out/fuzz.log" "${input:-none written (exit $rc)}"
-  finish not-ok "procfs parsers fuzzed: libFuzzer stopped on a failure" "$out/report.log"
+  report "$out/fuzz-$fuzzer.log" "${input:-none written (exit $rc)}"
+  finish not-ok "$what fuzzed: libFuzzer stopped on a failure" "$out/report.log"
 fi
-done_line=$(grep '^Done [0-9]* runs in [0-9]* second' "$out/fuzz.log" | tail -n 1)
+done_line=$(grep '^Done [0-9]* runs in [0-9]* second' "$out/fuzz-$fuzzer.log" | tail -n 1)
 runs=$(echo "$done_line" | cut -d' ' -f2)
 secs=$(echo "$done_line" | cut -d' ' -f5)
-grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' "$out/fuzz.log" |
+grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' \
+  "$out/fuzz-$fuzzer.log" |
   sed 's/^stat:://' > "$out/stats.log"
-finish ok "procfs parsers fuzzed ${secs:-?} s, ${runs:-?} runs, no crash" "$out/stats.log"
+finish ok "$what fuzzed ${secs:-?} s, ${runs:-?} runs, no crash" "$out/stats.log"

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "linux/file/handoff.h"
 #include "linux/ptrace/ptrace.h"
 #include "linux/proc/procfs.h"
 
@@ -554,42 +555,82 @@ fail:
 
 /* {======================================================================
 ** Free, duplicate
+**
+** Within the calling process a duplicate is a second handle to the same
+** immutable store. Another process gets, or gives, a sealed copy of it
+** (file/handoff.c): the handle there names a descriptor of its own.
 ** ======================================================================= */
-static DWORD free_local (HPSS SnapshotHandle) {
-  struct pss_store *s = pss_registry_remove((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT);
-  int cancel;
-  if (s == NULL) return pss_fail(ERROR_INVALID_HANDLE);
-  /* the release joins a keeper thread: never cancelled halfway */
-  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+
+/* A snapshot of this process let go of: a slot of the registry, or a
+** descriptor another process handed over. 0 or -EBADF. */
+static int free_local (HPSS SnapshotHandle) {
+  uintptr_t h = (uintptr_t)SnapshotHandle;
+  struct pss_store *s;
+  if (pss_handoff_fd(h) >= 0) return pss_handoff_free(h);
+  if ((s = pss_registry_remove(h, PSS_KIND_SNAPSHOT)) == NULL) return -EBADF;
   pss_store_release(s);
-  pthread_setcancelstate(cancel, NULL);
-  return ERROR_SUCCESS;
+  return 0;
+}
+
+/* A snapshot another process holds, freed there (its descriptor closed). */
+static int free_remote (HANDLE ProcessHandle, HPSS SnapshotHandle) {
+  struct pss_target t;
+  int rc = target_open(ProcessHandle, 0, &t);
+  if (rc == 0) rc = pss_handoff_drop(&t, (uintptr_t)SnapshotHandle);
+  target_close(&t);
+  return rc;
 }
 
 /*
-** A snapshot is memory of the process that holds it; freeing it in, or
-** copying it into, another process would mean writing into that process.
+** The release joins a keeper thread, a free in another process stops it
+** for a moment: neither is cancelled halfway.
 */
 PSS_EXPORT DWORD WINAPI PssFreeSnapshot (HANDLE ProcessHandle, HPSS SnapshotHandle) {
-  int cur = is_current_process(ProcessHandle);
-  if (cur < 0) return pss_win32_error(cur);
-  if (!cur) return pss_fail(ERROR_NOT_SUPPORTED);
-  return free_local(SnapshotHandle);
+  int cur, rc, cancel;
+  pss_fail_detail(NULL);
+  if ((cur = is_current_process(ProcessHandle)) < 0) return pss_win32_error(cur);
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+  rc = cur ? free_local(SnapshotHandle) : free_remote(ProcessHandle, SnapshotHandle);
+  pthread_setcancelstate(cancel, NULL);
+  return pss_win32_error(rc);
 }
 
-static DWORD duplicate_local (HPSS SnapshotHandle, HPSS *TargetSnapshotHandle) {
-  struct pss_store *s;
-  uintptr_t h;
-  if (TargetSnapshotHandle == NULL) return pss_fail(ERROR_INVALID_PARAMETER);
-  /* the reference taken by the lookup becomes the new handle's */
-  if ((s = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT)) == NULL)
-    return pss_fail(ERROR_INVALID_HANDLE);
-  if ((h = pss_registry_add(PSS_KIND_SNAPSHOT, s)) == 0) {
-    pss_store_release(s);
-    return pss_fail(ERROR_NOT_ENOUGH_MEMORY);
+/* The store a handle of the source holds: a reference to ours, or
+** another process's snapshot loaded here. */
+static int fetch (HANDLE process, int local, HPSS SnapshotHandle, struct pss_store **out) {
+  struct pss_target t;
+  int rc;
+  if (local) {
+    *out = pss_registry_get((uintptr_t)SnapshotHandle, PSS_KIND_SNAPSHOT);
+    return *out != NULL ? 0 : -EBADF;
   }
-  *TargetSnapshotHandle = (HPSS)h;
-  return ERROR_SUCCESS;
+  if ((rc = target_open(process, 0, &t)) == 0) rc = pss_handoff_fetch(&t, (uintptr_t)SnapshotHandle, out);
+  target_close(&t);
+  return rc;
+}
+
+/* A handle to s in the target process; takes the fetch's reference. */
+static int put (HANDLE process, int local, struct pss_store *s, uintptr_t *out) {
+  struct pss_target t;
+  int rc;
+  if (local) {
+    /* the fetch's reference becomes the new handle's */
+    if ((*out = pss_registry_add(PSS_KIND_SNAPSHOT, s)) != 0) return 0;
+    pss_store_release(s);
+    return -ENOMEM;
+  }
+  if ((rc = target_open(process, 0, &t)) == 0) rc = pss_handoff_put(&t, s, out);
+  target_close(&t);
+  pss_store_release(s);
+  return rc;
+}
+
+/* PSS_DUPLICATE_CLOSE_SOURCE, whatever the duplication gave: its detail stays. */
+static void close_source (HANDLE process, int local, HPSS SnapshotHandle) {
+  char detail[PSS_DETAIL_MAX];
+  pss_take_detail(detail, sizeof detail);
+  (void)(local ? free_local(SnapshotHandle) : free_remote(process, SnapshotHandle));
+  pss_fail_detail(detail);
 }
 
 PSS_EXPORT DWORD WINAPI PssDuplicateSnapshot (HANDLE SourceProcessHandle,
@@ -597,17 +638,21 @@ PSS_EXPORT DWORD WINAPI PssDuplicateSnapshot (HANDLE SourceProcessHandle,
                                               HANDLE TargetProcessHandle,
                                               HPSS *TargetSnapshotHandle,
                                               PSS_DUPLICATE_FLAGS Flags) {
-  int src = is_current_process(SourceProcessHandle);
-  int dst = is_current_process(TargetProcessHandle);
-  DWORD rc;
-  if (src < 0) return pss_win32_error(src);
-  if (!src) return pss_fail(ERROR_NOT_SUPPORTED);
-  if (Flags & ~PSS_DUPLICATE_CLOSE_SOURCE) rc = pss_fail(ERROR_INVALID_PARAMETER);
-  else if (dst < 0) rc = pss_win32_error(dst);
-  else if (!dst) rc = pss_fail(ERROR_NOT_SUPPORTED);
-  else rc = duplicate_local(SnapshotHandle, TargetSnapshotHandle);
+  struct pss_store *s;
+  uintptr_t h = 0;
+  int src, dst, rc, cancel;
+  pss_fail_detail(NULL);
+  if ((src = is_current_process(SourceProcessHandle)) < 0) return pss_win32_error(src);
+  dst = is_current_process(TargetProcessHandle);
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+  if ((Flags & ~PSS_DUPLICATE_CLOSE_SOURCE) || TargetSnapshotHandle == NULL) rc = -EINVAL;
+  else if (dst < 0) rc = dst;
+  else if ((rc = fetch(SourceProcessHandle, src, SnapshotHandle, &s)) == 0)
+    rc = put(TargetProcessHandle, dst, s, &h);
+  if (rc == 0) *TargetSnapshotHandle = (HPSS)h;
   /* documented: the source is freed even when the duplication fails */
-  if (Flags & PSS_DUPLICATE_CLOSE_SOURCE) free_local(SnapshotHandle);
-  return rc;
+  if (Flags & PSS_DUPLICATE_CLOSE_SOURCE) close_source(SourceProcessHandle, src, SnapshotHandle);
+  pthread_setcancelstate(cancel, NULL);
+  return pss_win32_error(rc);
 }
 /* }====================================================================== */

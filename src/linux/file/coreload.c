@@ -594,7 +594,7 @@ static int add_region (struct pss_table *tab, uint64_t start, uint64_t size, con
   e->Offset = m != NULL ? m->offset : 0;
   memcpy(e->Permissions, perms, 3);
   e->Permissions[3] = 'p';
-  e->Region.Protect = perms[0] == '?' ? 0 : pss_region_protect(perms, m != NULL);
+  e->Region.Protect = perms[0] == '?' ? 0 : pss_region_protect(e->Permissions, m != NULL);
   e->Region.AllocationProtect = e->Region.Protect;
   e->Region.State = e->Region.Protect == PAGE_NOACCESS ? MEM_RESERVE : MEM_COMMIT;
   e->Region.Type = m != NULL ? MEM_MAPPED : vdso ? MEM_IMAGE : MEM_PRIVATE;

@@ -28,6 +28,10 @@
 ** - a thread found inside the stub (left by a capturer that died) is never
 **   written under: the capture is refused as busy.
 **
+** The same means run one system call in a stopped thread (at the end of
+** this file): a snapshot handed to another process is a descriptor its
+** thread makes, or closes (file/handoff.c).
+**
 ** This file is the same on every machine: what differs -- the stub, the
 ** registers it is run with, the system call instruction -- is ARCH/clone.c
 ** behind ptrace/arch.h.
@@ -38,6 +42,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -162,23 +167,43 @@ static uint64_t find_syscall (struct injection *in, uint64_t start, uint64_t end
   return i < n ? start + i : 0;
 }
 
+/* The executable mappings of the target, at most max of them, into list:
+** how many, or -errno. */
+static ssize_t exec_mappings (struct pss_target *t, struct mapping *list, size_t max) {
+  struct mapping m;
+  ssize_t len = pss_read_at(t, t->livefd, "maps");
+  const char *p, *end;
+  size_t n = 0;
+  int r;
+  if (len < 0) return len;
+  for (p = t->scratch, end = p + len; (r = next_mapping(&p, end, &m)) != 0; )
+    if (r > 0 && m.perms[2] == 'x' && n < max) list[n++] = m;
+  return (ssize_t)n;
+}
+
+/* A syscall instruction of the vDSO (or of a file's mapping): where a
+** parked clone waits, and where a lone system call is run. */
+static void find_parking (struct injection *in, const struct mapping *list, size_t n) {
+  size_t i;
+  for (i = 0; i < n && !in->parking; i++)
+    if (list[i].vdso) in->parking = find_syscall(in, list[i].start, list[i].end);
+  for (i = 0; i < n && !in->parking; i++)
+    if (list[i].file) in->parking = find_syscall(in, list[i].start, list[i].end);
+}
+
 /*
 ** The site: the padding at the end of the executable mapping holding the
 ** program's entry point, else of any other executable mapping. Nobody
 ** executes padding, so the stub there cannot meet the program's own code.
-** Also picks the clone's parking place, a syscall instruction of the vDSO
-** (or of the site's mapping).
+** Also picks the clone's parking place.
 */
 static int find_site (struct injection *in) {
-  struct mapping m, list[512];
+  struct mapping list[512];
   uint64_t entry = entry_point(in->t);
-  ssize_t len = pss_read_at(in->t, in->t->livefd, "maps");
-  const char *p, *end;
-  size_t n = 0, i;
-  int r;
-  if (len < 0) return (int)len;
-  for (p = in->t->scratch, end = p + len; (r = next_mapping(&p, end, &m)) != 0; )
-    if (r > 0 && m.perms[2] == 'x' && n < sizeof list / sizeof list[0]) list[n++] = m;
+  ssize_t got = exec_mappings(in->t, list, sizeof list / sizeof list[0]);
+  size_t n, i;
+  if (got < 0) return (int)got;
+  n = (size_t)got;
   for (i = 0; i < n && !in->site; i++)
     if (entry >= list[i].start && entry < list[i].end) try_site(in, &list[i]);
   for (i = 0; i < n && !in->site; i++)
@@ -187,10 +212,7 @@ static int find_site (struct injection *in) {
     pss_fail_detail("no executable mapping of the target ends in padding for the injection");
     return -EOPNOTSUPP;
   }
-  for (i = 0; i < n && !in->parking; i++)
-    if (list[i].vdso) in->parking = find_syscall(in, list[i].start, list[i].end);
-  for (i = 0; i < n && !in->parking; i++)
-    if (list[i].file) in->parking = find_syscall(in, list[i].start, list[i].end);
+  find_parking(in, list, n);
   return in->parking ? 0 : -EOPNOTSUPP;
 }
 
@@ -429,6 +451,22 @@ static int disarm (struct injection *in) {
   return rc;
 }
 
+/* The injecting thread's filters' answer for calls: 0 if a certain yes;
+** otherwise -EACCES with the reason (denied: the evaluator's, or `denied`). */
+static int seccomp_verdict (struct injection *in, const struct pss_seccomp_call *calls, size_t n,
+                            const char *denied) {
+  const char *why = NULL;
+  int verdict = pss_seccomp_check(in->tid, calls, n, &why);
+  if (verdict < 0) return verdict;
+  if (verdict == PSS_SECCOMP_ALLOWED) return 0;
+  /* the evaluator's reason names the filter's action and the call */
+  pss_fail_detail(why != NULL ? why
+                  : verdict == PSS_SECCOMP_DENIED
+                    ? denied
+                    : "the target has seccomp filters pss cannot read (CAP_SYS_ADMIN needed)");
+  return -EACCES;
+}
+
 /*
 ** The injecting thread's seccomp filters, asked about every system call
 ** the stub makes in it and in the clones (they inherit its filters), with
@@ -445,26 +483,20 @@ static int seccomp_allows (struct injection *in) {
     { SYS_close_range, PSS_SECCOMP_ARCH_NATIVE, ip, { 0, ~0u, 2, 0, 0, 0 } },
     { SYS_exit_group, PSS_SECCOMP_ARCH_NATIVE, ip, { 0, 0, 0, 0, 0, 0 } },
   };
-  const char *why = NULL;
-  int verdict = pss_seccomp_check(in->tid, calls, sizeof calls / sizeof calls[0], &why);
-  if (verdict < 0) return verdict;
-  if (verdict == PSS_SECCOMP_ALLOWED) return 0;
-  /* the evaluator's reason names the filter's action and the call */
-  pss_fail_detail(why != NULL ? why
-                  : verdict == PSS_SECCOMP_DENIED
-                    ? "the target's seccomp filter forbids a system call the clone needs"
-                    : "the target has seccomp filters pss cannot read (CAP_SYS_ADMIN needed)");
-  return -EACCES;
+  return seccomp_verdict(in, calls, sizeof calls / sizeof calls[0],
+                         "the target's seccomp filter forbids a system call the clone needs");
 }
 
-static int prepare (struct injection *in, struct pss_freeze *fz) {
+/* The thread to run the injection, its registers and signal mask as
+** found, and the target's mem file; what for, in words, for a refusal. */
+static int take_thread (struct injection *in, struct pss_freeze *fz, const char *what) {
   int rc;
   in->deadline = pss_deadline();
   if ((in->tid = pss_freeze_injector(fz)) == 0) {
     size_t i;
     for (i = 0; i < fz->n && pss_freeze_thread(fz, i) == 0; i++) {}
     if (i == fz->n) return -ESRCH;    /* no thread left: the process has exited */
-    pss_fail_detail("no thread of the target is in a plain stop to make the clone");
+    pss_fail_detailf("no thread of the target is in a plain stop to %s", what);
     return -EBUSY;
   }
   in->wait_flags = in->tid == fz->leader && fz->own_child ? PSS_WAIT_KEEP_EXIT : 0;
@@ -478,6 +510,12 @@ static int prepare (struct injection *in, struct pss_freeze *fz) {
     in->memfd = -1;
     if (gone) return -ESRCH;
   }
+  return 0;
+}
+
+static int prepare (struct injection *in, struct pss_freeze *fz) {
+  int rc;
+  if ((rc = take_thread(in, fz, "make the clone")) < 0) return rc;
   if ((rc = find_site(in)) < 0) return rc;
   if ((rc = site_in_use(in, fz)) < 0) return rc;
   return seccomp_allows(in);
@@ -549,5 +587,162 @@ int pss_clone_settle (struct pss_clone *c) {
   if ((rc = pss_gpregs_set(c->pid, &r)) < 0) return rc;
   if ((rc = mem_write(-1, c->pid, c->site, zeros, SITE_SIZE)) < 0) return rc;
   return pss_clone_finish(c);
+}
+/* }====================================================================== */
+
+
+/* {======================================================================
+** One system call run by a thread of a frozen process (file/handoff.c
+** puts a descriptor into another process, or takes one out, this way)
+** ======================================================================= */
+
+/* The call's data goes below the thread's stack pointer, past its red
+** zone and the 256 bytes the stub would use: nothing of the thread's
+** lives there. The bytes found there are put back after. */
+#define DATA_GAP (PSS_STACK_RED_ZONE + 256)
+#define DATA_MAX 256
+
+struct lone_call {
+  struct injection in;
+  const struct pss_lone_call *call;
+  uint64_t data_at;                  /* where the data is, 0 if none */
+  size_t data_len;                   /* its length, rounded up to 8 */
+  unsigned char saved[DATA_MAX];     /* the bytes it covers */
+  int data_written;
+};
+
+/* The stack pointer of the stopped thread tid. */
+static int stack_pointer (pid_t tid, uint64_t *sp) {
+  struct pss_registers *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  int rc;
+  if (r == MAP_FAILED) return -ENOMEM;
+  if ((rc = pss_thread_registers(tid, r, 0, 0)) == 0) *sp = pss_registers_sp(r);
+  munmap(r, sizeof *r);
+  return rc;
+}
+
+/* Room for the data below the stack, and what it holds now. */
+static int place_data (struct lone_call *lc) {
+  struct injection *in = &lc->in;
+  uint64_t sp = 0;
+  int rc;
+  if (lc->call->len == 0) return 0;
+  if (lc->call->len > DATA_MAX || lc->call->data_arg < 0 || lc->call->data_arg >= 6)
+    return -EINVAL;
+  if ((rc = stack_pointer(in->tid, &sp)) < 0) return rc;
+  lc->data_len = (lc->call->len + 7) & ~(size_t)7;
+  lc->data_at = (sp - DATA_GAP - lc->data_len) & ~(uint64_t)15;
+  if (pss_mem_read(in->memfd, in->t->pid, lc->data_at, lc->saved, lc->data_len) < 0) {
+    pss_fail_detailf("the stack of thread %d of the target has no room below its pointer",
+                     (int)in->tid);
+    return -EFAULT;
+  }
+  return 0;
+}
+
+static int call_prepare (struct lone_call *lc, struct pss_freeze *fz) {
+  struct injection *in = &lc->in;
+  const struct pss_lone_call *c = lc->call;
+  struct mapping list[512];
+  ssize_t n;
+  int rc;
+  if ((rc = take_thread(in, fz, "run a system call")) < 0) return rc;
+  if ((n = exec_mappings(in->t, list, sizeof list / sizeof list[0])) < 0) return (int)n;
+  find_parking(in, list, (size_t)n);
+  if (!in->parking) {
+    pss_fail_detail("no system call instruction was found in the target to run a call on");
+    return -EOPNOTSUPP;
+  }
+  if ((rc = place_data(lc)) < 0) return rc;
+  {
+    /* the stub begins with a system call instruction: PSS_STUB_CALL_END
+    ** is that instruction's length, and the filters see the ip after it */
+    struct pss_seccomp_call sc = { (int)c->nr, PSS_SECCOMP_ARCH_NATIVE,
+                                   in->parking + PSS_STUB_CALL_END, { 0 } };
+    memcpy(sc.args, c->args, sizeof sc.args);
+    if (c->len > 0) sc.args[c->data_arg] = lc->data_at;
+    return seccomp_verdict(in, &sc, 1, "the target's seccomp filter forbids the system call");
+  }
+}
+
+/* The thread's registers for the call, on the parking instruction. */
+static int call_set (struct lone_call *lc) {
+  const struct pss_lone_call *c = lc->call;
+  struct pss_gpregs r = lc->in.resume;
+  uint64_t args[6];
+  memcpy(args, c->args, sizeof args);
+  if (c->len > 0) args[c->data_arg] = lc->data_at;
+  pss_gpregs_set_call(&r, lc->in.parking, c->nr, args, 6);
+  return pss_gpregs_set(lc->in.tid, &r);
+}
+
+/* Data, options, registers, every signal blocked: the order of arm(). */
+static int call_arm (struct lone_call *lc) {
+  struct injection *in = &lc->in;
+  uint64_t all = ~(uint64_t)0;
+  int rc;
+  if (lc->data_len > 0) {
+    unsigned char data[DATA_MAX];
+    memset(data, 0, sizeof data);
+    memcpy(data, lc->call->data, lc->call->len);
+    if ((rc = mem_write(in->memfd, in->t->pid, lc->data_at, data, lc->data_len)) < 0)
+      return rc == -ESRCH ? rc : -EPERM;
+    lc->data_written = 1;
+  }
+  if (ptrace(PTRACE_SETOPTIONS, in->tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0)
+    return -errno;
+  in->options_set = 1;
+  if ((rc = call_set(lc)) < 0) return rc;
+  in->moved = 1;
+  if (ptrace(PTRACE_SETSIGMASK, in->tid, (void *)8, &all) < 0) return -errno;
+  in->mask_set = 1;
+  return 0;
+}
+
+/* Runs it; again while a job-control stop makes the kernel ask for a
+** restart (the ERESTART* codes, which a thread never sees). */
+static int call_run (struct lone_call *lc, long *result) {
+  struct injection *in = &lc->in;
+  int attempt, rc;
+  *result = -513;
+  for (attempt = 0; attempt < 8 && *result <= -512 && *result >= -516; attempt++) {
+    if (attempt > 0 && (rc = call_set(lc)) < 0) return rc;
+    if ((rc = run_syscall(in->tid, in->wait_flags, in->deadline, &in->running, result, NULL)) < 0)
+      return rc;
+  }
+  return *result <= -512 && *result >= -516 ? -EINTR : 0;
+}
+
+/* The thread as it was (disarm), then the bytes under its stack. */
+static int call_disarm (struct lone_call *lc) {
+  int rc = disarm(&lc->in);
+  if (rc != -ETIMEDOUT && lc->data_written &&
+      mem_write(lc->in.memfd, lc->in.t->pid, lc->data_at, lc->saved, lc->data_len) < 0 && rc == 0)
+    rc = -EIO;
+  return rc;
+}
+
+int pss_inject_syscall (struct pss_target *t, struct pss_freeze *fz,
+                        const struct pss_lone_call *call, long *result) {
+  struct lone_call lc;
+  int rc, undo;
+  memset(&lc, 0, sizeof lc);
+  lc.in.t = t;
+  lc.in.memfd = -1;
+  lc.call = call;
+  rc = call_prepare(&lc, fz);
+  if (rc == 0) rc = call_arm(&lc);
+  if (rc == 0) rc = call_run(&lc, result);
+  if (rc == -ETIMEDOUT)
+    pss_fail_detailf("thread %d of the target did not come back from a system call within %u ms",
+                     (int)lc.in.tid, pss_wait_limit_ms());
+  undo = call_disarm(&lc);
+  if (rc == 0 && undo < 0) {
+    pss_fail_detailf("thread %d of the target could not be put back as it was", (int)lc.in.tid);
+    rc = undo;
+  }
+  if (lc.in.memfd >= 0) close(lc.in.memfd);
+  return rc;
 }
 /* }====================================================================== */

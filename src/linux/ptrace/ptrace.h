@@ -127,6 +127,25 @@ int pss_clone_coverage(struct pss_target *t, struct pss_store *s) PSS_MUST_CHECK
 void pss_clone_release(struct pss_clone *c);      /* kills and reaps it */
 /* Reads the clone's memory; the bytes read, or -errno if none could be. */
 ssize_t pss_clone_read(const struct pss_clone *c, uint64_t address, void *buf, size_t n);
+/*
+** One system call run by a thread of a process frozen in fz, on a system
+** call instruction of its own (the vDSO's): nr with args (unused ones
+** 0). data, if len > 0 (at most 256 bytes), is put below that thread's
+** stack for the call and its address passed as args[data_arg]. The
+** thread's registers, signal mask (every signal blocked meanwhile) and
+** those bytes are put back after. Returns 0 with the call's own result in
+** *result (-errno of the call), or -errno (-EACCES: a seccomp filter of
+** the thread would not allow it) with a detail.
+*/
+struct pss_lone_call {
+  long nr;
+  uint64_t args[6];
+  const void *data;
+  size_t len;
+  int data_arg;
+};
+int pss_inject_syscall(struct pss_target *t, struct pss_freeze *fz,
+                       const struct pss_lone_call *call, long *result) PSS_MUST_CHECK;
 /* Another process's memory: all of n bytes (process_vm_readv, else the
 ** mem file memfd if >= 0), or -ESRCH / -EIO. */
 int pss_mem_read(int memfd, pid_t pid, uint64_t address, void *buf, size_t n) PSS_MUST_CHECK;
