@@ -249,6 +249,8 @@ pss.errnames = {
   [core.ERROR_DISK_FULL] = "disk full",
   [core.ERROR_FILE_TOO_LARGE] = "file too large",
   [core.ERROR_BROKEN_PIPE] = "broken pipe",
+  [core.ERROR_BAD_FORMAT] = "bad format",
+  [core.ERROR_FILE_NOT_FOUND] = "no such file",
 }
 
 --- The short name of a Win32 code returned by pss ("access denied", ...).
