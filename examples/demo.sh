@@ -1,7 +1,8 @@
 #!/bin/sh
 # make demo: start the test target (threads, fds, mappings of every kind),
 # triage it with the Lua API and with the pss command (a report, every
-# thread's stack, a core) while it runs, then stop it.
+# thread's stack, a core read back, a saved snapshot compared with the
+# process) while it runs, then stop it.
 set -eu
 build=${1:-build}
 fifo=$(mktemp -u "${TMPDIR:-/tmp}/pss-demo.XXXXXX")
@@ -34,7 +35,14 @@ bin/pss stack "$target"
 echo
 echo "\$ pss core $target -o $fifo.core"
 bin/pss core "$target" -o "$fifo.core"
-rm -f "$fifo.core"
+echo
+echo "\$ pss threads $fifo.core    # what the core holds, read back"
+bin/pss threads "$fifo.core"
+echo
+echo "\$ pss save $target -o $fifo.pss; pss diff $fifo.pss $target"
+bin/pss save "$target" -o "$fifo.pss"
+bin/pss diff "$fifo.pss" "$target"
+rm -f "$fifo.core" "$fifo.pss"
 exec 3>&-                 # EOF on stdin: the target exits
 wait "$target" || true
 rm -f "$fifo" "$fifo.out"
