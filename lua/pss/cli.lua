@@ -435,7 +435,12 @@ end
 -- is standard input). Digits are a pid: ./123 names a file called 123.
 local function target (s)
   if s:match("^%d+$") then return pid(s) end
-  if s == "-" or require("lfs").attributes(s, "mode") ~= nil then return { file = s } end
+  if s == "-" then return { file = s } end
+  local f = io.open(s, "rb")   -- a file to read (io, not lfs: on every platform)
+  if f then
+    f:close()
+    return { file = s }
+  end
   return nil, ("'%s' is not a process id (decimal digits, 1 to %d, no leading zero) nor a "
     .. "file (a saved snapshot or a core)"):format(s, PID_MAX)
 end

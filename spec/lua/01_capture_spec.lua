@@ -306,6 +306,8 @@ describe("pss.errname and pss.errnames", function ()
       [pss.ERROR_DISK_FULL] = "disk full",
       [pss.ERROR_FILE_TOO_LARGE] = "file too large",
       [pss.ERROR_BROKEN_PIPE] = "broken pipe",
+      [pss.ERROR_BAD_FORMAT] = "bad format",
+      [pss.ERROR_FILE_NOT_FOUND] = "no such file",
     }
     assert.same(names, pss.errnames)
     for code, name in pairs(names) do assert.equal(name, pss.errname(code)) end
