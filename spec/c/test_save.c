@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "procfs.h"
 #include "suites.h"
 #include "linux/file/snapfile.h"
 
@@ -888,6 +889,52 @@ static void crafted_memory_is_read_or_refused (void **state) {
   assert_code(load_with(f, x, n, NULL), ERROR_BAD_FORMAT);
 }
 
+/* A reservation nobody touched (a JVM heap, ASan's shadow) is not read:
+** its pages are zeros, the clone's pagemap says none is there, and reading
+** them would fault each into the clone (the clone's RSS would grow by the
+** reservation's size). The calling process is the target: it makes one. */
+static void an_untouched_reservation_is_not_read (void **state) {
+  struct fixture *f = FIXTURE(state);
+  const size_t size = (size_t)1 << 30;
+  unsigned char *rw = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  unsigned char *none = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                             -1, 0);
+  HPSS s = NULL, l;
+  PSS_VA_CLONE_INFORMATION vc;
+  DWORD clone = 0;
+  long long before, after;
+  int fd = new_memfd();
+  unsigned char got8[8];
+  SIZE_T got;
+  assert_true(rw != MAP_FAILED && none != MAP_FAILED);
+  rw[size / 2] = 0x5a;                       /* one page of the gigabyte is there */
+  assert_code(PssCaptureSnapshot(PSS_LINUX_CURRENT_PROCESS, PSS_CAPTURE_VA_SPACE |
+                                 PSS_CAPTURE_VA_CLONE, 0, &s), ERROR_SUCCESS);
+  fixture_keep_snapshot(f, s);
+  assert_code(PssQuerySnapshot(s, PSS_QUERY_VA_CLONE_INFORMATION, &vc, sizeof vc), ERROR_SUCCESS);
+  assert_code(PssLinuxGetProcessId(vc.VaCloneHandle, &clone), ERROR_SUCCESS);
+  before = proc_status_value((pid_t)clone, "VmRSS");
+  assert_code(PssLinuxSaveSnapshot(s, fd, PSS_LINUX_SAVE_MEMORY), ERROR_SUCCESS);
+  after = proc_status_value((pid_t)clone, "VmRSS");
+  note("the clone's RSS %lld kB before the save, %lld kB after; file %lld bytes", before, after,
+       (long long)lseek(fd, 0, SEEK_CUR));
+  assert_true(after - before < 64 * 1024);
+  assert_true(lseek(fd, 0, SEEK_CUR) < 256 << 20);
+  assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+  l = load_fd(f, fd);
+  close(fd);
+  assert_code(PssLinuxReadSnapshotMemory(l, (uintptr_t)rw + size / 2, got8, 8, &got), ERROR_SUCCESS);
+  assert_int_equal(got8[0], 0x5a);
+  assert_code(PssLinuxReadSnapshotMemory(l, (uintptr_t)rw + 4096, got8, 8, &got), ERROR_SUCCESS);
+  assert_int_equal(got8[0], 0);
+  assert_code(PssLinuxReadSnapshotMemory(l, (uintptr_t)none + size - 8, got8, 8, &got),
+              ERROR_SUCCESS);
+  assert_int_equal(got8[7], 0);
+  munmap(rw, size);
+  munmap(none, size);
+}
+
 /* Memory that a snapshot does not hold cannot be saved. */
 static void memory_without_a_clone_is_not_found (void **state) {
   struct fixture *f = FIXTURE(state);
@@ -961,6 +1008,7 @@ int run_save_suite (void) {
     fixture_test(saved_memory_saves_again_the_same),
     fixture_test(crafted_memory_is_read_or_refused),
     fixture_test(memory_without_a_clone_is_not_found),
+    fixture_test(an_untouched_reservation_is_not_read),
     fixture_test(the_bad_file_corpus_is_refused),
   };
   return cmocka_run_group_tests_name("save", tests, NULL, NULL);

@@ -7,7 +7,7 @@
 set -eu
 PACKAGES="gcc make libc6-dev libcmocka-dev valgrind lua5.4 liblua5.4-dev
 lua-busted lua-cjson lua-argparse lua-check lua-filesystem luarocks python3-psutil
-libxml2-utils libdw-dev elfutils gdb redis-server nginx-light
+libxml2-utils libdw-dev zlib1g-dev elfutils gdb redis-server nginx-light
 clang libclang-rt-dev
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 gcc-mingw-w64-x86-64-win32 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine wine64 dpkg-dev"

@@ -293,7 +293,8 @@ static int read_notes (struct core *c) {
       pss_fail_detailf("the core is truncated: its note segment %zu ends past the file's end", i);
       return BAD;
     }
-    if (p->p_filesz > c->size - total) return bad("the core's notes add up past its size");
+    if (p->p_filesz > c->size - total || total + p->p_filesz > (64u << 20))  /* a sparse file */
+      return bad("the core's notes add up past its size, or past the 64 MiB this libpss reads");
     total += p->p_filesz;
   }
   if (total == 0) return 0;

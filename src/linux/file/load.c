@@ -22,6 +22,7 @@
 #include "linux/store/store.h"
 
 #define CHUNK ((size_t)1 << 20)   /* bytes read and grown at a time */
+#define SECTION_MAX ((uint64_t)1 << 32)   /* a table's rows or strings held in memory */
 #define BAD (-EBADMSG)            /* the file is not a snapshot, or is damaged */
 #define NEWER (-EPROTONOSUPPORT)  /* a newer major version */
 
@@ -74,6 +75,10 @@ static int read_payload (struct loader *l, struct pss_buf *b, uint64_t len, uint
   char scratch[4096];
   int rc;
   if (len > l->left) return bad("a section is longer than the rest of the file");
+  /* a sparse file or an endless pipe could claim any length: a table of
+  ** more than 4 GiB is refused before it is read into memory */
+  if (b != NULL && len > SECTION_MAX)
+    return bad("a section is longer than the 4 GiB this libpss reads");
   while (len > 0) {
     size_t n = len < CHUNK ? (size_t)len : CHUNK;
     char *to = scratch;
@@ -125,6 +130,9 @@ static int read_store (struct loader *l, uint64_t len, uint32_t want_crc) {
   memcpy(&rec, raw + sizeof fixed, sizeof rec);
   if (fixed.record_size != sizeof rec) return bad("the process record is not this build's");
   if ((l->s = pss_store_new(fixed.capture_flags)) == NULL) return -ENOMEM;
+  /* a CONTEXT with every XSAVE component is a few KiB: whoever copies
+  ** ContextLength bytes of a record must not be sent far past its pool */
+  if (fixed.context_length > 0xFFFF) return bad("the snapshot's context length is implausible");
   l->s->context_length = fixed.context_length;
   l->s->threads_frozen = fixed.threads_frozen;
   l->s->freeze_cycles = fixed.freeze_cycles;

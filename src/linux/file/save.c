@@ -19,6 +19,7 @@
 
 #include "linux/file/path.h"
 #include "linux/file/snapfile.h"
+#include "linux/proc/proc.h"
 #include "linux/ptrace/ptrace.h"
 #include "linux/store/store.h"
 
@@ -28,8 +29,17 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 /* {======================================================================
 ** CRC-32
 ** ======================================================================= */
-/* Slicing by 8 (eight bytes a step): saved memory runs to gigabytes, and
-** the byte-at-a-time loop would cost more than the writing. */
+#ifdef PSS_ZLIB
+#include <zlib.h>
+
+/* zlib's, the same CRC: saved memory runs to gigabytes, and zlib's braided
+** code is about 2.7 times the speed of slicing by 8 here. */
+uint32_t pss_snap_crc32 (uint32_t crc, const void *p, size_t n) {
+  /* zlib answers its initial value, 0, for a NULL buffer whatever crc is */
+  return n == 0 ? crc : (uint32_t)crc32_z(crc, p, n);
+}
+#else
+/* Slicing by 8 (eight bytes a step), where there is no zlib to link. */
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
@@ -58,6 +68,7 @@ uint32_t pss_snap_crc32 (uint32_t crc, const void *p, size_t n) {
   while (n--) crc = crc_table[0][(crc ^ *b++) & 0xFF] ^ (crc >> 8);
   return ~crc;
 }
+#endif
 /* }====================================================================== */
 
 
@@ -204,6 +215,7 @@ struct memsaver {
   const struct pss_store *s;
   unsigned char *buf;        /* RUN_MAX bytes */
   struct pss_buf ranges;     /* u64 start, end pairs, as the file holds them */
+  int pagemap;               /* the clone's /proc/PID/pagemap, -1 if none */
 };
 
 /* The snapshot's memory: a loaded one's file, else its clone. */
@@ -267,6 +279,39 @@ static int worth_saving (const struct pss_store *s, const PSS_LINUX_VA_SPACE_ENT
          r->CloneCoverage == PSS_LINUX_CLONE_ZEROED;
 }
 
+/* Private anonymous memory, whose pages that are not there are zeros: no
+** path, or "[heap]", "[stack]", "[anon:NAME]" -- not [vdso], whose pages
+** the kernel puts in on the first touch. The row's Path is still an
+** offset+1 into its pool. */
+static int anonymous (const struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r) {
+  const struct pss_buf *pool = &m->s->tables[PSS_TABLE_REGIONS].strings;
+  const char *path;
+  size_t n = r->PathLength;
+  if (r->Inode != 0 || r->Permissions[3] != 'p') return 0;
+  if (n == 0) return 1;
+  path = pool->data + (uintptr_t)r->Path - 1;
+  return (n == 6 && memcmp(path, "[heap]", 6) == 0) || (n >= 6 && memcmp(path, "[stack", 6) == 0) ||
+         (n > 6 && memcmp(path, "[anon:", 6) == 0);
+}
+
+/*
+** Whether the clone has no page at all in [at, at + n) of an anonymous
+** private region: such pages read as zeros, so they need not be read --
+** a 64 GiB PROT_NONE reservation (a JVM heap, ASan's shadow) is skipped
+** instead of being read, and faulted into the clone, a page at a time.
+*/
+static int untouched (const struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r,
+                      uint64_t at, size_t n) {
+  uint64_t entries[RUN_MAX / MEM_PAGE];
+  size_t count = n / MEM_PAGE, i;
+  if (m->pagemap < 0 || !anonymous(m, r) || count == 0 || n % MEM_PAGE != 0) return 0;
+  if (pread(m->pagemap, entries, count * 8, (off_t)(at / MEM_PAGE * 8)) != (ssize_t)(count * 8))
+    return 0;
+  for (i = 0; i < count; i++)
+    if (entries[i] >> 62 != 0) return 0;    /* bit 63 present, bit 62 swapped */
+  return 1;
+}
+
 /* A region's memory up to the first byte that cannot be read. */
 static int save_region (struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r) {
   uint64_t base = (uint64_t)(uintptr_t)r->Region.BaseAddress, at = base;
@@ -274,7 +319,12 @@ static int save_region (struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r) {
   int rc;
   while (at < end) {
     size_t want = end - at < RUN_MAX ? (size_t)(end - at) : RUN_MAX;
-    ssize_t got = memory_read(m->s, at, m->buf, want);
+    ssize_t got;
+    if (untouched(m, r, at, want)) {
+      at += want;
+      continue;
+    }
+    got = memory_read(m->s, at, m->buf, want);
     if (got == -ESRCH) {
       pss_fail_detail("the snapshot's VA clone is gone (killed, or the thread that "
                       "captured it exited)");
@@ -290,11 +340,13 @@ static int save_region (struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r) {
 
 static int save_memory (struct saver *w, const struct pss_store *s) {
   const struct pss_table *t = &s->tables[PSS_TABLE_REGIONS];
-  struct memsaver m = { w, s, NULL, { 0 } };
+  struct memsaver m = { w, s, NULL, { 0 }, -1 };
   uint64_t done = 0;
   size_t i;
   int rc = 0;
   if ((m.buf = malloc(RUN_MAX)) == NULL) return -ENOMEM;
+  if (s->mem.count == 0 && s->clone.pid > 0 && s->clone.owner == getpid())
+    m.pagemap = pss_proc_open(s->clone.pid, "pagemap", O_RDONLY);
   for (i = 0; i < t->count && rc == 0; i++) {
     const PSS_LINUX_VA_SPACE_ENTRY *r = pss_table_row((struct pss_table *)t, i);
     uint64_t base = (uint64_t)(uintptr_t)r->Region.BaseAddress;
@@ -307,6 +359,7 @@ static int save_memory (struct saver *w, const struct pss_store *s) {
     rc = write_section(w, PSS_SNAP_MEMRANGES, 0, m.ranges.data, m.ranges.len, NULL, 0);
   free(m.buf);
   pss_buf_free(&m.ranges);
+  if (m.pagemap >= 0) close(m.pagemap);
   return rc;
 }
 /* }====================================================================== */

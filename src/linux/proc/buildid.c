@@ -44,8 +44,10 @@ static int image_start (const PSS_LINUX_VA_SPACE_ENTRY *e) {
 static ssize_t read_image (const struct pss_image_reader *t, struct pss_table *tab, size_t first,
                            uint64_t off, void *buf, size_t n) {
   const PSS_LINUX_VA_SPACE_ENTRY *a = row_at(tab, first);
-  size_t k;
-  for (k = first; k < tab->count; k++) {
+  /* no inode (a core's rows): the image is its first row alone, and a
+  ** scan of every row per image would be quadratic in a hostile core */
+  size_t k, end = a->Inode != 0 ? tab->count : first + 1;
+  for (k = first; k < end; k++) {
     const PSS_LINUX_VA_SPACE_ENTRY *e = row_at(tab, k);
     uint64_t into;
     if (k != first && !same_file(a, e)) continue;
@@ -103,8 +105,8 @@ static void set_build_id (struct pss_table *tab, size_t first, const unsigned ch
                           size_t len) {
   const PSS_LINUX_VA_SPACE_ENTRY *a = row_at(tab, first);
   PSS_LINUX_VA_SPACE_ENTRY copy = *a;
-  size_t k;
-  for (k = 0; k < tab->count; k++) {
+  size_t k, end = a->Inode != 0 ? tab->count : first + 1;   /* as read_image */
+  for (k = a->Inode != 0 ? 0 : first; k < end; k++) {
     PSS_LINUX_VA_SPACE_ENTRY *e = row_at(tab, k);
     if (k != first && !same_file(&copy, e)) continue;
     memcpy(e->BuildId, id, len);
