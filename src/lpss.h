@@ -73,6 +73,7 @@ DWORD lpss_snapshot_save_file(HPSS h, FILE *f, int memory);
 DWORD lpss_snapshot_load(const char *path, HPSS *h);
 DWORD lpss_snapshot_load_file(FILE *f, HPSS *h);
 int lpss_load(lua_State *L);
+void lpss_progress(const char *what, int on);
 /* }====================================================================== */
 
 

@@ -347,18 +347,22 @@ static int snapshot_write_core (lua_State *L) {
 */
 static int snapshot_save (lua_State *L) {
   Snapshot *s = lpss_check_snapshot(L, 1);
-  int failed, memory = 0;
+  int failed, memory = 0, progress = 0;
   luaL_Stream *f = file_arg(L, 2, &failed);
   const char *why;
   DWORD rc;
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
     memory = lua_getfield(L, 3, "memory") != LUA_TNIL && lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    progress = lua_getfield(L, 3, "progress") != LUA_TNIL && lua_toboolean(L, -1);
+    lua_pop(L, 2);
   }
   if (failed) return push_errno(L, "save", failed);
+  /* nothing between these two raises: the routine never stays set */
+  if (progress && memory) lpss_progress("saving memory", 1);
   rc = f != NULL ? lpss_snapshot_save_file(s->h, f->f, memory)
                  : lpss_snapshot_save(s->h, lua_tostring(L, 2), memory);
+  if (progress && memory) lpss_progress(NULL, 0);
   why = lpss_system_detail();
   if (rc == ERROR_NOT_FOUND) return lpss_not_captured(L, "memory contents", "va_clone");
   if (rc == ERROR_INVALID_HANDLE && f != NULL && why != NULL && !lpss_failure_from_system())

@@ -442,6 +442,17 @@ DWORD PssLinuxSaveSnapshot(HPSS SnapshotHandle, int Fd, DWORD Flags);
 DWORD PssLinuxSaveSnapshotFile(HPSS SnapshotHandle, char const *Path, DWORD Flags);
 
 /*
+** A routine told how far a long write of the calling thread is: saving a
+** snapshot's memory calls it after every MiB read with the bytes done and
+** the bytes it may read in all (the memory's size; untouched pages count
+** as done when they are skipped). It runs on the calling thread, inside
+** the write: it must not call libpss. NULL (the default) reports nothing.
+** Per calling thread; returns ERROR_SUCCESS.
+*/
+typedef void (*PSS_LINUX_PROGRESS_ROUTINE)(void *Context, UINT64 Done, UINT64 Total);
+DWORD PssLinuxSetProgressRoutine(PSS_LINUX_PROGRESS_ROUTINE Routine, void *Context);
+
+/*
 ** Reads a snapshot that PssLinuxSaveSnapshot wrote, or an x86-64 ELF core
 ** file (the kernel's, gdb's gcore's, PssLinuxWriteCore's), from Fd's
 ** current offset into a new HPSS that the caller frees with

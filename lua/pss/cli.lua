@@ -196,10 +196,10 @@ local function write_file (path, text)
   end
 end
 
---- Whether this process's standard output is a terminal (Linux; false
--- where it cannot tell).
-local function stdout_is_terminal ()
-  local target = require("lfs").symlinkattributes("/proc/self/fd/1", "target")
+--- Whether this process's descriptor fd (1: standard output) is a
+-- terminal (Linux; false where it cannot tell).
+local function is_terminal (fd)
+  local target = require("lfs").symlinkattributes("/proc/self/fd/" .. fd, "target")
   if target == nil then return false end
   return target:find("^/dev/pts/") ~= nil or target:find("^/dev/tty") ~= nil
     or target == "/dev/console"
@@ -318,7 +318,7 @@ end
 -- goes to standard output.
 function commands.core (a)
   local out = a.output
-  if out == "-" and stdout_is_terminal() then
+  if out == "-" and is_terminal(1) then
     fail("a core file is not written to a terminal (redirect standard output)")
   end
   local snap <close> = capture(a.pid, { "va_clone", "threads", "thread_context",
@@ -384,13 +384,14 @@ local SAVE_OPTIONS = { "threads", "handles", "va_space", "thread_context", "stac
 -- a file target is saved again (a core becomes a snapshot file).
 function commands.save (a)
   local out = a.output
-  if out == "-" and stdout_is_terminal() then
+  if out == "-" and is_terminal(1) then
     fail("a snapshot is not written to a terminal (redirect standard output)")
   end
   local options = table.move(SAVE_OPTIONS, 1, #SAVE_OPTIONS, 1, {})
   if a.memory then options[#options + 1] = "va_clone" end
   local snap <close> = capture(a.target, options)
-  local save = { memory = a.memory }
+  -- how far the memory is, on standard error when a person watches it
+  local save = { memory = a.memory, progress = a.memory and not WINDOWS and is_terminal(2) }
   local ok, msg
   if out == "-" then
     put(io.stdout, "")

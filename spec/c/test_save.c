@@ -935,6 +935,38 @@ static void an_untouched_reservation_is_not_read (void **state) {
   munmap(none, size);
 }
 
+struct progress_log { unsigned calls, backwards; UINT64 last, total; };
+
+static void log_progress (void *ctx, UINT64 done, UINT64 total) {
+  struct progress_log *p = ctx;
+  if (done < p->last || (p->calls > 0 && total != p->total)) p->backwards++;
+  p->calls++;
+  p->last = done;
+  p->total = total;
+}
+
+/* The progress routine hears of a memory save, forwards only, up to its
+** total; it is the calling thread's, and a NULL one hears nothing. */
+static void progress_reaches_the_total (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t;
+  HPSS s = capture_everything(f, &t);
+  struct progress_log log = { 0, 0, 0, 0 };
+  int fd = new_memfd();
+  assert_code(PssLinuxSetProgressRoutine(log_progress, &log), ERROR_SUCCESS);
+  assert_code(PssLinuxSaveSnapshot(s, fd, PSS_LINUX_SAVE_MEMORY), ERROR_SUCCESS);
+  assert_code(PssLinuxSetProgressRoutine(NULL, NULL), ERROR_SUCCESS);
+  note("%u reports, %llu bytes in all", log.calls, (unsigned long long)log.total);
+  assert_true(log.calls >= 2);
+  assert_int_equal(log.backwards, 0);
+  assert_true(log.total > 0);
+  assert_true(log.last == log.total);
+  log.calls = 0;
+  assert_code(PssLinuxSaveSnapshot(s, fd, PSS_LINUX_SAVE_MEMORY), ERROR_SUCCESS);
+  assert_int_equal(log.calls, 0);
+  close(fd);
+}
+
 /* Memory that a snapshot does not hold cannot be saved. */
 static void memory_without_a_clone_is_not_found (void **state) {
   struct fixture *f = FIXTURE(state);
@@ -1009,6 +1041,7 @@ int run_save_suite (void) {
     fixture_test(crafted_memory_is_read_or_refused),
     fixture_test(memory_without_a_clone_is_not_found),
     fixture_test(an_untouched_reservation_is_not_read),
+    fixture_test(progress_reaches_the_total),
     fixture_test(the_bad_file_corpus_is_refused),
   };
   return cmocka_run_group_tests_name("save", tests, NULL, NULL);

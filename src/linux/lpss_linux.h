@@ -72,6 +72,43 @@ DWORD lpss_snapshot_core_file (HPSS h, FILE *f) { return PssLinuxWriteCoreFd(h, 
 
 static DWORD save_flags (int memory) { return memory ? PSS_LINUX_SAVE_MEMORY : 0; }
 
+/* Progress of a long write on standard error, once it has taken a second:
+** "pss: saving memory: 312 of 1024 MiB", redrawn at most 4 times a second.
+** The caller asks for it only when standard error is a terminal. */
+static _Thread_local struct { double start, last; int shown; } progress;
+
+static double monotonic (void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void show_progress (void *what, UINT64 done, UINT64 total) {
+  double now = monotonic();
+  char line[128];
+  int n;
+  if (now - progress.start < 1.0 || (now - progress.last < 0.25 && done < total)) return;
+  progress.last = now;
+  progress.shown = 1;
+  n = snprintf(line, sizeof line, "\rpss: %s: %llu of %llu MiB", (const char *)what,
+               (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
+  if (n > 0) fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stderr);
+}
+
+/* on: reports go to standard error from now on; off: they stop, and a
+** line that was shown is ended. */
+void lpss_progress (const char *what, int on) {
+  if (on) {
+    progress.start = progress.last = monotonic();
+    progress.shown = 0;
+    PssLinuxSetProgressRoutine(show_progress, (void *)(uintptr_t)what);
+    return;
+  }
+  PssLinuxSetProgressRoutine(NULL, NULL);
+  if (progress.shown) fputc('\n', stderr);
+  progress.shown = 0;
+}
+
 DWORD lpss_snapshot_save (HPSS h, const char *path, int memory) {
   return PssLinuxSaveSnapshotFile(h, path, save_flags(memory));
 }

@@ -110,7 +110,9 @@ DWORD lpss_snapshot_core_file (HPSS h, FILE *f) {
   return ERROR_NOT_SUPPORTED;
 }
 
-/* Saved snapshots are a Linux extension of libpss. */
+/* Saved snapshots are a Linux extension of libpss: nothing to report. */
+void lpss_progress (const char *what, int on) { (void)what; (void)on; }
+
 DWORD lpss_snapshot_save (HPSS h, const char *path, int memory) {
   (void)h; (void)path; (void)memory;
   return ERROR_NOT_SUPPORTED;

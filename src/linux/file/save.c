@@ -216,6 +216,7 @@ struct memsaver {
   unsigned char *buf;        /* RUN_MAX bytes */
   struct pss_buf ranges;     /* u64 start, end pairs, as the file holds them */
   int pagemap;               /* the clone's /proc/PID/pagemap, -1 if none */
+  uint64_t done, total;      /* bytes of the regions gone through, and in all */
 };
 
 /* The snapshot's memory: a loaded one's file, else its clone. */
@@ -320,6 +321,7 @@ static int save_region (struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r) {
   while (at < end) {
     size_t want = end - at < RUN_MAX ? (size_t)(end - at) : RUN_MAX;
     ssize_t got;
+    pss_progress(m->done += want, m->total);
     if (untouched(m, r, at, want)) {
       at += want;
       continue;
@@ -340,13 +342,17 @@ static int save_region (struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r) {
 
 static int save_memory (struct saver *w, const struct pss_store *s) {
   const struct pss_table *t = &s->tables[PSS_TABLE_REGIONS];
-  struct memsaver m = { w, s, NULL, { 0 }, -1 };
+  struct memsaver m = { w, s, NULL, { 0 }, -1, 0, 0 };
   uint64_t done = 0;
   size_t i;
   int rc = 0;
   if ((m.buf = malloc(RUN_MAX)) == NULL) return -ENOMEM;
   if (s->mem.count == 0 && s->clone.pid > 0 && s->clone.owner == getpid())
     m.pagemap = pss_proc_open(s->clone.pid, "pagemap", O_RDONLY);
+  for (i = 0; i < t->count; i++) {
+    const PSS_LINUX_VA_SPACE_ENTRY *r = pss_table_row((struct pss_table *)t, i);
+    if (worth_saving(s, r)) m.total += r->Region.RegionSize;
+  }
   for (i = 0; i < t->count && rc == 0; i++) {
     const PSS_LINUX_VA_SPACE_ENTRY *r = pss_table_row((struct pss_table *)t, i);
     uint64_t base = (uint64_t)(uintptr_t)r->Region.BaseAddress;
@@ -357,6 +363,7 @@ static int save_memory (struct saver *w, const struct pss_store *s) {
   }
   if (rc == 0)
     rc = write_section(w, PSS_SNAP_MEMRANGES, 0, m.ranges.data, m.ranges.len, NULL, 0);
+  if (rc == 0) pss_progress(m.total, m.total);
   free(m.buf);
   pss_buf_free(&m.ranges);
   if (m.pagemap >= 0) close(m.pagemap);

@@ -20,6 +20,9 @@ DWORD pss_fail(DWORD code);
 ** clears); pss_take_detail moves it out, to hand it to another thread. */
 #define PSS_DETAIL_MAX 256
 void pss_fail_detail(const char *detail);
+/* Tells the calling thread's progress routine (PssLinuxSetProgressRoutine)
+** how many of total bytes a long write has done. */
+void pss_progress(uint64_t done, uint64_t total);
 void pss_fail_detailf(const char *format, ...) __attribute__((format(printf, 1, 2)));
 void pss_take_detail(char *out, size_t size);
 
