@@ -18,7 +18,7 @@
 # It ends whatever the targets do: each is checked after every tool (one
 # that died ends the run with an error), every wait and tool has a time
 # limit, and the whole run BENCH_LIMIT seconds (default 7200, freeze.sh,
-# clone.sh and stack.sh included); see bench/lib.sh.
+# clone.sh, stack.sh and save.sh included); see bench/lib.sh.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -131,3 +131,9 @@ echo
 echo "### Stacks: pss stack against eu-stack and gdb"
 echo
 bounded 3600 sh "$ROOT/bench/stack.sh" "$BUILD" || bench_fail "bench/stack.sh failed (status $?)"
+
+# Saving a snapshot and loading it back, and saving the memory against gcore.
+echo
+echo "### Saving and loading"
+echo
+bounded 1800 sh "$ROOT/bench/save.sh" "$BUILD" || bench_fail "bench/save.sh failed (status $?)"
