@@ -25,16 +25,7 @@ end
 --- Runs bin/pss with a shell command line of arguments: `before` goes in
 -- front (setpriv, ulimit, ...), `after` after it (a redirection of
 -- stdout). Returns exit status, stdout (unless redirected), stderr.
-local function run (args, before, after)
-  local err = os.tmpname()
-  local cmd = ("%s bin/pss %s %s 2>%s"):format(before or "", args, after or "", err)
-  local p = io.popen(cmd, "r")
-  local out = p:read("a")
-  local _, _, status = p:close()
-  local stderr = support.read(err)
-  os.remove(err)
-  return status, out, stderr
-end
+local run = support.run_pss
 
 --- A directory of its own for one test, removed with everything in it
 -- when the test closes it.

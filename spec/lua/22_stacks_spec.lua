@@ -75,17 +75,7 @@ local function assert_agrees (pid, what)
   error(what .. ":\n" .. table.concat(report, "\n"))
 end
 
---- Runs bin/pss with a shell command line of arguments; exit status,
--- stdout, stderr.
-local function run (args)
-  local err = os.tmpname()
-  local p = io.popen(("bin/pss %s 2>%s"):format(args, err), "r")
-  local out = p:read("a")
-  local _, _, status = p:close()
-  local stderr = support.read(err)
-  os.remove(err)
-  return status, out, stderr
-end
+local run = support.run_pss   -- bin/pss ARGS: exit status, stdout, stderr
 
 describe("the stacks option", function ()
   it("names each chain thread's chain in order, innermost first", function ()

@@ -12,17 +12,7 @@ local raises = support.raises
 local EVERYTHING = { "threads", "handles", "va_space", "thread_context", "stacks",
   "measure_performance" }
 
---- Runs bin/pss with a shell command line of arguments; exit status,
--- stdout, stderr.
-local function run (args)
-  local err = os.tmpname()
-  local p = io.popen(("bin/pss %s 2>%s"):format(args, err), "r")
-  local out = p:read("a")
-  local _, _, status = p:close()
-  local stderr = support.read(err)
-  os.remove(err)
-  return status, out, stderr
-end
+local run = support.run_pss   -- bin/pss ARGS: exit status, stdout, stderr
 
 --- Every thread's frames as text, in tid order, for comparing two snapshots.
 local function stack_text (snap)

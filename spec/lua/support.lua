@@ -513,6 +513,20 @@ end
 --- }======================================================================
 
 --- Calls f(...) and returns the message of the error it must raise.
+--- Runs bin/pss with a shell command line of arguments (with `before`
+-- and `after` around the command, e.g. an environment or a redirection);
+-- exit status, stdout, stderr.
+function support.run_pss (args, before, after)
+  local err = os.tmpname()
+  local cmd = ("%s bin/pss %s %s 2>%s"):format(before or "", args, after or "", err)
+  local p = io.popen(cmd, "r")
+  local out = p:read("a")
+  local _, _, status = p:close()
+  local stderr = support.read(err)
+  os.remove(err)
+  return status, out, stderr
+end
+
 function support.raises (f, ...)
   local ok, err = pcall(f, ...)
   assert(not ok, "no error raised", 2)
