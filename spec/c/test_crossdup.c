@@ -120,6 +120,18 @@ static int answer_capture (unsigned long pid, char *out, size_t size) {
   return snprintf(out, size, "ok %lx", (unsigned long)(uintptr_t)h);
 }
 
+/* 2n + 1 more mappings: every other page of a block made writable, so
+** that reading its maps (which an injection does) takes long. */
+static int answer_maps (unsigned long n, char *out, size_t size) {
+  char *base = mmap(NULL, (n * 2 + 1) * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  unsigned long i;
+  if (base == MAP_FAILED) return snprintf(out, size, "err 0");
+  for (i = 0; i < n; i++)
+    if (mprotect(base + i * 2 * 4096, 4096, PROT_READ | PROT_WRITE) < 0)
+      return snprintf(out, size, "err %d", errno);
+  return snprintf(out, size, "ok");
+}
+
 static void answer (const char *line, char *out, size_t size) {
   char cmd[16] = "";
   unsigned long a = 0, b = 0;
@@ -145,6 +157,7 @@ static void answer (const char *line, char *out, size_t size) {
   else if (!strcmp(cmd, "dupfrom")) answer_dup(a, 0, hb, 0, out, size);
   else if (!strcmp(cmd, "capture")) answer_capture(a, out, size);
   else if (!strcmp(cmd, "forge")) answer_forge(out, size);
+  else if (!strcmp(cmd, "maps")) answer_maps(a, out, size);
   else if (!strcmp(cmd, "sum")) {
     for (i = 0; i < sizeof known; i++) sum = sum * 31 + known[i];
     snprintf(out, size, "ok %lx", sum);
@@ -605,6 +618,137 @@ static void crossdup_a_process_traced_by_another_is_busy (void **state) {
   assert_int_equal(fd_count(p->pid), fds);
 }
 
+/* The peer has not died (of a signal, say, on borrowed registers). */
+static void peer_lives (struct peer *p) {
+  int status;
+  if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+    fail_because("peer %d died: %s %d", (int)p->pid, WIFSIGNALED(status) ? "signal" : "exit",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+/*
+** The wait limit passes while the peer's thread is borrowed for its one
+** system call (1 ms, and a peer with 60,000 mappings, whose maps alone
+** take longer to read). The duplication may fail as a timeout, but the
+** peer is never left on the borrowed registers: it sits in the same read,
+** answers as before, and takes a duplicate with the limit back. A thread
+** let go of while it ran the call puts itself back (the detail says so);
+** then the call's memfd stays with the peer, and the name below its
+** stack: only what the thread itself holds is compared.
+*/
+static void crossdup_past_the_wait_limit_the_receiver_lives_on (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, NULL);
+  HPSS s = fixture_capture(f, fixture_open(f, t->pid), CAPTURE_EVERYTHING);
+  struct peer *p = peer_ready(f, 0);
+  char sum_before[64], sum_after[64];
+  struct still before, now;
+  int fds, i, timeouts = 0, late = 0;
+  DWORD limit, rc;
+  ask(p, sum_before, sizeof sum_before, "maps %x", 30000);
+  assert_string_equal(sum_before, "ok");
+  ask(p, sum_before, sizeof sum_before, "sum");
+  fds = fd_count(p->pid);
+  look(p->pid, &before);
+  limit = PssLinuxSetWaitLimit(1);
+  for (i = 0; i < 5; i++) {
+    HPSS v = NULL;
+    rc = PssDuplicateSnapshot(PSS_LINUX_CURRENT_PROCESS, s, p->h, &v, 0);
+    if (rc == ERROR_TIMEOUT) {
+      timeouts++;
+      late += strstr(PssLinuxLastErrorDetail(), "puts itself back") != NULL;
+      continue;
+    }
+    PssLinuxSetWaitLimit(limit);
+    assert_code(rc, ERROR_SUCCESS);
+    assert_code(PssFreeSnapshot(p->h, v), ERROR_SUCCESS);
+    PssLinuxSetWaitLimit(1);
+  }
+  PssLinuxSetWaitLimit(limit);
+  note("%d of 5 timed out, %d of them with the call under way", timeouts, late);
+  usleep(20000);                 /* a thread let go on borrowed registers dies at once */
+  peer_lives(p);
+  look(p->pid, &now);
+  assert_string_equal(now.syscall, before.syscall);
+  if (!late) {
+    assert_memory_equal(now.below, before.below, sizeof now.below);
+    assert_int_equal(fd_count(p->pid), fds);
+  }
+  ask(p, sum_after, sizeof sum_after, "sum");
+  assert_string_equal(sum_after, sum_before);
+  peer_sees(f, p, dup_into(p, s, PSS_DUPLICATE_NONE), s);
+}
+
+/* A process that duplicates s into pid again and again until killed. */
+static pid_t start_duplicator (HPSS s, pid_t pid) {
+  pid_t child = fork();
+  if (child == 0) {
+    HANDLE h = open_pid((unsigned long)pid);
+    int i;
+    for (i = 0; h != NULL && i < 100000; i++) {
+      HPSS v = NULL;
+      if (PssDuplicateSnapshot(PSS_LINUX_CURRENT_PROCESS, s, h, &v, 0) == ERROR_SUCCESS)
+        (void)PssFreeSnapshot(h, v);
+    }
+    _exit(0);
+  }
+  assert_true(child > 0);
+  return child;
+}
+
+/* Polls the peer's system call line until it is not its read's (a thread
+** borrowed for the call): 1 then, 0 if not seen within the bound. */
+static int borrowed (pid_t pid, const char *rest) {
+  char path[64], line[256];
+  int fd, k, seen = 0;
+  snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+  assert_true((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
+  for (k = 0; k < 2000000 && !seen; k++) {
+    ssize_t n = pread(fd, line, sizeof line - 1, 0);
+    if (n <= 0) break;
+    line[n] = '\0';
+    seen = strcmp(line, rest) != 0 && strcmp(line, "running\n") != 0;
+  }
+  close(fd);
+  return seen;
+}
+
+/*
+** The duplicating process is killed while the peer's thread is borrowed
+** for the call (seen in /proc/PID/syscall: not the read it sits in). The
+** kernel lets go of the thread wherever it was; it must put itself back
+** and sit in the same read again, answering as before.
+*/
+static void crossdup_the_caller_killed_midway_the_receiver_lives_on (void **state) {
+  struct fixture *f = FIXTURE(state);
+  struct target *t = fixture_start(f, NULL);
+  HPSS s = fixture_capture(f, fixture_open(f, t->pid), CAPTURE_EVERYTHING);
+  struct peer *p = peer_ready(f, 0);
+  char sum_before[64], sum_after[64];
+  struct still before, now;
+  int round, caught = 0;
+  if (under_valgrind()) skip_because("the race needs the duplications at full speed");
+  ask(p, sum_before, sizeof sum_before, "sum");
+  look(p->pid, &before);
+  for (round = 0; round < 10; round++) {
+    pid_t dup = start_duplicator(s, p->pid);
+    int status, seen = borrowed(p->pid, before.syscall);
+    kill(dup, SIGKILL);
+    assert_int_equal(waitpid(dup, &status, 0), dup);
+    caught += seen;
+    usleep(20000);
+    peer_lives(p);
+    look(p->pid, &now);          /* back in its read, bounded */
+    assert_string_equal(now.syscall, before.syscall);
+    ask(p, sum_after, sizeof sum_after, "sum");
+    assert_string_equal(sum_after, sum_before);
+    look(p->pid, &before);
+  }
+  note("killed the caller %d times with the peer's thread borrowed", caught);
+  if (caught == 0) skip_because("never caught the peer's thread borrowed");
+  peer_sees(f, p, dup_into(p, s, PSS_DUPLICATE_NONE), s);
+}
+
 #define crossdup_test(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, teardown)
 
 int run_crossdup_suite (void) {
@@ -617,6 +761,8 @@ int run_crossdup_suite (void) {
     crossdup_test(crossdup_without_the_right_to_trace_it_is_access_denied),
     crossdup_test(crossdup_a_vanished_process_is_what_a_capture_says),
     crossdup_test(crossdup_a_process_traced_by_another_is_busy),
+    crossdup_test(crossdup_past_the_wait_limit_the_receiver_lives_on),
+    crossdup_test(crossdup_the_caller_killed_midway_the_receiver_lives_on),
   };
   return cmocka_run_group_tests_name("crossdup", tests, NULL, NULL);
 }

@@ -39,6 +39,7 @@
 
 #include "linux/file/handoff.h"
 #include "linux/file/snapfile.h"
+#include "linux/proc/procfs.h"
 #include "linux/ptrace/ptrace.h"
 
 #ifndef MFD_NOEXEC_SEAL
@@ -239,6 +240,17 @@ out:
   return n < 0 ? (int)n : 0;
 }
 
+/* Whether t is gone, as a capture judges it: its /proc directory no
+** longer names it, or it is a zombie (which has no descriptors left). */
+static int vanished (struct pss_target *t) {
+  struct pss_stat st;
+  ssize_t n;
+  if (!pss_target_alive(t)) return 1;
+  n = pss_read_record(t, t->dirfd, "stat");
+  return n > 0 && pss_parse_stat(t->scratch, (size_t)n, &st) == 0 &&
+         (st.state == 'Z' || st.state == 'X');
+}
+
 /* The descriptor t just made, filled and sealed through /proc/PID/fd (a
 ** description of our own) and checked as the receiver will check it. */
 static int fill_there (struct job *job) {
@@ -246,7 +258,12 @@ static int fill_there (struct job *job) {
   struct stat st;
   int theirs, rc;
   snprintf(path, sizeof path, "fd/%d", job->fd);
-  if ((theirs = openat(job->t->dirfd, path, O_RDWR | O_CLOEXEC)) < 0) return -errno;
+  if ((theirs = openat(job->t->dirfd, path, O_RDWR | O_CLOEXEC)) < 0) {
+    /* a process killed meanwhile took its descriptors with it: it is
+    ** gone, as a capture would say, not a file not found */
+    rc = -errno;
+    return rc == -ENOENT && vanished(job->t) ? -ESRCH : rc;
+  }
   rc = copy_file(job->src, theirs);
   if (rc == 0 && fcntl(theirs, F_ADD_SEALS, PSS_HANDOFF_SEALS) < 0) rc = -errno;
   if (rc == 0 && fstat(theirs, &st) < 0) rc = -errno;

@@ -81,6 +81,7 @@ void pss_gpregs_set_call(struct pss_gpregs *r, uint64_t ip, long nr, const uint6
                          int nargs);
 long pss_gpregs_result(const struct pss_gpregs *r);    /* a system call's return value */
 uint64_t pss_gpregs_ip(const struct pss_gpregs *r);
+uint64_t pss_gpregs_sp(const struct pss_gpregs *r);
 /* Where the first system call instruction in b[0..n) starts; n if none. */
 size_t pss_syscall_insn(const unsigned char *b, size_t n);
 /* The stub for a thread to go on with `resume` and signal mask `mask`
@@ -90,6 +91,11 @@ size_t pss_syscall_insn(const unsigned char *b, size_t n);
 ** arguments), which ends at PSS_STUB_CALL_END. */
 void pss_stub_build(unsigned char out[PSS_STUB_SIZE], const struct pss_gpregs *resume,
                     uint64_t mask);
+/* Where in the stub its second entry is: one system call of the tracer's
+** (pss_gpregs_set_call there), then the same way back to `resume` with
+** `mask`, so that a thread let go anywhere on it puts itself back. Its
+** instruction ends at this + PSS_STUB_CALL_END. */
+size_t pss_stub_call_entry(void);
 
 /* {======================================================================
 ** Core files (ARCH/core.c)

@@ -29,8 +29,9 @@
 **   written under: the capture is refused as busy.
 **
 ** The same means run one system call in a stopped thread (at the end of
-** this file): a snapshot handed to another process is a descriptor its
-** thread makes, or closes (file/handoff.c).
+** this file), on the stub's second entry, which takes the same way back:
+** a snapshot handed to another process is a descriptor its thread makes,
+** or closes (file/handoff.c).
 **
 ** This file is the same on every machine: what differs -- the stub, the
 ** registers it is run with, the system call instruction -- is ARCH/clone.c
@@ -42,7 +43,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -86,7 +86,12 @@ static int mem_write (int memfd, pid_t pid, uint64_t address, const void *buf, s
   return 0;
 }
 
-struct mapping { uint64_t start, end; char perms[5]; int vdso; int file; };
+struct mapping {
+  uint64_t start, end;
+  char perms[5];
+  int vdso, file;
+  int stack;          /* private anonymous memory or [stack]: where a stack may be */
+};
 
 /* The next line of maps text as a mapping: 1, 0 at the end, or -1 for a
 ** line that does not parse (skipped). */
@@ -105,6 +110,8 @@ static int next_mapping (const char **text, const char *end, struct mapping *m) 
   memcpy(m->perms, ml.perms, 5);
   m->vdso = ml.path_len >= 6 && memcmp(ml.path, "[vdso]", 6) == 0;
   m->file = ml.path_len > 0 && ml.path[0] == '/';
+  m->stack = ml.perms[3] == 'p' && ml.inode == 0 &&
+             (ml.path_len == 0 || (ml.path_len >= 6 && memcmp(ml.path, "[stack", 6) == 0));
   return 1;
 }
 
@@ -168,16 +175,21 @@ static uint64_t find_syscall (struct injection *in, uint64_t start, uint64_t end
 }
 
 /* The executable mappings of the target, at most max of them, into list:
-** how many, or -errno. */
-static ssize_t exec_mappings (struct pss_target *t, struct mapping *list, size_t max) {
+** how many, or -errno. With `around`, the mapping that holds the address
+** sp too (its end 0 if none): one read of maps, which can be long. */
+static ssize_t exec_mappings (struct pss_target *t, struct mapping *list, size_t max, uint64_t sp,
+                              struct mapping *around) {
   struct mapping m;
   ssize_t len = pss_read_at(t, t->livefd, "maps");
   const char *p, *end;
   size_t n = 0;
   int r;
   if (len < 0) return len;
-  for (p = t->scratch, end = p + len; (r = next_mapping(&p, end, &m)) != 0; )
+  if (around != NULL) memset(around, 0, sizeof *around);
+  for (p = t->scratch, end = p + len; (r = next_mapping(&p, end, &m)) != 0; ) {
     if (r > 0 && m.perms[2] == 'x' && n < max) list[n++] = m;
+    if (r > 0 && around != NULL && sp >= m.start && sp < m.end) *around = m;
+  }
   return (ssize_t)n;
 }
 
@@ -195,15 +207,10 @@ static void find_parking (struct injection *in, const struct mapping *list, size
 ** The site: the padding at the end of the executable mapping holding the
 ** program's entry point, else of any other executable mapping. Nobody
 ** executes padding, so the stub there cannot meet the program's own code.
-** Also picks the clone's parking place.
 */
-static int find_site (struct injection *in) {
-  struct mapping list[512];
+static int pick_site (struct injection *in, const struct mapping *list, size_t n) {
   uint64_t entry = entry_point(in->t);
-  ssize_t got = exec_mappings(in->t, list, sizeof list / sizeof list[0]);
-  size_t n, i;
-  if (got < 0) return (int)got;
-  n = (size_t)got;
+  size_t i;
   for (i = 0; i < n && !in->site; i++)
     if (entry >= list[i].start && entry < list[i].end) try_site(in, &list[i]);
   for (i = 0; i < n && !in->site; i++)
@@ -212,7 +219,17 @@ static int find_site (struct injection *in) {
     pss_fail_detail("no executable mapping of the target ends in padding for the injection");
     return -EOPNOTSUPP;
   }
-  find_parking(in, list, n);
+  return 0;
+}
+
+/* The clone's site, and its parking place. */
+static int find_site (struct injection *in) {
+  struct mapping list[512];
+  ssize_t n = exec_mappings(in->t, list, sizeof list / sizeof list[0], 0, NULL);
+  int rc;
+  if (n < 0) return (int)n;
+  if ((rc = pick_site(in, list, (size_t)n)) < 0) return rc;
+  find_parking(in, list, (size_t)n);
   return in->parking ? 0 : -EOPNOTSUPP;
 }
 
@@ -243,6 +260,10 @@ static int site_in_use (struct injection *in, struct pss_freeze *fz) {
 
 enum { STOP_SYSCALL = 1, STOP_CLONE_EVENT = 2 };
 
+/* A flag of run_to_stop, beside the PSS_WAIT_* ones: the tracee is not
+** resumed once the deadline is past (-ETIMEDOUT, still stopped). */
+#define RESUME_IN_TIME 0x100
+
 /*
 ** Resumes pid to its next system-call stop or clone event. Stops for job
 ** control are passed over (PTRACE_SYSCALL overrides them; the kernel puts
@@ -256,10 +277,11 @@ static int run_to_stop (pid_t pid, int flags, uint64_t deadline, int *running) {
   for (;;) {
     struct pss_stop st;
     int rc;
+    if ((flags & RESUME_IN_TIME) && pss_now_us() >= deadline) return -ETIMEDOUT;
     if (ptrace(PTRACE_SYSCALL, pid, NULL, (void *)sig) < 0) return -errno;
     sig = 0;
     if (running != NULL) *running = 1;
-    if ((rc = pss_tracee_wait(pid, flags, deadline, &st)) < 0) return rc;
+    if ((rc = pss_tracee_wait(pid, flags & ~RESUME_IN_TIME, deadline, &st)) < 0) return rc;
     if (st.kind == PSS_STOP_EXITED) return -ESRCH;
     if (running != NULL) *running = 0;
     if (st.sig == (SIGTRAP | 0x80)) return STOP_SYSCALL;
@@ -434,8 +456,9 @@ static int reap_c1 (struct injection *in) {
 ** else the restartable ones), options, then the site's bytes -- after the
 ** registers, so a thread is never in code being rewritten. A thread that
 ** was resumed and did not stop again (past the deadline) is running the
-** stub: nothing is touched; the stub restores it by itself once our tracer
-** thread exits and lets go of it, and the site keeps the stub's magic.
+** stub (either entry): nothing is touched; the stub restores it by itself
+** once we let go of it (the thaw, or our tracer thread's exit), and the
+** site keeps the stub's magic.
 */
 static int disarm (struct injection *in) {
   static const unsigned char zeros[SITE_SIZE];
@@ -594,11 +617,28 @@ int pss_clone_settle (struct pss_clone *c) {
 /* {======================================================================
 ** One system call run by a thread of a frozen process (file/handoff.c
 ** puts a descriptor into another process, or takes one out, this way)
+**
+** The thread runs it on the stub's second entry (stub.S: pss_stub_call),
+** written at a site as the clone's stub is, with the thread's registers
+** and signal mask patched in for the way back. The tracer stops it at the
+** call's exit and puts it back itself. A thread let go of before that --
+** our wait limit passed while it was not scheduled, or this process died
+** -- is never left on borrowed registers: it finishes the call, restores
+** its own mask and registers, and goes on where it was. Once the deadline
+** is past, the thread is not resumed at all (RESUME_IN_TIME): it is put
+** back while still stopped.
+**
+** What such a late call leaves: its effect (a late memfd_create leaves
+** the receiver a descriptor no handle names, an empty unsealed memfd; a
+** late close is done as asked), the data below its stack (memory below
+** its red zone, which nothing of the thread holds), and the stub at the
+** site (never-executed padding, which the next injection takes as free).
 ** ======================================================================= */
 
 /* The call's data goes below the thread's stack pointer, past its red
-** zone and the 256 bytes the stub would use: nothing of the thread's
-** lives there. The bytes found there are put back after. */
+** zone and the 256 bytes the stub uses: nothing of the thread's lives
+** there. The bytes found there are put back after, if the thread stopped
+** after the call. */
 #define DATA_GAP (PSS_STACK_RED_ZONE + 256)
 #define DATA_MAX 256
 
@@ -611,75 +651,76 @@ struct lone_call {
   int data_written;
 };
 
-/* The stack pointer of the stopped thread tid. */
-static int stack_pointer (pid_t tid, uint64_t *sp) {
-  struct pss_registers *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  int rc;
-  if (r == MAP_FAILED) return -ENOMEM;
-  if ((rc = pss_thread_registers(tid, r, 0, 0)) == 0) *sp = pss_registers_sp(r);
-  munmap(r, sizeof *r);
-  return rc;
-}
-
-/* Room for the data below the stack, and what it holds now. */
-static int place_data (struct lone_call *lc) {
+/*
+** Room for the data below the stack, and what it holds now. The room
+** must be in the very mapping the stack pointer is in, and one a stack can
+** be (private anonymous, or [stack], writable): below a stack that ends
+** there lies someone else's memory, which is not ours to write over.
+*/
+static int place_data (struct lone_call *lc, const struct mapping *stack) {
   struct injection *in = &lc->in;
-  uint64_t sp = 0;
-  int rc;
+  uint64_t sp = pss_gpregs_sp(&in->frozen);
   if (lc->call->len == 0) return 0;
   if (lc->call->len > DATA_MAX || lc->call->data_arg < 0 || lc->call->data_arg >= 6)
     return -EINVAL;
-  if ((rc = stack_pointer(in->tid, &sp)) < 0) return rc;
   lc->data_len = (lc->call->len + 7) & ~(size_t)7;
   lc->data_at = (sp - DATA_GAP - lc->data_len) & ~(uint64_t)15;
-  if (pss_mem_read(in->memfd, in->t->pid, lc->data_at, lc->saved, lc->data_len) < 0) {
+  if (stack->end == 0 || !stack->stack || stack->perms[0] != 'r' || stack->perms[1] != 'w' ||
+      sp < DATA_GAP + DATA_MAX || lc->data_at < stack->start ||
+      pss_mem_read(in->memfd, in->t->pid, lc->data_at, lc->saved, lc->data_len) < 0) {
     pss_fail_detailf("the stack of thread %d of the target has no room below its pointer",
                      (int)in->tid);
+    lc->data_at = 0;
     return -EFAULT;
   }
   return 0;
 }
 
+/* The injecting thread's filters, asked about the call and the stub's
+** way back (rt_sigprocmask), with the entry's address. */
+static int call_seccomp (struct lone_call *lc) {
+  const struct pss_lone_call *c = lc->call;
+  const uint64_t ip = lc->in.site + pss_stub_call_entry() + PSS_STUB_CALL_END;
+  struct pss_seccomp_call sc[2] = {
+    { (int)c->nr, PSS_SECCOMP_ARCH_NATIVE, ip, { 0 } },
+    { SYS_rt_sigprocmask, PSS_SECCOMP_ARCH_NATIVE, ip, { SIG_SETMASK, 0, 0, 8, 0, 0 } },
+  };
+  memcpy(sc[0].args, c->args, sizeof sc[0].args);
+  if (c->len > 0) sc[0].args[c->data_arg] = lc->data_at;
+  return seccomp_verdict(&lc->in, sc, 2, "the target's seccomp filter forbids the system call");
+}
+
 static int call_prepare (struct lone_call *lc, struct pss_freeze *fz) {
   struct injection *in = &lc->in;
-  const struct pss_lone_call *c = lc->call;
-  struct mapping list[512];
+  struct mapping list[512], stack;
   ssize_t n;
   int rc;
   if ((rc = take_thread(in, fz, "run a system call")) < 0) return rc;
-  if ((n = exec_mappings(in->t, list, sizeof list / sizeof list[0])) < 0) return (int)n;
-  find_parking(in, list, (size_t)n);
-  if (!in->parking) {
-    pss_fail_detail("no system call instruction was found in the target to run a call on");
-    return -EOPNOTSUPP;
-  }
-  if ((rc = place_data(lc)) < 0) return rc;
-  {
-    /* the stub begins with a system call instruction: PSS_STUB_CALL_END
-    ** is that instruction's length, and the filters see the ip after it */
-    struct pss_seccomp_call sc = { (int)c->nr, PSS_SECCOMP_ARCH_NATIVE,
-                                   in->parking + PSS_STUB_CALL_END, { 0 } };
-    memcpy(sc.args, c->args, sizeof sc.args);
-    if (c->len > 0) sc.args[c->data_arg] = lc->data_at;
-    return seccomp_verdict(in, &sc, 1, "the target's seccomp filter forbids the system call");
-  }
+  n = exec_mappings(in->t, list, sizeof list / sizeof list[0], pss_gpregs_sp(&in->frozen), &stack);
+  if (n < 0) return (int)n;
+  if ((rc = pick_site(in, list, (size_t)n)) < 0) return rc;
+  if ((rc = site_in_use(in, fz)) < 0) return rc;
+  if ((rc = place_data(lc, &stack)) < 0) return rc;
+  return call_seccomp(lc);
 }
 
-/* The thread's registers for the call, on the parking instruction. */
+/* The thread's registers for the call, on the stub's call entry. */
 static int call_set (struct lone_call *lc) {
   const struct pss_lone_call *c = lc->call;
   struct pss_gpregs r = lc->in.resume;
   uint64_t args[6];
   memcpy(args, c->args, sizeof args);
   if (c->len > 0) args[c->data_arg] = lc->data_at;
-  pss_gpregs_set_call(&r, lc->in.parking, c->nr, args, 6);
+  pss_gpregs_set_call(&r, lc->in.site + pss_stub_call_entry(), c->nr, args, 6);
   return pss_gpregs_set(lc->in.tid, &r);
 }
 
-/* Data, options, registers, every signal blocked: the order of arm(). */
+/* Data, stub, options, registers, every signal blocked: the order of
+** arm(), so that from the moment the thread is on the stub, it has its
+** way back. */
 static int call_arm (struct lone_call *lc) {
   struct injection *in = &lc->in;
+  unsigned char stub[SITE_SIZE];
   uint64_t all = ~(uint64_t)0;
   int rc;
   if (lc->data_len > 0) {
@@ -690,6 +731,11 @@ static int call_arm (struct lone_call *lc) {
       return rc == -ESRCH ? rc : -EPERM;
     lc->data_written = 1;
   }
+  pss_stub_build(stub, &in->resume, in->mask);
+  memcpy(stub + SITE_SIZE - 8, STUB_MAGIC, 8);
+  if ((rc = mem_write(in->memfd, in->t->pid, in->site, stub, sizeof stub)) < 0)
+    return rc == -ESRCH ? rc : -EPERM;
+  in->stub_written = 1;
   if (ptrace(PTRACE_SETOPTIONS, in->tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0)
     return -errno;
   in->options_set = 1;
@@ -701,20 +747,23 @@ static int call_arm (struct lone_call *lc) {
 }
 
 /* Runs it; again while a job-control stop makes the kernel ask for a
-** restart (the ERESTART* codes, which a thread never sees). */
+** restart (the ERESTART* codes, which a thread never sees). Never resumed
+** past the deadline. */
 static int call_run (struct lone_call *lc, long *result) {
   struct injection *in = &lc->in;
   int attempt, rc;
   *result = -513;
   for (attempt = 0; attempt < 8 && *result <= -512 && *result >= -516; attempt++) {
     if (attempt > 0 && (rc = call_set(lc)) < 0) return rc;
-    if ((rc = run_syscall(in->tid, in->wait_flags, in->deadline, &in->running, result, NULL)) < 0)
+    if ((rc = run_syscall(in->tid, in->wait_flags | RESUME_IN_TIME, in->deadline, &in->running,
+                          result, NULL)) < 0)
       return rc;
   }
   return *result <= -512 && *result >= -516 ? -EINTR : 0;
 }
 
-/* The thread as it was (disarm), then the bytes under its stack. */
+/* The thread as it was (disarm), then the bytes under its stack -- not
+** while the thread runs: the call may still be reading them. */
 static int call_disarm (struct lone_call *lc) {
   int rc = disarm(&lc->in);
   if (rc != -ETIMEDOUT && lc->data_written &&
@@ -735,8 +784,9 @@ int pss_inject_syscall (struct pss_target *t, struct pss_freeze *fz,
   if (rc == 0) rc = call_arm(&lc);
   if (rc == 0) rc = call_run(&lc, result);
   if (rc == -ETIMEDOUT)
-    pss_fail_detailf("thread %d of the target did not come back from a system call within %u ms",
-                     (int)lc.in.tid, pss_wait_limit_ms());
+    pss_fail_detailf("thread %d of the target did not come back from a system call within %u ms%s",
+                     (int)lc.in.tid, pss_wait_limit_ms(),
+                     lc.in.running ? " (it puts itself back when it does)" : "");
   undo = call_disarm(&lc);
   if (rc == 0 && undo < 0) {
     pss_fail_detailf("thread %d of the target could not be put back as it was", (int)lc.in.tid);

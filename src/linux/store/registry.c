@@ -135,6 +135,30 @@ static struct handed *handed;
 static size_t nhanded, handed_cap;
 static int (*loader)(int fd, struct pss_store **out);
 
+/*
+** A fork while another thread holds a lock -- a load of a handed-over
+** snapshot holds handoff_lock for its whole read -- would leave the
+** child's copy locked for good, and its first use of a handle would hang.
+** So fork() waits for both locks (handoff_lock first: its holder may go
+** on to take registry_lock, never the other way round), and each side
+** lets go of its copy. libpss itself never
+** calls fork() (its children are bare clone() calls), so no thread of ours
+** forks with one held.
+*/
+static void fork_prepare (void) {
+  pthread_mutex_lock(&handoff_lock);
+  pthread_mutex_lock(&registry_lock);
+}
+
+static void fork_done (void) {
+  pthread_mutex_unlock(&registry_lock);
+  pthread_mutex_unlock(&handoff_lock);
+}
+
+__attribute__((constructor)) static void registry_install (void) {
+  pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
 void pss_handoff_set_loader (int (*load)(int fd, struct pss_store **out)) {
   loader = load;
 }

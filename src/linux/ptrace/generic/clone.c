@@ -46,6 +46,11 @@ uint64_t pss_gpregs_ip (const struct pss_gpregs *r) {
   return 0;
 }
 
+uint64_t pss_gpregs_sp (const struct pss_gpregs *r) {
+  (void)r;
+  return 0;
+}
+
 size_t pss_syscall_insn (const unsigned char *b, size_t n) {
   (void)b;
   return n;
@@ -55,4 +60,8 @@ void pss_stub_build (unsigned char out[PSS_STUB_SIZE], const struct pss_gpregs *
                      uint64_t mask) {
   (void)resume; (void)mask;
   memset(out, 0, PSS_STUB_SIZE);
+}
+
+size_t pss_stub_call_entry (void) {
+  return 0;
 }

@@ -145,6 +145,10 @@ uint64_t pss_gpregs_ip (const struct pss_gpregs *g) {
   return regs_of(g).rip;
 }
 
+uint64_t pss_gpregs_sp (const struct pss_gpregs *g) {
+  return regs_of(g).rsp;
+}
+
 /* `syscall` is 0f 05, at any byte. */
 size_t pss_syscall_insn (const unsigned char *b, size_t n) {
   size_t i;
@@ -160,7 +164,7 @@ size_t pss_syscall_insn (const unsigned char *b, size_t n) {
 ** ======================================================================= */
 
 /* stub.S: the code, and the 8-byte slots this file writes into a copy */
-extern const unsigned char pss_stub_start[], pss_stub_end[];
+extern const unsigned char pss_stub_start[], pss_stub_end[], pss_stub_call[];
 extern const unsigned char pss_stub_rdi[], pss_stub_rsi[], pss_stub_rdx[], pss_stub_r10[],
                            pss_stub_r8[], pss_stub_r9[], pss_stub_rcx[], pss_stub_rflags[],
                            pss_stub_r11[], pss_stub_rax[], pss_stub_rip[], pss_stub_mask[];
@@ -191,5 +195,10 @@ void pss_stub_build (unsigned char out[PSS_STUB_SIZE], const struct pss_gpregs *
   patch(out, pss_stub_rax, r.rax);
   patch(out, pss_stub_rip, r.rip);
   patch(out, pss_stub_mask, mask);
+}
+
+/* The lone call's entry (stub.S: pss_stub_call), from the site's start. */
+size_t pss_stub_call_entry (void) {
+  return (size_t)(pss_stub_call - pss_stub_start);
 }
 /* }====================================================================== */

@@ -10,11 +10,11 @@
 #define PSS_REGS_GP_SIZE (27 * 8)   /* NT_PRSTATUS: struct user_regs_struct */
 #define PSS_REGS_FP_SIZE 512        /* NT_PRFPREG: the FXSAVE image */
 
-/* The injected stub (stub.S, clone.c): the bytes of its site -- 262 of
-** code, the signal mask at 264, the magic ptrace/inject.c writes in the
-** last 8 -- and where its first system call instruction ends (the
+/* The injected stub (stub.S, clone.c): the bytes of its site -- 269 of
+** code, the signal mask at 272, the magic ptrace/inject.c writes in the
+** last 8 -- and where the system call instruction of an entry ends (the
 ** instruction pointer a seccomp filter sees; the tracer starts the thread
-** at the site, on that instruction). */
+** at an entry, on that instruction). */
 #define PSS_STUB_SIZE 288
 #define PSS_STUB_CALL_END 2
 

@@ -10,6 +10,8 @@
 **
 ** T's path: make C1 (the tracer set up the call), wait for C1 to end,
 ** put back its own signal mask and registers, and jump to where it was.
+** A second entry, pss_stub_call, runs one system call of the tracer's
+** instead and takes the same way back.
 ** C1's path: make C2 (a copy of T's memory: the clone), exit. C2's path:
 ** drop every descriptor, exit; the tracer holds C2 from its first
 ** instruction and, once it has dropped them, parks it instead.
@@ -150,6 +152,17 @@ pss_stub_start:
 	mov	$__NR_exit_group, %eax
 	syscall
 	ud2                               /* exit_group does not return */
+
+	/* The lone call's entry (pss_inject_syscall): the tracer starts a
+	** thread here with any one system call in its registers, and this
+	** stub's restore path after it. Stopped at the call's exit, the
+	** thread is put back by the tracer; let go anywhere before (the
+	** tracer past its deadline, or dead), it puts itself back. Its ip
+	** after the call is this entry + PSS_STUB_CALL_END. */
+	export	pss_stub_call
+pss_stub_call:
+	syscall
+	jmp	.Lrestore
 
 	/* T's signal mask as found (patched), 8-aligned after the code */
 	.balign	8
