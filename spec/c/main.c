@@ -27,6 +27,7 @@ int main (void) {
     snprintf(options, sizeof options, "%s:detect_leaks=0", asan);
     setenv("ASAN_OPTIONS", options, 1);
   }
+  if (getenv("PSS_CROSSDUP_PEER") != NULL) return run_crossdup_peer();
   if (filter != NULL && *filter != '\0')
     cmocka_set_test_filter(filter);
   failed += run_procfs_suite();

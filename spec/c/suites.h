@@ -32,5 +32,6 @@ int run_stack_hazard_suite (void);
 int run_save_suite (void);
 int run_coreload_suite (void);
 int run_crossdup_suite (void);
+int run_crossdup_peer (void);   /* PSS_CROSSDUP_PEER set: a peer, exec'd */
 
 #endif
