@@ -919,8 +919,7 @@ static void an_untouched_reservation_is_not_read (void **state) {
   after = proc_status_value((pid_t)clone, "RssAnon");
   note("the clone's RssAnon %lld kB before the save, %lld kB after; file %lld bytes", before, after,
        (long long)lseek(fd, 0, SEEK_CUR));
-  assert_true(after - before < 256 * 1024);   /* of the reservation's 1 GiB */
-  assert_true(lseek(fd, 0, SEEK_CUR) < 256 << 20);
+  assert_true(after - before < 64 * 1024);   /* of the reservation's 1 GiB */
   assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
   l = load_fd(f, fd);
   close(fd);

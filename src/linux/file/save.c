@@ -296,44 +296,67 @@ static int anonymous (const struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *
 }
 
 /*
-** Whether the clone has no page at all in [at, at + n) of an anonymous
-** private region: such pages read as zeros, so they need not be read --
-** a 64 GiB PROT_NONE reservation (a JVM heap, ASan's shadow) is skipped
-** instead of being read, and faulted into the clone, a page at a time.
+** Which pages of [at, at + n) of an anonymous private region the clone
+** has (pagemap bit 63 present, 62 swapped): 1 with entries filled, 0 when
+** the region is not such memory or pagemap cannot say. The pages it lacks
+** are zeros, so they are not read: a 64 GiB PROT_NONE reservation (a JVM
+** heap, ASan's shadow) is skipped instead of faulted into the clone, and
+** a read of a missing page in a transparent-huge-page region, which can
+** allocate a whole huge page there, never happens.
 */
-static int untouched (const struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r,
-                      uint64_t at, size_t n) {
-  uint64_t entries[RUN_MAX / MEM_PAGE];
-  size_t count = n / MEM_PAGE, i;
+static int present_pages (const struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r,
+                          uint64_t at, size_t n, uint64_t *entries) {
+  size_t count = n / MEM_PAGE;
   if (m->pagemap < 0 || !anonymous(m, r) || count == 0 || n % MEM_PAGE != 0) return 0;
-  if (pread(m->pagemap, entries, count * 8, (off_t)(at / MEM_PAGE * 8)) != (ssize_t)(count * 8))
-    return 0;
-  for (i = 0; i < count; i++)
-    if (entries[i] >> 62 != 0) return 0;    /* bit 63 present, bit 62 swapped */
-  return 1;
+  return pread(m->pagemap, entries, count * 8, (off_t)(at / MEM_PAGE * 8)) ==
+         (ssize_t)(count * 8);
+}
+
+static int clone_gone (void) {
+  pss_fail_detail("the snapshot's VA clone is gone (killed, or the thread that captured "
+                  "it exited)");
+  return -ESRCH;
+}
+
+/* Bytes [at, at + n) into the file: read whole, or, with entries, only the
+** runs of pages there. The bytes done from at (short: a page that could
+** not be read ends the region), or -errno. */
+static ssize_t save_chunk (struct memsaver *m, uint64_t at, size_t n, const uint64_t *entries) {
+  size_t i = 0, count = n / MEM_PAGE;
+  ssize_t got;
+  int rc;
+  if (entries == NULL) {
+    if ((got = memory_read(m->s, at, m->buf, n)) == -ESRCH) return clone_gone();
+    if (got > 0 && (rc = write_runs(m, at, m->buf, (size_t)got)) < 0) return rc;
+    return got < 0 ? 0 : got;
+  }
+  while (i < count) {
+    size_t j = i, want;
+    if (entries[i] >> 62 == 0) {       /* not there: zeros */
+      i++;
+      continue;
+    }
+    while (j < count && entries[j] >> 62 != 0) j++;
+    want = (j - i) * MEM_PAGE;
+    if ((got = memory_read(m->s, at + i * MEM_PAGE, m->buf, want)) == -ESRCH) return clone_gone();
+    if (got > 0 && (rc = write_runs(m, at + i * MEM_PAGE, m->buf, (size_t)got)) < 0) return rc;
+    if (got < (ssize_t)want) return (ssize_t)(i * MEM_PAGE) + (got > 0 ? got : 0);
+    i = j;
+  }
+  return (ssize_t)n;
 }
 
 /* A region's memory up to the first byte that cannot be read. */
 static int save_region (struct memsaver *m, const PSS_LINUX_VA_SPACE_ENTRY *r) {
   uint64_t base = (uint64_t)(uintptr_t)r->Region.BaseAddress, at = base;
   uint64_t end = base + r->Region.RegionSize;
-  int rc;
+  uint64_t entries[RUN_MAX / MEM_PAGE];
   while (at < end) {
     size_t want = end - at < RUN_MAX ? (size_t)(end - at) : RUN_MAX;
     ssize_t got;
     pss_progress(m->done += want, m->total);
-    if (untouched(m, r, at, want)) {
-      at += want;
-      continue;
-    }
-    got = memory_read(m->s, at, m->buf, want);
-    if (got == -ESRCH) {
-      pss_fail_detail("the snapshot's VA clone is gone (killed, or the thread that "
-                      "captured it exited)");
-      return -ESRCH;
-    }
-    if (got <= 0) break;
-    if ((rc = write_runs(m, at, m->buf, (size_t)got)) < 0) return rc;
+    got = save_chunk(m, at, want, present_pages(m, r, at, want, entries) ? entries : NULL);
+    if (got < 0) return (int)got;
     at += (uint64_t)got;
     if ((size_t)got < want) break;
   }
