@@ -713,12 +713,7 @@ static void group_allocations (struct pss_store *s) {
     }
     if (!image && unknown && first->Offset == 0)
       image = elf_at(s, (uintptr_t)first->Region.BaseAddress);
-    for (k = i; k < end; k++) {
-      PSS_LINUX_VA_SPACE_ENTRY *e = pss_table_row(tab, k);
-      e->Region.AllocationBase = first->Region.BaseAddress;
-      e->Region.AllocationProtect = first->Region.Protect;
-      if (image) e->Region.Type = MEM_IMAGE;
-    }
+    pss_region_group(tab, i, end, image);
     i = end;
   }
 }

@@ -71,6 +71,9 @@ int pss_capture_regions(struct pss_target *t, struct pss_store *s) PSS_MUST_CHEC
 /* The Win32 protection of a maps line's "rwxp" (copy-on-write file pages:
 ** PAGE_WRITECOPY, as for Windows views). */
 DWORD pss_region_protect(const char *perms, int file_backed);
+/* Rows [first, end) as one allocation: the first row's base and
+** protection; image: every one MEM_IMAGE. */
+void pss_region_group(struct pss_table *tab, size_t first, size_t end, int image);
 /* The rows of /proc/PID/maps alone (no names, no image fields) into tab,
 ** a region table (rows of PSS_LINUX_VA_SPACE_ENTRY), for a pass that
 ** needs the mappings of a capture that did not ask for its VA space. */

@@ -62,6 +62,19 @@ static int add_region (struct pss_table *tab, const struct pss_maps_line *ml) {
   return 0;
 }
 
+/* Rows [first, end) are one allocation (one file mapped back to back):
+** its base and protection are the first row's; image: all are MEM_IMAGE. */
+void pss_region_group (struct pss_table *tab, size_t first, size_t end, int image) {
+  const PSS_LINUX_VA_SPACE_ENTRY *head = pss_table_row(tab, first);
+  size_t k;
+  for (k = first; k < end; k++) {
+    PSS_LINUX_VA_SPACE_ENTRY *e = pss_table_row(tab, k);
+    e->Region.AllocationBase = head->Region.BaseAddress;
+    e->Region.AllocationProtect = head->Region.Protect;
+    if (image) e->Region.Type = MEM_IMAGE;
+  }
+}
+
 /* Rows [first, end) map one file back to back. */
 static size_t group_end (struct pss_table *tab, size_t first) {
   const PSS_LINUX_VA_SPACE_ENTRY *a = pss_table_row(tab, first);
@@ -91,12 +104,7 @@ static void group_allocations (struct pss_table *tab) {
     end = group_end(tab, i);
     for (k = i; k < end; k++)
       image |= ((PSS_LINUX_VA_SPACE_ENTRY *)pss_table_row(tab, k))->Permissions[2] == 'x';
-    for (k = i; k < end; k++) {
-      PSS_LINUX_VA_SPACE_ENTRY *e = pss_table_row(tab, k);
-      e->Region.AllocationBase = first->Region.BaseAddress;
-      e->Region.AllocationProtect = first->Region.Protect;
-      if (image) e->Region.Type = MEM_IMAGE;
-    }
+    pss_region_group(tab, i, end, image);
     i = end;
   }
 }
