@@ -42,6 +42,12 @@ if core.LINUX_CAPTURE_STACKS then
     | core.LINUX_CAPTURE_STACKS
 end
 
+--- Linux: the regions with how much of each is resident, proportional,
+-- swapped, shared and dirty (read from smaps: costlier than the maps alone).
+if core.LINUX_CAPTURE_MEMORY_USAGE then
+  pss.options.memory_usage = core.CAPTURE_VA_SPACE | core.LINUX_CAPTURE_MEMORY_USAGE
+end
+
 --- What a capture without options takes: everything a triage needs.
 pss.default_options = { "threads", "handles", "va_space" }
 
@@ -79,7 +85,7 @@ local KNOWN_FLAGS = core.CAPTURE_VA_CLONE | core.CAPTURE_HANDLES | HANDLE_DETAIL
   | core.CREATE_BREAKAWAY_OPTIONAL | core.CREATE_BREAKAWAY | core.CREATE_FORCE_BREAKAWAY
   | core.CREATE_USE_VM_ALLOCATIONS | core.CREATE_MEASURE_PERFORMANCE | core.CREATE_RELEASE_SECTION
   | (core.LINUX_CAPTURE_UNFROZEN or 0) | (core.LINUX_CAPTURE_FREEZE_OPTIONAL or 0)
-  | (core.LINUX_CAPTURE_STACKS or 0)
+  | (core.LINUX_CAPTURE_STACKS or 0) | (core.LINUX_CAPTURE_MEMORY_USAGE or 0)
 --- What needs the target's threads stopped, whatever the caller allows.
 local NEEDS_PTRACE = core.CAPTURE_THREAD_CONTEXT | core.CAPTURE_THREAD_CONTEXT_EXTENDED
   | core.CAPTURE_VA_CLONE | (core.LINUX_CAPTURE_STACKS or 0)
@@ -88,6 +94,7 @@ local NEEDS = {
   { core.CAPTURE_VA_SPACE_SECTION_INFORMATION, core.CAPTURE_VA_SPACE },
   { core.CAPTURE_THREAD_CONTEXT | core.CAPTURE_THREAD_CONTEXT_EXTENDED, core.CAPTURE_THREADS },
   { core.LINUX_CAPTURE_STACKS or 0, core.CAPTURE_THREAD_CONTEXT },
+  { core.LINUX_CAPTURE_MEMORY_USAGE or 0, core.CAPTURE_VA_SPACE },
 }
 
 --- Whether libpss takes these capture flags (always true on Windows).
@@ -108,8 +115,8 @@ local function option_flags (options, level)
   for key, value in pairs(options) do
     if math.type(key) == "integer" then
       local bits = type(value) == "string" and pss.options[value]
-      if not bits and value == "stacks" then
-        error("the stacks option is for Linux captures only", level)
+      if not bits and (value == "stacks" or value == "memory_usage") then
+        error(("the %s option is for Linux captures only"):format(value), level)
       elseif not bits then
         error(("unknown capture option %s"):format(
           type(value) == "string" and ("'" .. value .. "'") or tostring(value)), level)

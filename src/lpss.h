@@ -207,7 +207,8 @@ extern const FieldSet lpss_fs_context;
 #endif
 #if HAVE_LINUX_CLASSES
 extern const FieldSet lpss_fs_linux_process, lpss_fs_linux_thread, lpss_fs_linux_handle,
-  lpss_fs_linux_handle_basic, lpss_fs_linux_region, lpss_fs_freeze, lpss_fs_frame;
+  lpss_fs_linux_handle_basic, lpss_fs_linux_region, lpss_fs_freeze, lpss_fs_frame,
+  lpss_fs_region_usage, lpss_fs_process_usage;
 #endif
 
 void lpss_build_keys(lua_State *L);

@@ -300,6 +300,22 @@ static const Field linux_region_fields[] = {
   STR("path", F_BYTES, PSS_LINUX_VA_SPACE_ENTRY, Path, PathLength),
 };
 
+/* PSS_LINUX_MEMORY_USAGE: a region's Usage, the process record's totals
+** (both present only with the memory_usage option); bytes, named as the
+** smaps lines they come from */
+#define USAGE(name, member) FLD(name, F_U64, PSS_LINUX_MEMORY_USAGE, member)
+static const Field usage_fields[] = {
+  USAGE("rss", Rss), USAGE("pss", Pss), USAGE("pss_dirty", PssDirty),
+  USAGE("shared_clean", SharedClean), USAGE("shared_dirty", SharedDirty),
+  USAGE("private_clean", PrivateClean), USAGE("private_dirty", PrivateDirty),
+  USAGE("referenced", Referenced), USAGE("anonymous", Anonymous), USAGE("ksm", Ksm),
+  USAGE("lazy_free", LazyFree), USAGE("anon_huge_pages", AnonHugePages),
+  USAGE("shmem_pmd_mapped", ShmemPmdMapped), USAGE("file_pmd_mapped", FilePmdMapped),
+  USAGE("shared_hugetlb", SharedHugetlb), USAGE("private_hugetlb", PrivateHugetlb),
+  USAGE("swap", Swap), USAGE("swap_pss", SwapPss), USAGE("locked", Locked),
+};
+#undef USAGE
+
 /* a frame of snap:stack; what is not known is absent (lpss_stack.c adds
 ** module_offset, offset, build_id and activation) */
 static const Field frame_fields[] = {
@@ -413,7 +429,8 @@ static const char *const extra_names[K_EXTRAS] = {
 #define B_LINUX_REGION AFTER(B_LINUX_HANDLE_BASIC, linux_handle_basic_fields)
 #define B_FREEZE AFTER(B_LINUX_REGION, linux_region_fields)
 #define B_FRAME AFTER(B_FREEZE, freeze_fields)
-#define B_END AFTER(B_FRAME, frame_fields)
+#define B_USAGE AFTER(B_FRAME, frame_fields)
+#define B_END AFTER(B_USAGE, usage_fields)
 #else
 #define B_END B_CONTEXT_END
 #endif
@@ -457,6 +474,9 @@ const FieldSet lpss_fs_linux_handle_basic =
 const FieldSet lpss_fs_linux_region = SET("region", linux_region_fields, B_LINUX_REGION);
 const FieldSet lpss_fs_freeze = SET("performance", freeze_fields, B_FREEZE);
 const FieldSet lpss_fs_frame = SET("frame", frame_fields, B_FRAME);
+/* one array of keys for both records */
+const FieldSet lpss_fs_region_usage = SET("region", usage_fields, B_USAGE);
+const FieldSet lpss_fs_process_usage = SET("process", usage_fields, B_USAGE);
 #endif
 
 static const FieldSet *const field_sets[] = {
@@ -470,6 +490,7 @@ static const FieldSet *const field_sets[] = {
 #if HAVE_LINUX_CLASSES
   &lpss_fs_linux_process, &lpss_fs_linux_thread, &lpss_fs_linux_handle,
   &lpss_fs_linux_handle_basic, &lpss_fs_linux_region, &lpss_fs_freeze, &lpss_fs_frame,
+  &lpss_fs_region_usage, &lpss_fs_process_usage,
 #endif
   NULL
 };

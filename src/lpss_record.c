@@ -120,6 +120,7 @@ static void linux_region_extras (lua_State *L, int keys, int t, const Entry *e) 
                                    ? r->BuildIdLength : PSS_LINUX_BUILD_ID_MAX);
     lpss_set_key(L, keys, t, K_BUILD_ID);
   }
+  if (r->Usage != NULL) lpss_set_fields(L, keys, t, &lpss_fs_region_usage, r->Usage);
 }
 #endif
 
@@ -321,6 +322,7 @@ static DWORD push_process (lua_State *L, int keys, HPSS h) {
     lpss_set_key(L, keys, t, K_NOT_FROZEN);
   }
   set_process_flags(L, keys, t, p.Process.Flags);
+  if (p.HasMemoryUsage) lpss_set_fields(L, keys, t, &lpss_fs_process_usage, &p.MemoryUsage);
   if (p.CaptureMode == PSS_LINUX_CAPTURE_MODE_CORE) drop_core_absent(L, t);
   return rc;
 }

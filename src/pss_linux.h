@@ -109,6 +109,26 @@ typedef struct {
   DWORD Reserved0;
 } PSS_LINUX_PERFORMANCE_COUNTERS;
 
+/* Bytes, as one region's smaps lines say them (kB * 1024); a field the
+** kernel does not print (Pss_Dirty before Linux 6.0, KSM before 6.4) is 0. */
+typedef struct {
+  UINT64 Rss;                 /* resident: in memory now */
+  UINT64 Pss;                 /* proportional: each resident page divided by its sharers */
+  UINT64 PssDirty;            /* the dirty part of Pss (Linux 6.0) */
+  UINT64 SharedClean, SharedDirty;    /* resident pages another process maps too */
+  UINT64 PrivateClean, PrivateDirty;  /* resident pages only this process maps */
+  UINT64 Referenced;          /* accessed since the last reset of the referenced bits */
+  UINT64 Anonymous;           /* resident pages not backed by a file */
+  UINT64 Ksm;                 /* of Anonymous, merged with equal pages by KSM (Linux 6.4) */
+  UINT64 LazyFree;            /* MADV_FREE pages the kernel may drop */
+  UINT64 AnonHugePages;       /* of Anonymous, in transparent huge pages */
+  UINT64 ShmemPmdMapped, FilePmdMapped;  /* shmem and file pages mapped as huge pages */
+  UINT64 SharedHugetlb, PrivateHugetlb;  /* hugetlbfs pages (not counted in Rss) */
+  UINT64 Swap;                /* swapped out */
+  UINT64 SwapPss;             /* proportional share of Swap */
+  UINT64 Locked;              /* mlock()ed */
+} PSS_LINUX_MEMORY_USAGE;
+
 /* Thread state letters of /proc/PID/task/TID/stat */
 typedef struct {
   PSS_PROCESS_INFORMATION Process;
@@ -135,11 +155,15 @@ typedef struct {
   char const *CommandLine;    /* exact bytes; valid until the snapshot is freed */
   char const *Comm;
   unsigned char CaptureMode;  /* PSS_LINUX_CAPTURE_MODE_*: how the snapshot was taken */
-  unsigned char Reserved2;
+  unsigned char HasMemoryUsage;  /* 1: MemoryUsage holds the figures */
   WORD NotFrozenLength;       /* bytes */
   DWORD Reserved3;
   char const *NotFrozen;      /* why the target was not stopped, in words ("" when it
                                  was); valid until the snapshot is freed */
+  /* PSS_LINUX_CAPTURE_MEMORY_USAGE (HasMemoryUsage): every region's Usage
+  ** added up -- smaps_rollup's figures, but for rounding: the kernel rounds
+  ** Pss and SwapPss down to a kB per region in smaps, once in smaps_rollup */
+  PSS_LINUX_MEMORY_USAGE MemoryUsage;
 } PSS_LINUX_PROCESS_INFORMATION;
 
 /*
@@ -189,6 +213,18 @@ typedef struct {
 ** changes nothing (it only returns the limit). */
 DWORD PssLinuxSetStackLimit(DWORD Bytes);
 #define PSS_LINUX_STACK_LIMIT_DEFAULT (256u << 10)
+
+/*
+** MEMORY_USAGE: with PSS_CAPTURE_VA_SPACE (ERROR_INVALID_PARAMETER
+** without), the regions are read from /proc/PID/smaps instead of maps, in
+** the same freeze: each region's Usage says how much of it is in memory,
+** swapped, shared and dirty as the kernel accounts it there, and the
+** process record's MemoryUsage holds the sums. smaps walks the target's
+** page tables, so this costs more than maps: nothing of it is read
+** without the flag (Usage is NULL). docs/linux-mapping.md names the smaps
+** line behind each field.
+*/
+#define PSS_LINUX_CAPTURE_MEMORY_USAGE    0x00100000u
 
 /* Truncated: the command line is longer than PSS_LINUX_COMMAND_LINE_MAX
 ** bytes and CommandLine holds its first PSS_LINUX_COMMAND_LINE_MAX. */
@@ -311,6 +347,9 @@ typedef struct {
   ** read from the target's memory, the image's first page), on every
   ** region of that file; read after the thaw, while the target runs on. */
   unsigned char BuildId[PSS_LINUX_BUILD_ID_MAX];
+  /* PSS_LINUX_CAPTURE_MEMORY_USAGE: the region's smaps figures, else NULL;
+  ** valid until the walk marker is freed, as Path */
+  PSS_LINUX_MEMORY_USAGE const *Usage;
 } PSS_LINUX_VA_SPACE_ENTRY;
 
 /* CloneCoverage: what PssLinuxReadSnapshotMemory returns for a region */

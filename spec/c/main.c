@@ -35,6 +35,7 @@ int main (void) {
   failed += run_thread_suite();
   failed += run_handle_suite();
   failed += run_region_suite();
+  failed += run_usage_suite();
   failed += run_name_suite();
   failed += run_lifecycle_suite();
   failed += run_error_suite();

@@ -10,6 +10,7 @@ int run_capture_suite (void);
 int run_thread_suite (void);
 int run_handle_suite (void);
 int run_region_suite (void);
+int run_usage_suite (void);
 int run_name_suite (void);
 int run_lifecycle_suite (void);
 int run_error_suite (void);

@@ -1176,6 +1176,45 @@ static void procfs_maps_malformed (void **state) {
 ** ======================================================================= */
 
 /* Every line of the six records, as a dump or a clone would read them */
+/* The usage figures of smaps: each of its 19 lines in the fixture lands
+** on its own index, in PSS_LINUX_MEMORY_USAGE's order; Size, the page
+** sizes, THPeligible and a longer or cut name do not. */
+static void procfs_smaps_usage_fields (void **state) {
+  static const char *const in_order[] = {
+    "Rss", "Pss", "Pss_Dirty", "Shared_Clean", "Shared_Dirty", "Private_Clean",
+    "Private_Dirty", "Referenced", "Anonymous", "KSM", "LazyFree", "AnonHugePages",
+    "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb", "Swap",
+    "SwapPss", "Locked",
+  };
+  static const char *const others[] = {
+    "Size", "KernelPageSize", "MMUPageSize", "THPeligible", "VmFlags", "Rs", "Rss ",
+    "rss", "Swap_", "ProtectionKey", "",
+  };
+  struct pss_smaps_line sl;
+  size_t pos = 0, len = LEN(SMAPS_SOME), i, seen = 0;
+  (void)state;
+  assert_int_equal(sizeof in_order / sizeof in_order[0], PSS_SMAPS_USAGE_FIELDS);
+  for (i = 0; i < PSS_SMAPS_USAGE_FIELDS; i++)
+    assert_int_equal(pss_smaps_usage_index(in_order[i], strlen(in_order[i])), (int)i);
+  for (i = 0; i < sizeof others / sizeof others[0]; i++)
+    assert_int_equal(pss_smaps_usage_index(others[i], strlen(others[i])), -1);
+  /* the first record of the fixture: every usage line once, in kB */
+  while (pos < len) {
+    long used = pss_parse_smaps_line(SMAPS_SOME + pos, len - pos, &sl);
+    int k;
+    assert_true(used > 0);
+    pos += (size_t)used;
+    if (sl.kind == PSS_SMAPS_MAPPING && pos > (size_t)used) break;
+    if (sl.kind != PSS_SMAPS_FIELD) continue;
+    k = pss_smaps_usage_index(sl.name, sl.name_len);
+    if (k < 0) continue;
+    assert_int_equal(k, (int)seen);
+    assert_true(sl.kb);
+    seen++;
+  }
+  assert_int_equal(seen, PSS_SMAPS_USAGE_FIELDS);
+}
+
 static void procfs_smaps_of_a_process (void **state) {
   struct pss_smaps_line sl;
   size_t pos = 0, len = LEN(SMAPS_SOME), maps = 0, fields = 0, flags = 0;
@@ -1665,6 +1704,7 @@ int run_procfs_suite (void) {
     cmocka_unit_test(procfs_maps_path_unescape),
     cmocka_unit_test(procfs_maps_malformed),
     cmocka_unit_test(procfs_smaps_of_a_process),
+    cmocka_unit_test(procfs_smaps_usage_fields),
     cmocka_unit_test(procfs_smaps_vmflags_words),
     cmocka_unit_test(procfs_smaps_odd_lines),
     cmocka_unit_test(procfs_inet_v4),

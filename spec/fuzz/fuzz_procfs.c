@@ -85,6 +85,10 @@ static void lines (int which, const char *t, size_t len) {
             (void)pss_vmflags_has(sl.flags, sl.flags_len, "io");
           }
           if (sl.kind == PSS_SMAPS_FIELD && sl.kb) CHECK(sl.value % 1024 == 0);
+          if (sl.kind == PSS_SMAPS_FIELD) {
+            int k = pss_smaps_usage_index(sl.name, sl.name_len);
+            CHECK(k >= -1 && k < PSS_SMAPS_USAGE_FIELDS);
+          }
         }
         break;
       case 'i':

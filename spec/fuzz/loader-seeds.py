@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """spec/fuzz/loader-seeds.py SNAPSHOT -- writes the loader's seed corpus
-(spec/fuzz/loader-corpus) from one small saved snapshot (pss save of a
-sleep): the file itself, the same with saved memory sections, hostile
-variants with checksums that still hold (so that the loader's own checks,
-not the CRC, meet them), and a small x86-64 ELF core made here."""
+(spec/fuzz/loader-corpus) from one small saved snapshot (a capture of a
+sleep with memory_usage, saved): the file itself, the same with saved
+memory sections, hostile variants with checksums that still hold (so that
+the loader's own checks, not the CRC, meet them), and a small x86-64 ELF
+core made here. The snapshot's files are named after its format's major
+version ("v2-snapshot.pss") and replace only that version's: the files of
+older versions stay, so that every build reads what older builds wrote."""
 import struct, sys, zlib, os
 
 DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loader-corpus")
@@ -27,6 +30,9 @@ def reseal(b, off):
     payload = bytes(b[off + SEC: off + SEC + ln])
     struct.pack_into("<I", b, off + 16, zlib.crc32(payload))
     struct.pack_into("<I", b, off + 20, zlib.crc32(bytes(b[off:off + 20])))
+
+# where a region row's pointers are (PSS_LINUX_VA_SPACE_ENTRY)
+ROW_PATH, ROW_USAGE = 112, 160
 
 def put(name, data):
     with open(os.path.join(DIR, name), "wb") as f:
@@ -76,39 +82,47 @@ def core():
 
 def main():
     b = bytearray(open(sys.argv[1], "rb").read())
+    major = struct.unpack_from("<H", b, 8)[0]
+    v = "v%d-" % major
     os.makedirs(DIR, exist_ok=True)
     for name in os.listdir(DIR):
-        os.remove(os.path.join(DIR, name))
-    put("snapshot.pss", b)
-    put("snapshot-memory.pss", before_end(b, memory_sections()))
-    put("truncated-half.pss", b[:len(b) // 2])
-    put("truncated-header.pss", b[:20])
+        if name.startswith(v) or name.startswith("core-"):
+            os.remove(os.path.join(DIR, name))
+    put(v + "snapshot.pss", b)
+    put(v + "snapshot-memory.pss", before_end(b, memory_sections()))
+    put(v + "truncated-half.pss", b[:len(b) // 2])
+    put(v + "truncated-header.pss", b[:20])
     flipped = bytearray(b)
     flipped[HDR + SEC + 8] ^= 0x10
-    put("bitflip-unsealed.pss", flipped)
+    put(v + "bitflip-unsealed.pss", flipped)
     secs = sections(b)
     for off, typ, tid, ln in secs:
         if typ == 3:                      # a ROWS section: a row's pointer far out, resealed
             c = bytearray(b)
-            struct.pack_into("<Q", c, off + SEC + 16 + 112, 0x7fffffff)   # row 0: Path
+            struct.pack_into("<Q", c, off + SEC + 16 + ROW_PATH, 0x7fffffff)   # row 0: Path
             reseal(c, off)
-            put("rows-pointer-out-t%d.pss" % tid, c)
+            put(v + "rows-pointer-out-t%d.pss" % tid, c)
+            for name, ref in (("out", 0x7fffffff), ("misaligned", 2)):   # row 0: Usage
+                c = bytearray(b)
+                struct.pack_into("<Q", c, off + SEC + 16 + ROW_USAGE, ref)
+                reseal(c, off)
+                put(v + "rows-usage-%s-t%d.pss" % (name, tid), c)
             c = bytearray(b)
             struct.pack_into("<Q", c, off + SEC, 1 << 40)   # a row count of 2^40
             reseal(c, off)
-            put("rows-count-huge-t%d.pss" % tid, c)
+            put(v + "rows-count-huge-t%d.pss" % tid, c)
             break
     c = bytearray(b)
     struct.pack_into("<Q", c, HDR + 8, 1 << 62)          # the STORE section 2^62 bytes long
     struct.pack_into("<I", c, HDR + 20, zlib.crc32(bytes(c[HDR:HDR + 20])))
-    put("oversized-length.pss", c)
+    put(v + "oversized-length.pss", c)
     c = bytearray(b)
-    c[8] = 2                                                # a newer major
+    struct.pack_into("<H", c, 8, 0xffff)                    # a newer major
     struct.pack_into("<I", c, 20, zlib.crc32(bytes(c[:20])))
-    put("newer-major.pss", c)
+    put(v + "newer-major.pss", c)
     bad_ranges = section(5, struct.pack("<Q", 0x1000) + b"\1" * 16) + \
         section(6, struct.pack("<QQ", 0x5000, 0x6000))
-    put("memory-outside-ranges.pss", before_end(b, bad_ranges))
+    put(v + "memory-outside-ranges.pss", before_end(b, bad_ranges))
     k = core()
     put("core-small.core", k)
     put("core-truncated.core", k[:len(k) - 100])

@@ -63,6 +63,7 @@ describe("pss.capture", function ()
     if pss.platform == "linux" then
       expected.stacks = pss.CAPTURE_THREADS | pss.CAPTURE_THREAD_CONTEXT | pss.CAPTURE_VA_SPACE
         | pss.CAPTURE_VA_SPACE_SECTION_INFORMATION | pss.LINUX_CAPTURE_STACKS
+      expected.memory_usage = pss.CAPTURE_VA_SPACE | pss.LINUX_CAPTURE_MEMORY_USAGE
     end
     -- "the CREATE_* flags of those names": the optional breakaway carries its
     -- own bit and at most the breakaway bit it qualifies
@@ -89,6 +90,7 @@ describe("pss.capture", function ()
       va_space = "va_space", va_regions = "va_space", handle_trace = "handle_trace",
       measure_performance = "performance", thread_context = "threads",
       thread_context_extended = "threads", va_clone = "va_clone", stacks = "threads va_space",
+      memory_usage = "va_space",
     }
     for name in pairs(pss.options) do
       local snap, msg, code = pss.capture(t.pid, { name })

@@ -65,6 +65,7 @@ local PARTS = {
   va_space = "regions va_space", va_regions = "regions va_space",
   handle_trace = "handle_trace", measure_performance = "performance", va_clone = "va_clone",
   stacks = "auxiliary_pages regions thread_names threads va_space",
+  memory_usage = "regions va_space",
 }
 
 local function expected (parts)

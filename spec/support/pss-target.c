@@ -8,7 +8,7 @@
 **
 ** Options: --threads N (3)   --no-fds   --no-maps   --extra-fds N
 **          --extra-maps N    --resident MB   --odd-name
-**          --exit-now CODE   --exit-after MS
+**          --exit-now CODE   --exit-after MS   --grow PAGES
 **          --parked   --counters   --sleeper   --churn   --tls
 **          --writer   --reaper   --fork-maps   --seccomp MODE
 **          --changes   --thread-churn   --fd-churn   --map-churn
@@ -117,6 +117,12 @@
 **             anonymous), "fork-dontfork" (private, MADV_DONTFORK) and
 **             "fork-wipe" (private, MADV_WIPEONFORK). "fork-write" stores
 **             0x11 to the first byte of each and prints "fork-written".
+** For the memory usage tests (PSS_LINUX_CAPTURE_MEMORY_USAGE):
+** --grow PAGES a "grow" map line: PAGES pages of private anonymous
+**             read-write memory of which none is resident at "ready". The
+**             stdin command "touch N" writes the first byte of the next N
+**             untouched pages (in address order) and prints "touched
+**             <pages touched so far>".
 ** --seccomp MODE  after the report is built, a filter on every thread
 **             (TSYNC): "errno-clone" fails clone() with EPERM, "kill-clone"
 **             kills the process on clone(); everything else is allowed.
@@ -222,7 +228,7 @@ enum {
 struct options {
   long threads;
   bool fds, maps, odd_name;
-  long extra_fds, extra_maps, resident_mb;
+  long extra_fds, extra_maps, resident_mb, grow_pages;
   int exit_now;              /* -1 unless --exit-now */
   long exit_after_ms;        /* -1 unless --exit-after */
   bool parked, counters, sleeper, churn, tls, writer, reaper, fork_maps;
@@ -353,7 +359,7 @@ static _Noreturn void usage (char const *why) {
   fprintf(stderr, "pss-target: %s\n"
           "usage: pss-target [--threads N] [--no-fds] [--no-maps] [--extra-fds N]\n"
           "                  [--extra-maps N] [--resident MB] [--odd-name]\n"
-          "                  [--exit-now CODE] [--exit-after MS]\n"
+          "                  [--exit-now CODE] [--exit-after MS] [--grow PAGES]\n"
           "                  [--parked] [--counters] [--sleeper] [--churn] [--tls]\n"
           "                  [--writer] [--reaper] [--fork-maps] [--seccomp MODE]\n"
           "                  [--changes] [--thread-churn] [--fd-churn] [--map-churn]\n", why);
@@ -437,7 +443,7 @@ static void parse_options (int argc, char **argv, struct options *o) {
   enum { THREADS = 1, NO_FDS, NO_MAPS, EXTRA_FDS, EXTRA_MAPS, RESIDENT,
          ODD_NAME_OPT, EXIT_NOW, EXIT_AFTER, PARKED, COUNTERS, SLEEPER, CHURN, TLS,
          WRITER, REAPER, FORK_MAPS, SECCOMP, CHANGES, THREAD_CHURN, FD_CHURN,
-         MAP_CHURN };
+         MAP_CHURN, GROW };
   static struct option const longopts[] = {
     { "threads", required_argument, NULL, THREADS },
     { "no-fds", no_argument, NULL, NO_FDS },
@@ -461,6 +467,7 @@ static void parse_options (int argc, char **argv, struct options *o) {
     { "thread-churn", no_argument, NULL, THREAD_CHURN },
     { "fd-churn", no_argument, NULL, FD_CHURN },
     { "map-churn", no_argument, NULL, MAP_CHURN },
+    { "grow", required_argument, NULL, GROW },
     { NULL, 0, NULL, 0 }
   };
   int c;
@@ -494,6 +501,7 @@ static void parse_options (int argc, char **argv, struct options *o) {
       case THREAD_CHURN: o->thread_churn = true; break;
       case FD_CHURN: o->fd_churn = true; break;
       case MAP_CHURN: o->map_churn = true; break;
+      case GROW: o->grow_pages = parse_number(optarg, 1L << 24, "--grow"); break;
       default: usage("unknown option");
     }
   }
@@ -1503,6 +1511,29 @@ static void map_resident (struct target *t) {
   place_layout(t, &spec, 1);
 }
 
+/* --grow: mapped read-only first, so that place_layout leaves it untouched,
+** then made writable; "touch N" makes its pages resident one by one. */
+static uint8_t *grow_start;
+static size_t grow_size, grow_touched, grow_page;
+
+static void map_grow (struct target *t) {
+  struct map_spec spec = { "grow", 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1 };
+  spec.pages = (size_t)t->opt.grow_pages;
+  place_layout(t, &spec, 1);
+  grow_start = (uint8_t *)t->maps[t->nmaps - 1].start;
+  grow_size = t->maps[t->nmaps - 1].size;
+  grow_page = t->page;
+  if (mprotect(grow_start, grow_size, PROT_READ | PROT_WRITE) != 0)
+    fail(t, "mprotect --grow");
+}
+
+static void touch_pages (size_t n) {
+  while (n-- > 0 && (grow_touched + 1) * grow_page <= grow_size)
+    grow_start[grow_touched++ * grow_page] = 1;
+  printf("touched %zu\n", grow_touched);
+  fflush(stdout);
+}
+
 /* One page each, alternating read-only and read-write so no two neighbours
 ** merge, between guard pages; not reported one by one. */
 static void map_extra (struct target *t) {
@@ -1986,6 +2017,14 @@ static int run_command (char *line) {
     fflush(stdout);
     return -1;
   }
+  if (strncmp(line, "touch ", 6) == 0 && grow_start != NULL) {
+    char *end;
+    long pages = strtol(line + 6, &end, 10);
+    if (end != line + 6 && *end == '\0' && pages >= 0) {
+      touch_pages((size_t)pages);
+      return -1;
+    }
+  }
   if (strcmp(line, "churned") == 0) {
     printf("churned %ld %ld %ld\n", __atomic_load_n(&threads_churned, __ATOMIC_RELAXED),
            __atomic_load_n(&fd_rounds, __ATOMIC_RELAXED),
@@ -2140,6 +2179,8 @@ int main (int argc, char **argv) {
     map_odd(&t);
   if (t.opt.resident_mb > 0)
     map_resident(&t);
+  if (t.opt.grow_pages > 0)
+    map_grow(&t);
   map_extra(&t);
   if (t.opt.fork_maps)
     map_fork(&t);

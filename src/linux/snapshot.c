@@ -36,7 +36,7 @@
                         PSS_CREATE_FORCE_BREAKAWAY | PSS_CREATE_USE_VM_ALLOCATIONS | \
                         PSS_CREATE_MEASURE_PERFORMANCE | PSS_CREATE_RELEASE_SECTION)
 #define CAPTURE_LINUX (PSS_LINUX_CAPTURE_UNFROZEN | PSS_LINUX_CAPTURE_FREEZE_OPTIONAL | \
-                       PSS_LINUX_CAPTURE_STACKS)
+                       PSS_LINUX_CAPTURE_STACKS | PSS_LINUX_CAPTURE_MEMORY_USAGE)
 /* What must describe one instant (the tables), and what needs the target's
 ** threads stopped whatever the caller allows (ptrace: their registers, a
 ** system call run by one of them). The process record alone needs neither. */
@@ -500,7 +500,8 @@ static DWORD check_capture_flags (PSS_CAPTURE_FLAGS f, int self) {
   if (((f & CAPTURE_HANDLE_DETAILS) && !(f & PSS_CAPTURE_HANDLES)) ||
       ((f & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION) && !(f & PSS_CAPTURE_VA_SPACE)) ||
       ((f & CAPTURE_CONTEXTS) && !(f & PSS_CAPTURE_THREADS)) ||
-      ((f & PSS_LINUX_CAPTURE_STACKS) && !(f & PSS_CAPTURE_THREAD_CONTEXT)))
+      ((f & PSS_LINUX_CAPTURE_STACKS) && !(f & PSS_CAPTURE_THREAD_CONTEXT)) ||
+      ((f & PSS_LINUX_CAPTURE_MEMORY_USAGE) && !(f & PSS_CAPTURE_VA_SPACE)))
     return ERROR_INVALID_PARAMETER;
   if (f & CAPTURE_UNSUPPORTED) return ERROR_NOT_SUPPORTED;
   /* what the machine has no port for (ptrace/ARCH/regs.h) */

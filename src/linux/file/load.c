@@ -11,6 +11,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -31,6 +32,7 @@ struct loader {
   uint64_t left;             /* bytes left in a regular file; UINT64_MAX otherwise */
   uint64_t pos;              /* a regular file's offset of the next byte */
   struct pss_store *s;
+  unsigned major;            /* the file's format version */
   unsigned seen_rows, seen_strings;  /* bit per table id */
   int seen_pstrings, seen_ranges;
   /* saved memory: where each MEMORY section's bytes are (in the file
@@ -108,6 +110,35 @@ static int read_header (struct loader *l, const unsigned char *magic) {
                      "reads (%u.x)", h[8] | h[9] << 8, h[10] | h[11] << 8, PSS_SNAP_MAJOR);
     return NEWER;
   }
+  l->major = (unsigned)(h[8] | h[9] << 8);
+  return l->major == 0 ? bad("the snapshot's format version is 0, which no libpss wrote") : 0;
+}
+
+/*
+** Format 1 had neither PSS_LINUX_MEMORY_USAGE: the record ended before
+** MemoryUsage, the region row before Usage. A row or record only ever
+** grows at its end, so an older one is read and the rest left zero.
+*/
+static size_t record_size (const struct loader *l) {
+  return l->major < 2 ? offsetof(PSS_LINUX_PROCESS_INFORMATION, MemoryUsage)
+                      : sizeof(PSS_LINUX_PROCESS_INFORMATION);
+}
+
+static size_t row_size (const struct loader *l, int id, const struct pss_table *t) {
+  return l->major < 2 && id == PSS_TABLE_REGIONS ? offsetof(PSS_LINUX_VA_SPACE_ENTRY, Usage)
+                                                 : t->row_size;
+}
+
+/* Rows of an older, shorter layout spread to this build's, zero-filled. */
+static int widen_rows (struct pss_table *t, size_t old) {
+  size_t i = t->count;
+  if (old == t->row_size) return 0;
+  if (pss_buf_reserve(&t->rows, t->count * (t->row_size - old)) < 0) return -ENOMEM;
+  while (i-- > 0) {
+    memmove(t->rows.data + i * t->row_size, t->rows.data + i * old, old);
+    memset(t->rows.data + i * t->row_size + old, 0, t->row_size - old);
+  }
+  t->rows.len = t->count * t->row_size;
   return 0;
 }
 /* }====================================================================== */
@@ -120,15 +151,17 @@ static int read_store (struct loader *l, uint64_t len, uint32_t want_crc) {
   struct pss_snap_store fixed;
   PSS_LINUX_PROCESS_INFORMATION rec;
   unsigned char raw[sizeof fixed + sizeof rec];
+  size_t rsize = record_size(l);
   int rc;
   if (l->s != NULL) return bad("the snapshot has two STORE sections");
-  if (len != sizeof raw) return bad("the STORE section's length is not this build's");
-  if ((rc = read_exact(l, raw, sizeof raw)) < 0) return rc;
-  if (pss_snap_crc32(0, raw, sizeof raw) != want_crc)
+  if (len != sizeof fixed + rsize) return bad("the STORE section's length is not this build's");
+  if ((rc = read_exact(l, raw, (size_t)len)) < 0) return rc;
+  if (pss_snap_crc32(0, raw, (size_t)len) != want_crc)
     return bad("the STORE section is damaged (checksum mismatch)");
   memcpy(&fixed, raw, sizeof fixed);
-  memcpy(&rec, raw + sizeof fixed, sizeof rec);
-  if (fixed.record_size != sizeof rec) return bad("the process record is not this build's");
+  memset(&rec, 0, sizeof rec);
+  memcpy(&rec, raw + sizeof fixed, rsize);
+  if (fixed.record_size != rsize) return bad("the process record is not this build's");
   if ((l->s = pss_store_new(fixed.capture_flags)) == NULL) return -ENOMEM;
   /* a CONTEXT with every XSAVE component is a few KiB: whoever copies
   ** ContextLength bytes of a record must not be sent far past its pool */
@@ -144,20 +177,22 @@ static int read_store (struct loader *l, uint64_t len, uint32_t want_crc) {
 
 /* A table's rows: the row size must be this build's, the count what the
 ** length holds. */
-static int read_rows (struct loader *l, struct pss_table *t, uint64_t len, uint32_t *crc) {
+static int read_rows (struct loader *l, int id, uint64_t len, uint32_t *crc) {
+  struct pss_table *t = &l->s->tables[id];
+  size_t size = row_size(l, id, t);
   struct pss_snap_rows h;
   int rc;
   if (len < sizeof h) return bad("a ROWS section is too short");
   if ((rc = read_exact(l, &h, sizeof h)) < 0) return rc;
   *crc = pss_snap_crc32(*crc, &h, sizeof h);
   len -= sizeof h;
-  if (h.row_size != t->row_size)
+  if (h.row_size != size)
     return bad("a table's row size is not this build's (saved by another layout)");
-  if (h.count > UINT32_MAX || len / t->row_size != h.count || len % t->row_size != 0)
+  if (h.count > UINT32_MAX || len / size != h.count || len % size != 0)
     return bad("a table's row count does not match its length");
   if ((rc = read_payload(l, &t->rows, len, crc)) < 0) return rc;
   t->count = (size_t)h.count;
-  return 0;
+  return widen_rows(t, size);
 }
 
 /* Which buffer a section fills (NULL: skipped), once each. */
@@ -249,7 +284,7 @@ static int read_section (struct loader *l) {
   if (type == PSS_SNAP_MEMRANGES && l->seen_ranges++)
     return bad("the snapshot has two MEMRANGES sections");
   if ((rc = section_target(l, type, id, &to)) < 0) return rc;
-  if (type == PSS_SNAP_ROWS) rc = read_rows(l, &l->s->tables[id], len, &crc);
+  if (type == PSS_SNAP_ROWS) rc = read_rows(l, (int)id, len, &crc);
   else if (type == PSS_SNAP_MEMORY) rc = read_memory(l, len, &crc);
   else if (type == PSS_SNAP_MEMRANGES) rc = read_payload(l, &l->ranges, len, &crc);
   else rc = read_payload(l, to, len, &crc);   /* an unknown type (a newer minor) is skipped */
@@ -282,6 +317,7 @@ static int ref_ok (const struct pss_buf *pool, const void *ref, size_t len, size
 static int region_ok (const struct pss_table *t, const PSS_LINUX_VA_SPACE_ENTRY *e) {
   return ref_ok(&t->strings, e->Region.MappedFileName, e->Region.MappedFileNameLength, 2, 2) &&
          ref_ok(&t->strings, e->Path, e->PathLength, 1, 1) &&
+         ref_ok(&t->strings, e->Usage, e->Usage != NULL ? sizeof *e->Usage : 0, 8, 0) &&
          e->BuildIdLength <= PSS_LINUX_BUILD_ID_MAX;
 }
 

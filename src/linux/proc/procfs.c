@@ -427,6 +427,26 @@ long pss_parse_smaps_line (const char *text, size_t len, struct pss_smaps_line *
   return consumed(n, len);
 }
 
+/* In the order of PSS_LINUX_MEMORY_USAGE's members. */
+static const char *const usage_names[PSS_SMAPS_USAGE_FIELDS] = {
+  "Rss", "Pss", "Pss_Dirty", "Shared_Clean", "Shared_Dirty", "Private_Clean",
+  "Private_Dirty", "Referenced", "Anonymous", "KSM", "LazyFree", "AnonHugePages",
+  "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb", "Swap",
+  "SwapPss", "Locked"
+};
+
+/* Their lengths: most lines are told apart by length alone. */
+static const unsigned char usage_lens[PSS_SMAPS_USAGE_FIELDS] = {
+  3, 3, 9, 12, 12, 13, 13, 10, 9, 3, 8, 13, 14, 13, 14, 15, 4, 7, 6
+};
+
+int pss_smaps_usage_index (const char *name, size_t len) {
+  int i;
+  for (i = 0; i < PSS_SMAPS_USAGE_FIELDS; i++)
+    if (usage_lens[i] == len && memcmp(usage_names[i], name, len) == 0) return i;
+  return -1;
+}
+
 int pss_vmflags_has (const char *flags, size_t len, const char *flag) {
   size_t k = strlen(flag), i = 0;
   while (k > 0 && i < len) {

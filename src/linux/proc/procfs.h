@@ -132,6 +132,16 @@ struct pss_smaps_line {
 };
 long pss_parse_smaps_line(const char *text, size_t len, struct pss_smaps_line *sl);
 
+/*
+** Which figure of a mapping's memory a smaps FIELD line gives, as an index
+** into PSS_SMAPS_USAGE_FIELDS numbers in the order of
+** PSS_LINUX_MEMORY_USAGE (Rss, Pss, Pss_Dirty, Shared_Clean, ...,
+** Locked); -1 for any other field (Size, KernelPageSize, THPeligible, a
+** field of a newer kernel).
+*/
+#define PSS_SMAPS_USAGE_FIELDS 19
+int pss_smaps_usage_index(const char *name, size_t len);
+
 /* Whether the VmFlags list holds flag as a whole space-separated word
 ** ("dd", "io", "wf"); a cut word ("d") is not the flag. */
 int pss_vmflags_has(const char *flags, size_t len, const char *flag);

@@ -222,6 +222,59 @@ int pss_read_regions (struct pss_target *t, struct pss_table *tab) {
   return 0;
 }
 
+/* {======================================================================
+** Memory usage: the regions from smaps, each with its figures
+** ======================================================================= */
+#define SMAPS_LINE_CAP (64u * 1024)   /* longest line: a 4096-byte path escaped */
+
+_Static_assert(sizeof(PSS_LINUX_MEMORY_USAGE) == PSS_SMAPS_USAGE_FIELDS * sizeof(UINT64),
+               "PSS_LINUX_MEMORY_USAGE is the smaps figures in pss_smaps_usage_index order");
+
+/* The last row's figures into the pool, 8-aligned, and into the totals. */
+static int put_usage (struct pss_table *tab, const UINT64 *u, UINT64 *totals) {
+  PSS_LINUX_VA_SPACE_ENTRY *e = pss_table_row(tab, tab->count - 1);
+  int64_t at = pss_buf_append(&tab->strings, u, sizeof(PSS_LINUX_MEMORY_USAGE), 8);
+  int i;
+  if (at < 0) return -ENOMEM;
+  e->Usage = (const PSS_LINUX_MEMORY_USAGE *)(uintptr_t)(at + 1);
+  for (i = 0; i < PSS_SMAPS_USAGE_FIELDS; i++) totals[i] += u[i];
+  return 0;
+}
+
+/*
+** smaps is maps with each mapping's figures below its line: one read
+** gives the regions and their memory at one instant. It is read through a
+** fixed buffer (a big process's smaps is about 1 KiB per mapping).
+*/
+static int read_smaps_regions (struct pss_target *t, struct pss_table *tab, UINT64 *totals) {
+  UINT64 u[PSS_SMAPS_USAGE_FIELDS];
+  struct pss_lines l;
+  const char *line = NULL;
+  size_t len = 0;
+  int rc = pss_lines_open(&l, t->livefd, "smaps", SMAPS_LINE_CAP, 0);
+  if (rc < 0) return rc;
+  while ((rc = pss_lines_next(&l, &line, &len)) > 0) {
+    struct pss_smaps_line sl;
+    int k;
+    if (pss_parse_smaps_line(line, len, &sl) < 0) { rc = -EINVAL; break; }
+    if (sl.kind == PSS_SMAPS_MAPPING) {
+      if (tab->count > 0 && (rc = put_usage(tab, u, totals)) < 0) break;
+      if ((rc = add_region(tab, &sl.map)) < 0) break;
+      memset(u, 0, sizeof u);
+    }
+    else if (sl.kind == PSS_SMAPS_FIELD && tab->count > 0 && sl.kb &&
+             (k = pss_smaps_usage_index(sl.name, sl.name_len)) >= 0)
+      u[k] = sl.value;
+  }
+  pss_lines_close(&l);
+  if (rc == 0 && tab->count > 0) rc = put_usage(tab, u, totals);
+  if (rc < 0) return rc;
+  group_allocations(tab);
+  return 0;
+}
+/* }====================================================================== */
+
+
 /* maps lists the mappings in address order, without overlaps. */
 const PSS_LINUX_VA_SPACE_ENTRY *pss_region_at (const struct pss_table *tab, uint64_t address) {
   size_t lo = 0, hi = tab->count;
@@ -238,7 +291,10 @@ const PSS_LINUX_VA_SPACE_ENTRY *pss_region_at (const struct pss_table *tab, uint
 
 int pss_capture_regions (struct pss_target *t, struct pss_store *s) {
   struct pss_table *tab = &s->tables[PSS_TABLE_REGIONS];
-  int rc = pss_read_regions(t, tab);
+  int usage = (s->flags & PSS_LINUX_CAPTURE_MEMORY_USAGE) != 0;
+  int rc = usage ? read_smaps_regions(t, tab, (UINT64 *)(void *)&s->process.MemoryUsage)
+                 : pss_read_regions(t, tab);
+  s->process.HasMemoryUsage = (unsigned char)(usage && rc == 0);
   if (rc == 0 && (s->flags & PSS_CAPTURE_VA_SPACE_SECTION_INFORMATION))
     rc = name_mapped_files(t, tab);
   return rc;

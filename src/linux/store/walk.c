@@ -185,7 +185,9 @@ static void copy_region (const PSS_LINUX_VA_SPACE_ENTRY *row, const char *base,
   PSS_LINUX_VA_SPACE_ENTRY *e = buf;
   memcpy(buf, row, size);
   e->Region.MappedFileName = relocate(row->Region.MappedFileName, base);
-  if (size == sizeof *e) e->Path = relocate(row->Path, base);
+  if (size != sizeof *e) return;
+  e->Path = relocate(row->Path, base);
+  e->Usage = relocate(row->Usage, base);
 }
 
 static void copy_handle (const PSS_LINUX_HANDLE_ENTRY *row, const char *base,
