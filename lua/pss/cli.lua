@@ -224,6 +224,18 @@ end
 
 local function kib (bytes) return bytes and ("%dK"):format(bytes // 1024) or "-" end
 
+--- Capture options with "memory_usage" added where the library has it
+-- (Linux): how much of each region is resident, for a small cost (smaps
+-- is read in the freeze).
+local function with_usage (options)
+  options = table.move(options, 1, #options, 1, {})
+  if pss.options.memory_usage then options[#options + 1] = "memory_usage" end
+  return options
+end
+
+--- What a capture of show, diff and map takes.
+local VIEW_OPTIONS = with_usage(pss.default_options)
+
 local function list (iter)
   local items = {}
   for e in iter do items[#items + 1] = e end
@@ -278,16 +290,44 @@ function commands.handles (a)
   end)
 end
 
+--- The mapping column of maps: the path, else what pmap says.
+local function mapping (r)
+  local name = r.path
+  if name == nil or name == "" then name = r.mapped_file_name end
+  if name ~= nil and name ~= "" then return name end
+  return "[ anon ]"
+end
+
+--- The regions as `pmap -x` lists them: Address, Kbytes, RSS, Dirty
+-- (shared + private), Mode, Mapping, then a total line; "-" for what a
+-- snapshot without usage (a file, a core) does not have.
+local function pmap_text (regions, usage)
+  local function kb (n) return n and tostring(n // 1024) or "-" end
+  local lines = { { "Address", "Kbytes", "RSS", "Dirty", "Mode", "Mapping" } }
+  local size, rss, dirty = 0, usage and 0, usage and 0
+  for _, r in ipairs(regions) do
+    local d = r.shared_dirty and r.private_dirty and r.shared_dirty + r.private_dirty
+    size, rss, dirty = size + r.region_size, rss and r.rss and rss + r.rss, dirty and d and dirty + d
+    lines[#lines + 1] = { ("%016x"):format(r.base_address), kb(r.region_size), kb(r.rss), kb(d),
+      r.protect or "-", printable(mapping(r)) }
+  end
+  lines[#lines + 1] = { ("-"):rep(16), ("-"):rep(7), ("-"):rep(7), ("-"):rep(7) }
+  lines[#lines + 1] = { "total kB", kb(size), kb(rss), kb(dirty) }
+  local right = { [2] = true, [3] = true, [4] = true }
+  return table.concat(require("pss.text").columns(lines, right), "\n") .. "\n"
+end
+
 function commands.maps (a)
-  return listing(a, "va_space", "regions", { "ADDRESS", "SIZE", "PERM", "TYPE", "PATH" },
-    function (r)
-      return { ("%016x"):format(r.base_address), kib(r.region_size), r.protect or "-",
-        r.type or "-", r.path or r.mapped_file_name or "" }
-    end)
+  local snap <close> = capture(a.target, with_usage { "va_space" })
+  require_captured(snap, a.target, "va_space", "regions")
+  local regions = list(snap:regions())
+  if a.json then return json(regions) end
+  -- a capture with usage has the sums in the process record (0 without regions)
+  return pmap_text(regions, snap:query("process").rss ~= nil)
 end
 
 local function show (target, as_json)
-  local snap <close> = capture(target, pss.default_options)
+  local snap <close> = capture(target, VIEW_OPTIONS)
   if as_json then return json(snap) end
   return require("pss.report").report(snap)
 end
@@ -302,14 +342,14 @@ function commands.diff (a)
   if second == nil and type(first) == "table" then
     fail("diff: a file is compared with another target (pss diff FILE PID|FILE)")
   end
-  local before <close> = capture(first, pss.default_options)
+  local before <close> = capture(first, VIEW_OPTIONS)
   if second == nil then pss.sleep(a.interval) end
-  local after <close> = capture(second or first, pss.default_options)
+  local after <close> = capture(second or first, VIEW_OPTIONS)
   -- two targets may be two processes: a message, not a traceback
   local ok, d = pcall(require("pss.diff").diff, before, after)
   if not ok then fail((tostring(d):gsub("^[^\n]-:%d+: ", ""))) end
   if a.json then return json(d) end
-  return tostring(d) .. "\n"
+  return tostring(d)
 end
 
 --- The core goes where -o says: the library writes a path itself (a new
@@ -374,9 +414,9 @@ function commands.stack (a)
   return stack.merged_text(pid, comm, captures, a.interval)
 end
 
---- What `pss save` captures: everything a later `show`, `stack` or
--- `diff` of the file uses, and the memory with --memory.
-local SAVE_OPTIONS = { "threads", "handles", "va_space", "thread_context", "stacks",
+--- What `pss save` captures: everything a later `show`, `maps`, `stack`
+-- or `diff` of the file uses, and the memory with --memory.
+local SAVE_OPTIONS = with_usage { "threads", "handles", "va_space", "thread_context", "stacks",
   "measure_performance" }
 
 --- A snapshot saved where -o says (a path gets a new file renamed over it
@@ -412,7 +452,7 @@ function commands.save (a)
 end
 
 function commands.map (a)
-  local snap <close> = capture(a.target, { "va_space" })
+  local snap <close> = capture(a.target, with_usage { "va_space" })
   require_captured(snap, a.target, "va_space", "regions")
   write_file(a.output, require("pss.svg").render(snap))
   return ""

@@ -2,7 +2,9 @@
 -- Pure Lua over the snapshot API, the same on every system: threads
 -- started and ended, handles opened, closed and retargeted, regions
 -- mapped, unmapped, resized and reprotected, the change of the process's
--- counters, and (Linux, with stacks) the threads whose stack changed.
+-- counters, (Linux, with memory usage) the regions whose resident or
+-- swapped size changed, and (Linux, with stacks) the threads whose stack
+-- changed.
 -- Only what both snapshots captured is compared.
 -- See docs/lua-api.md ("pss.diff").
 local text = require "pss.text"
@@ -28,7 +30,15 @@ local PROCESS_COUNTERS = {
   "page_fault_count", "minor_faults", "major_faults", "resident_anon", "resident_file",
   "resident_shmem", "quota_paged_pool_usage", "quota_peak_paged_pool_usage",
   "quota_non_paged_pool_usage", "quota_peak_non_paged_pool_usage", "thread_count",
+  -- Linux, with "memory_usage": the sums over the regions, in smaps order
+  "rss", "pss", "pss_dirty", "shared_clean", "shared_dirty", "private_clean", "private_dirty",
+  "referenced", "anonymous", "ksm", "lazy_free", "anon_huge_pages", "shmem_pmd_mapped",
+  "file_pmd_mapped", "shared_hugetlb", "private_hugetlb", "swap", "swap_pss", "locked",
 }
+
+--- The names of the regions of a diff's two snapshots, keyed by the diff
+-- (weak): {before = base -> name, after = base -> name}, for the text.
+local NAMES = setmetatable({}, { __mode = "k" })
 
 --- Counts of the capture, with the query class and field that give them.
 local CAPTURE_COUNTERS = {
@@ -110,6 +120,57 @@ local function capture_time (threads, handles)
   end
 end
 
+--- What each region of a snapshot is, keyed by base address: its path
+-- ("[heap]", "[stack]", a file), "[stack of tid N]" for a region that
+-- holds a thread's stack pointer (threads captured), else "[anon]" (and
+-- "[free]" for a free region, Windows).
+local function region_names (snap)
+  local names = {}
+  for _, r in ipairs(require("pss.report").regions(snap)) do
+    local path = r.path
+    if path == nil or path == "" then path = r.mapped_file_name end
+    if path ~= nil and path ~= "" then names[r.base_address] = path
+    elseif r.stack_of then names[r.base_address] = ("[stack of tid %d]"):format(r.stack_of)
+    elseif r.memory_kind == "free" then names[r.base_address] = "[free]"
+    else names[r.base_address] = "[anon]" end
+  end
+  return names
+end
+
+--- Whether the regions of a map have memory usage ("memory_usage").
+local function with_usage (regions)
+  for _, r in pairs(regions) do
+    if r.rss ~= nil then return true end
+  end
+  return false
+end
+
+local function change (x, y) return { before = x, after = y, delta = y - x } end
+
+--- How much more memory a region holds, resident or swapped.
+local function growth (c) return c.rss.delta + c.swap.delta end
+
+--- The regions at one base address in both maps, the same mapping, whose
+-- rss or swap changed: a list sorted by growth, largest first (then by
+-- the change of rss, then by address).
+local function usage_changes (before, after, names)
+  local list = {}
+  for base, e in pairs(after) do
+    local o = before[base]
+    if o and same_mapping(o, e) and o.rss and e.rss and o.swap and e.swap
+        and (o.rss ~= e.rss or o.swap ~= e.swap) then
+      list[#list + 1] = { base_address = base, region_size = e.region_size, name = names[base],
+        rss = change(o.rss, e.rss), swap = change(o.swap, e.swap) }
+    end
+  end
+  table.sort(list, function (x, y)
+    if growth(x) ~= growth(y) then return growth(x) > growth(y) end
+    if x.rss.delta ~= y.rss.delta then return x.rss.delta > y.rss.delta end
+    return math.ult(x.base_address, y.base_address)
+  end)
+  return list
+end
+
 --- The function names of every thread's stack (pss.stack), keyed by tid;
 -- nil when the snapshot has no stacks or they cannot be had.
 local function stack_functions (snap)
@@ -184,6 +245,7 @@ function M.diff (a, b)
 
   if captured(a, "va_space") and captured(b, "va_space") then
     local before, after = keyed(a, "regions", "base_address"), keyed(b, "regions", "base_address")
+    local names = { before = region_names(a), after = region_names(b) }
     local r = { mapped = setmetatable({}, Entries), unmapped = setmetatable({}, Entries),
       resized = setmetatable({}, Entries), reprotected = setmetatable({}, Entries) }
     for base, o in pairs(before) do
@@ -192,14 +254,21 @@ function M.diff (a, b)
         r.unmapped[base] = o
         if e then r.mapped[base] = e end
       else
-        if o.region_size ~= e.region_size then r.resized[base] = { before = o, after = e } end
-        if protection(o) ~= protection(e) then r.reprotected[base] = { before = o, after = e } end
+        local name = names.after[base]
+        if o.region_size ~= e.region_size then r.resized[base] = { before = o, after = e, name = name } end
+        if protection(o) ~= protection(e) then
+          r.reprotected[base] = { before = o, after = e, name = name }
+        end
       end
     end
     for base, e in pairs(after) do
       if before[base] == nil then r.mapped[base] = e end
     end
     d.regions = r
+    if with_usage(before) and with_usage(after) then
+      d.memory = { changed = usage_changes(before, after, names.after) }
+    end
+    NAMES[d] = names
   end
 
   for _, name in ipairs(PROCESS_COUNTERS) do
@@ -278,12 +347,66 @@ local function handle_row (verb, h)
   return { verb, ("%d"):format(h.handle), printable(h.type_name or ""), handle_name(h) }
 end
 
---- verb, address, size, then what the verb needs: protection, type and
--- file for a mapping.
-local function region_row (verb, r)
+--- Bytes in human units (pss.text's size) with a sign: "+4.0 KiB",
+-- "-1.5 MiB", "0 B".
+local function signed_size (v)
+  if v > 0 then return "+" .. text.size(v) end
+  if v < 0 then return "-" .. text.size(-v) end
+  return "0 B"
+end
+
+--- verb, address, size, then protection, type and name of a mapping.
+local function region_row (verb, r, name)
   local what = table.concat({ printable(protection(r) or ""), printable(r.type or ""),
-    printable(r.path or r.mapped_file_name or "") }, "  ")
-  return { verb, address(r.base_address), ("%d"):format(r.region_size), what }
+    printable(name or r.path or r.mapped_file_name or "") }, "  ")
+  return { verb, address(r.base_address), text.size(r.region_size), what }
+end
+
+--- The rows of the regions section: mapped and unmapped by address, then
+-- resized and reprotected.
+local function region_rows (r, names)
+  local rows = {}
+  for _, list in ipairs { "mapped", "unmapped" } do
+    local by_base = list == "mapped" and names.after or names.before
+    for _, k in ipairs(sorted_keys(r[list])) do
+      rows[#rows + 1] = region_row(list, r[list][k], by_base[k])
+    end
+  end
+  for _, k in ipairs(sorted_keys(r.resized)) do
+    local c = r.resized[k]
+    rows[#rows + 1] = { "resized", address(k), text.size(c.before.region_size),
+      ("-> %s (%s)  %s"):format(text.size(c.after.region_size),
+        signed_size(c.after.region_size - c.before.region_size), printable(c.name or "")) }
+  end
+  for _, k in ipairs(sorted_keys(r.reprotected)) do
+    local c = r.reprotected[k]
+    rows[#rows + 1] = { "reprotected", address(k), text.size(c.after.region_size),
+      ("%s -> %s  %s"):format(printable(protection(c.before)), printable(protection(c.after)),
+        printable(c.name or "")) }
+  end
+  return rows
+end
+
+--- The memory section: the regions whose resident or swapped size
+-- changed, by growth; the swap column only when some swap changed.
+local function memory_lines (out, changed)
+  local rss, swap, swapped = 0, 0, false
+  for _, c in ipairs(changed) do
+    rss, swap, swapped = rss + c.rss.delta, swap + c.swap.delta, swapped or c.swap.delta ~= 0
+  end
+  if #changed == 0 then out[#out + 1] = "memory: no change"; return end
+  out[#out + 1] = ("memory: %d region%s changed, resident %s, swapped %s"):format(#changed,
+    #changed == 1 and "" or "s", signed_size(rss), signed_size(swap))
+  local rows = {}
+  for _, c in ipairs(changed) do
+    local g = growth(c)
+    local row = { g > 0 and "grew" or g < 0 and "shrank" or "moved", address(c.base_address),
+      signed_size(c.rss.delta), ("%s -> %s"):format(text.size(c.rss.before), text.size(c.rss.after)) }
+    if swapped then row[#row + 1] = "swap " .. signed_size(c.swap.delta) end
+    row[#row + 1] = printable(c.name or "")
+    rows[#rows + 1] = row
+  end
+  text.block(out, rows, { [3] = true })
 end
 
 --- The innermost functions of a stack, "f0 < f1 < ..." (each called by
@@ -332,25 +455,14 @@ local function report (d)
   end
 
   if d.regions then
-    local r = d.regions
-    out[#out + 1] = summary("regions", r, { "mapped", "unmapped", "resized", "reprotected" })
-    local rows = {}
-    for _, list in ipairs { "mapped", "unmapped" } do
-      for _, k in ipairs(sorted_keys(r[list])) do rows[#rows + 1] = region_row(list, r[list][k]) end
-    end
-    for _, k in ipairs(sorted_keys(r.resized)) do
-      local c = r.resized[k]
-      rows[#rows + 1] = { "resized", address(k), ("%d"):format(c.before.region_size),
-        ("-> %d (%s)"):format(c.after.region_size, signed(c.after.region_size - c.before.region_size)) }
-    end
-    for _, k in ipairs(sorted_keys(r.reprotected)) do
-      local c = r.reprotected[k]
-      rows[#rows + 1] = { "reprotected", address(k), ("%d"):format(c.after.region_size),
-        printable(protection(c.before)) .. " -> " .. printable(protection(c.after)) }
-    end
-    text.block(out, rows, { [3] = true })
+    out[#out + 1] = summary("regions", d.regions, { "mapped", "unmapped", "resized", "reprotected" })
+    text.block(out, region_rows(d.regions, NAMES[d] or { before = {}, after = {} }), { [3] = true })
   else
     out[#out + 1] = "regions: not compared (not captured in both)"
+  end
+
+  if d.memory then      -- only when both had memory usage
+    memory_lines(out, d.memory.changed)
   end
 
   if d.stacks then      -- only when both had stacks: other diffs read as before
@@ -376,7 +488,7 @@ local function report (d)
   end
   out[#out + 1] = ("counters: %d changed, %d unchanged"):format(#rows, same)
   text.block(out, rows, { [2] = true, [4] = true, [5] = true })
-  return table.concat(out, "\n")
+  return table.concat(out, "\n") .. "\n"
 end
 Diff.__tostring = report
 --- }======================================================================

@@ -302,6 +302,10 @@ local function process_section (out, p, counts, opt)
     end
     row("resident", v)
   end
+  if p.pss then   -- with "memory_usage": the sums over the regions
+    row("proportional", ("%s (%s dirty)"):format(size(p.pss), size(p.pss_dirty or 0)))
+  end
+  row("swapped", p.swap and size(p.swap))
   row("private", p.private_usage and size(p.private_usage))
   if p.pagefile_usage and p.pagefile_usage ~= 0 then
     row("pagefile", ("%s (peak %s)"):format(size(p.pagefile_usage), size(p.peak_pagefile_usage or 0)))
@@ -429,53 +433,109 @@ local KINDS = {
   { "stack", "stack" }, { "heap", "heap" }, { "other", "other" },
 }
 
-local function regions_section (out, regions, opt)
+--- Whether the regions say how much of them is resident (a capture with
+-- "memory_usage"): a core, an older file or a capture without it does not.
+function M.has_usage (regions)
+  for _, r in ipairs(regions) do
+    if r.rss ~= nil then return true end
+  end
+  return false
+end
+
+--- Bytes of a region's usage field, 0 where the region has none.
+local function used (r, field) return r[field] or 0 end
+
+--- The order of the largest regions: by resident size with usage, else by
+-- size; ties by size, then address.
+local function largest_first (usage)
+  return function (a, b)
+    if usage and used(a, "rss") ~= used(b, "rss") then return used(a, "rss") > used(b, "rss") end
+    if a.region_size ~= b.region_size then return math.ult(b.region_size, a.region_size) end
+    return math.ult(a.base_address, b.base_address)
+  end
+end
+
+--- The largest regions: ADDRESS, SIZE, PROT, STATE, KIND, PATH, and with
+-- usage RESIDENT and SWAPPED after ADDRESS, sorted by resident size.
+local function largest_section (out, regions, usage, opt)
   local size = opt.size
-  local total, committed, used = 0, 0, {}
+  local total, committed, list = 0, 0, {}
   for _, r in ipairs(regions) do
     if r.memory_kind ~= "free" then
-      used[#used + 1] = r
+      list[#list + 1] = r
       total = total + r.region_size
       if r.state == "commit" then committed = committed + r.region_size end
     end
   end
-  table.sort(used, function (a, b)
-    if a.region_size ~= b.region_size then return math.ult(b.region_size, a.region_size) end
-    return math.ult(a.base_address, b.base_address)
-  end)
-  local n = math.min(opt.top, #used)
+  table.sort(list, largest_first(usage))
+  local n = math.min(opt.top, #list)
   out[#out + 1] = ""
   if #regions == 0 then out[#out + 1] = "Regions: none"; return end
-  out[#out + 1] = ("Regions: %d, %s (%s committed); the %d largest"):format(#regions,
-    size(total), size(committed), n)
-  local rows = { { "ADDRESS", "SIZE", "PROT", "STATE", "KIND", "PATH" } }
+  if usage then
+    local rss, swap = 0, 0
+    for _, r in ipairs(list) do rss, swap = rss + used(r, "rss"), swap + used(r, "swap") end
+    out[#out + 1] = ("Regions: %d, %s (%s committed, %s resident, %s swapped); the %d largest"
+      .. " by resident size"):format(#regions, size(total), size(committed), size(rss), size(swap), n)
+  else
+    out[#out + 1] = ("Regions: %d, %s (%s committed); the %d largest"):format(#regions,
+      size(total), size(committed), n)
+  end
+  local rows = { usage and { "ADDRESS", "RESIDENT", "SWAPPED", "SIZE", "PROT", "STATE", "KIND", "PATH" }
+    or { "ADDRESS", "SIZE", "PROT", "STATE", "KIND", "PATH" } }
   for i = 1, n do
-    local r = used[i]
-    rows[#rows + 1] = { ("%x"):format(r.base_address), size(r.region_size), r.protect or "-",
-      r.state or "-", r.memory_kind, M.region_name(r) }
+    local r = list[i]
+    local row = { ("%x"):format(r.base_address), size(r.region_size), r.protect or "-", r.state or "-",
+      r.memory_kind, M.region_name(r) }
+    if usage then
+      table.insert(row, 2, size(used(r, "swap")))
+      table.insert(row, 2, size(used(r, "rss")))
+    end
+    rows[#rows + 1] = row
   end
-  text.block(out, rows, { [1] = true, [2] = true })
+  text.block(out, rows, usage and { true, true, true, true } or { true, true })
+end
 
-  local sums = {}
-  for _, k in ipairs(KINDS) do sums[k[1]] = { count = 0, size = 0, committed = 0 } end
-  sums.free = { count = 0, size = 0, committed = 0 }
+--- Memory by kind: regions, size and committed size of each kind, and
+-- with usage how much of it is resident and swapped; without usage a last
+-- line says that the sizes are address space, not memory in use.
+local function kinds_section (out, regions, usage, opt)
+  local size = opt.size
+  local sums, order = {}, {}
+  for _, k in ipairs(KINDS) do sums[k[1]] = { name = k[2] }; order[#order + 1] = sums[k[1]] end
+  sums.total = { name = "total" }
+  sums.free = { name = "free (not counted)" }
+  for _, s in pairs(sums) do s.count, s.size, s.committed, s.rss, s.swap = 0, 0, 0, 0, 0 end
   for _, r in ipairs(regions) do
-    local s = sums[r.memory_kind]
-    s.count, s.size = s.count + 1, s.size + r.region_size
-    if r.state == "commit" then s.committed = s.committed + r.region_size end
+    for _, s in ipairs { sums[r.memory_kind], r.memory_kind ~= "free" and sums.total or nil } do
+      s.count, s.size = s.count + 1, s.size + r.region_size
+      if r.state == "commit" then s.committed = s.committed + r.region_size end
+      s.rss, s.swap = s.rss + used(r, "rss"), s.swap + used(r, "swap")
+    end
   end
+  order[#order + 1] = sums.total
   out[#out + 1] = ""
   out[#out + 1] = "Memory by kind"
-  rows = { { "KIND", "REGIONS", "SIZE", "COMMITTED" } }
-  for _, k in ipairs(KINDS) do
-    local s = sums[k[1]]
-    rows[#rows + 1] = { k[2], tostring(s.count), size(s.size), size(s.committed) }
+  local rows = { { "KIND", "REGIONS", "SIZE", "COMMITTED", usage and "RESIDENT" or nil,
+    usage and "SWAPPED" or nil } }
+  for _, s in ipairs(order) do
+    rows[#rows + 1] = { s.name, tostring(s.count), size(s.size), size(s.committed),
+      usage and size(s.rss) or nil, usage and size(s.swap) or nil }
   end
-  rows[#rows + 1] = { "total", tostring(#used), size(total), size(committed) }
   if sums.free.count > 0 then
-    rows[#rows + 1] = { "free (not counted)", tostring(sums.free.count), size(sums.free.size), "-" }
+    rows[#rows + 1] = { sums.free.name, tostring(sums.free.count), size(sums.free.size), "-",
+      usage and "-" or nil, usage and "-" or nil }
   end
-  text.block(out, rows, { [2] = true, [3] = true, [4] = true })
+  text.block(out, rows, { [2] = true, [3] = true, [4] = true, [5] = true, [6] = true })
+  if not usage and #regions > 0 then
+    out[#out + 1] = "  Sizes are address space: the snapshot has no resident sizes"
+      .. " (a capture with \"memory_usage\" has them)."
+  end
+end
+
+local function regions_section (out, regions, opt)
+  local usage = M.has_usage(regions)
+  largest_section(out, regions, usage, opt)
+  if #regions > 0 then kinds_section(out, regions, usage, opt) end
 end
 --- }======================================================================
 

@@ -25,6 +25,7 @@ for _, c in ipairs(M.colors) do COLOR[c[1]] = c[3] end
 -- Geometry, in pixels.
 local MARGIN, ROW, BOX, CHAR = 16, 30, 22, 6.6
 local UNIT, MIN_W = 10, 6      -- width = MIN_W + UNIT * log2(size / 4 KiB)
+local BAR, BAR_FILL = 5, "#1a1a1a"   -- the resident bar along a box's bottom edge
 local LEGEND_X = 60
 
 --- {======================================================================
@@ -163,8 +164,19 @@ local function text_el (attrs, content)
   return el("text", attrs, esc(content))
 end
 
---- Draws the legend with its top at y; the y below it.
-local function legend (out, y, width, free)
+--- The resident bar of a region with rss bytes resident, in a box at x, y
+-- of width w: its width is the resident share of the box (1 px at least,
+-- so that a resident page shows in a large region).
+local function resident_bar (r, x, y, w)
+  local share = text.unsigned(r.rss) / text.unsigned(r.region_size)
+  return el("rect", { { "class", "resident" }, { "data-base", hex(r.base_address) },
+    { "data-rss", ("%d"):format(r.rss) }, { "x", x }, { "y", y + BOX - BAR },
+    { "width", math.max(1, w * math.min(share, 1)) }, { "height", BAR }, { "fill", BAR_FILL } })
+end
+
+--- Draws the legend with its top at y; the y below it. With usage, a last
+-- item says what the resident bar is.
+local function legend (out, y, width, free, usage)
   out[#out + 1] = tag("g", { { "class", "legend" }, { "transform", ("translate(%d,%d)"):format(MARGIN, y) } }) .. ">"
   out[#out + 1] = text_el({ { "x", 0 }, { "y", 12 }, { "font-weight", "bold" } }, "Legend")
   local x = LEGEND_X
@@ -185,6 +197,17 @@ local function legend (out, y, width, free)
     px = px + 40 + #p[2] * CHAR
     if px > width - 2 * MARGIN - 160 then px, py = LEGEND_X, py + 20 end
   end
+  if usage then
+    local what = "resident part (bar width: rss / size)"
+    if px > LEGEND_X then px, py = LEGEND_X, py + 20 end
+    out[#out + 1] = el("g", { { "class", "legend-resident" } },
+      el("rect", extend({ { "x", px }, { "y", py + 2 }, { "width", 40 }, { "height", BOX },
+        { "fill", "#bbbbbb" } }, THIN))
+      .. el("rect", { { "x", px }, { "y", py + 2 + BOX - BAR }, { "width", 24 }, { "height", BAR },
+        { "fill", BAR_FILL } })
+      .. text_el({ { "x", px + 48 }, { "y", py + 17 } }, what))
+    py = py + BOX - 14      -- a box high where a protection row is 14 px
+  end
   out[#out + 1] = text_el({ { "x", LEGEND_X }, { "y", py + 34 }, { "fill", "#555555" } },
     ("Width grows with log2 of the size: 4 KiB is %d px, each doubling adds %d px."
       .. " Each row starts a run of adjacent regions."):format(MIN_W, UNIT))
@@ -192,12 +215,14 @@ local function legend (out, y, width, free)
   return y + py + 44
 end
 
---- The tooltip of a region: range, size, protection, kind, state; name.
+--- The tooltip of a region: range, size, protection, kind, state, and
+-- what is resident and swapped (with usage); name.
 local function tooltip (r)
   local name = report.region_name(r)
-  local head = ("%s-%s  %s  %s  %s%s"):format(hex(r.base_address), hex(r.base_address + r.region_size),
+  local head = ("%s-%s  %s  %s  %s%s%s"):format(hex(r.base_address), hex(r.base_address + r.region_size),
     size(r.region_size), r.protect or "-", r.memory_kind,
-    r.state and r.state ~= "commit" and (" (" .. r.state .. ")") or "")
+    r.state and r.state ~= "commit" and (" (" .. r.state .. ")") or "",
+    r.rss and ("  %s resident, %s swapped"):format(size(r.rss), size(r.swap or 0)) or "")
   return esc(head) .. (name ~= "" and ("\n" .. xml(name)) or "")
 end
 --- }======================================================================
@@ -217,13 +242,17 @@ function M.render (snap, options)
     error("svg: the snapshot has no regions (capture it with the \"va_space\" or \"va_regions\" option)", 2)
   end
   local regions = report.regions(snap)
+  local usage = report.has_usage(regions)
   local p = snap:query("process")
   local width, right = opt.width, opt.width - MARGIN
 
   -- the largest regions, labelled #1, #2, ...
-  local by_size, total = {}, 0
+  local by_size, total, resident = {}, 0, 0
   for _, r in ipairs(regions) do
-    if r.memory_kind ~= "free" then by_size[#by_size + 1] = r; total = total + r.region_size end
+    if r.memory_kind ~= "free" then
+      by_size[#by_size + 1] = r
+      total, resident = total + r.region_size, resident + (r.rss or 0)
+    end
   end
   local free = #by_size < #regions
   table.sort(by_size, function (a, b)
@@ -241,10 +270,10 @@ function M.render (snap, options)
     text_el({ { "class", "title" }, { "x", MARGIN }, { "y", MARGIN + 12 }, { "font-size", 16 },
       { "font-weight", "bold" } }, title),
     text_el({ { "class", "summary" }, { "x", MARGIN }, { "y", MARGIN + 30 } },
-      ("%d regions, %s mapped, in %d run%s of adjacent regions"):format(#regions, size(total),
-        #runs, #runs == 1 and "" or "s")),
+      ("%d regions, %s mapped%s, in %d run%s of adjacent regions"):format(#regions, size(total),
+        usage and (" (%s resident)"):format(size(resident)) or "", #runs, #runs == 1 and "" or "s")),
   }
-  local y = legend(body, MARGIN + 40, width, free)
+  local y = legend(body, MARGIN + 40, width, free, usage)
 
   for _, run in ipairs(runs) do
     body[#body + 1] = text_el({ { "class", "run" }, { "x", MARGIN }, { "y", y + 12 }, { "fill", "#333333" } },
@@ -256,16 +285,19 @@ function M.render (snap, options)
       local w = math.min(box_width(r.region_size), right - MARGIN)
       if x + w > right and x > MARGIN then x, y = MARGIN, y + ROW end
       local class, style = prot_style(protection(r.protect))
-      body[#body + 1] = el("rect", extend({
-        { "class", ("region k-%s %s"):format(r.memory_kind, class) }, { "data-base", hex(r.base_address) },
-        { "data-size", ("%d"):format(r.region_size) }, { "data-kind", r.memory_kind },
-        { "data-prot", r.protect or "" }, { "x", x }, { "y", y }, { "width", w }, { "height", BOX },
-        { "fill", COLOR[r.memory_kind] } }, style), ("<title>%s</title>"):format(tooltip(r)))
+      local attrs = { { "class", ("region k-%s %s"):format(r.memory_kind, class) },
+        { "data-base", hex(r.base_address) }, { "data-size", ("%d"):format(r.region_size) },
+        { "data-kind", r.memory_kind }, { "data-prot", r.protect or "" } }
+      if r.rss then attrs[#attrs + 1] = { "data-rss", ("%d"):format(r.rss) } end
+      extend(attrs, { { "x", x }, { "y", y }, { "width", w }, { "height", BOX },
+        { "fill", COLOR[r.memory_kind] } })
+      body[#body + 1] = el("rect", extend(attrs, style), ("<title>%s</title>"):format(tooltip(r)))
       if rank[r] then
         body[#body + 1] = text_el({ { "class", "label" }, { "data-rank", rank[r] }, { "x", x + w / 2 },
           { "y", y + 15 }, { "font-size", 10 }, { "text-anchor", "middle" }, { "stroke", "#ffffff" },
           { "stroke-width", 2.5 }, { "paint-order", "stroke" } }, "#" .. rank[r])
       end
+      if r.rss and r.rss ~= 0 then body[#body + 1] = resident_bar(r, x, y, w) end
       x = x + w + 2
     end
     y = y + ROW + 6
@@ -281,7 +313,8 @@ function M.render (snap, options)
       local r = by_size[i]
       body[#body + 1] = el("text", { { "class", "label-key" }, { "data-rank", i }, { "x", MARGIN },
         { "y", y + 12 }, { "xml:space", "preserve" } },
-        esc(("#%-3d %10s  %s  %-8s %s  "):format(i, size(r.region_size), r.protect or "-",
+        esc(("#%-3d %10s  %s%s  %-8s %s  "):format(i, size(r.region_size),
+          r.rss and ("%10s resident  "):format(size(r.rss)) or "", r.protect or "-",
           r.memory_kind, hex(r.base_address))) .. xml(report.region_name(r)))
       y = y + 16
     end

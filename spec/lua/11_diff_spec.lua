@@ -24,6 +24,14 @@ end
 
 local function empty (map) return next(map) == nil end
 
+--- Sizes as the docs define them (binary units, one decimal), written here again.
+local function human (n)
+  if n < 1024 then return n .. " B" end
+  local units, v, u = { "KiB", "MiB", "GiB", "TiB" }, n, 0
+  repeat v = v / 1024; u = u + 1 until v < 1024 or u == #units
+  return ("%.1f %s"):format(v, units[u])
+end
+
 --- Sends SIGUSR2 and reads the step's report up to "change done": lists of
 -- fds, tids and starts, and by start the sizes of the mapped regions, the
 -- perms of the reprotected one and {old, new} size of the resized one.
@@ -331,7 +339,7 @@ describe("pss.diff", function ()
     assert.matches("\nthreads: no change\n", text, 1, true)
     assert.matches("\nhandles: no change\n", text, 1, true)
     assert.matches("\nregions: no change\n", text, 1, true)
-    assert.matches("\ncounters: 0 changed, 23 unchanged$", text)
+    assert.matches("\ncounters: 0 changed, 23 unchanged\n$", text)
   end)
 
   it("of two captures of an idle target lists no thread, handle or region", function ()
@@ -389,7 +397,8 @@ describe("pss.diff", function ()
     local d, c = step_and_diff(t)
     local text = tostring(d)
     local lines = {}
-    for line in (text .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
+    assert.matches("[^\n]\n$", text)   -- lines, each ending in a newline
+    for line in text:gmatch("(.-)\n") do lines[#lines + 1] = line end
     local function line_with (pattern)
       for _, l in ipairs(lines) do
         if l:match(pattern) then return l end
@@ -406,15 +415,19 @@ describe("pss.diff", function ()
     line_with("^handles: 2 opened, 1 closed, 0 retargeted$")
     for _, fd in ipairs(c.opened) do line_with("^  opened%s+" .. fd .. "  Pipe  pipe:%[%d+%]$") end
     line_with("^  closed%s+" .. c.closed[1] .. "  Pipe  pipe:%[%d+%]$")
+    -- sizes in human units, every region named (the change set is anonymous memory)
     for _, start in ipairs(c.mapped) do
-      line_with(("^  mapped%%s+0x%x%%s+%d  rw%%-p  private$"):format(start, c.sizes[start]))
+      line_with(("^  mapped%%s+0x%x%%s+%s  rw%%-p  private  %%[anon%%]$"):format(start,
+        human(c.sizes[start]):gsub("%p", "%%%0")))
     end
-    line_with(("^  unmapped%%s+0x%x%%s+8192  rw%%-p  private$"):format(c.unmapped[1]))
+    line_with(("^  unmapped%%s+0x%x%%s+8%%.0 KiB  rw%%-p  private  %%[anon%%]$"):format(c.unmapped[1]))
     for start, s in pairs(c.grown) do
-      line_with(("^  resized%%s+0x%x%%s+%d  %%-> %d %%(%%+%d%%)$"):format(start, s[1], s[2], s[2] - s[1]))
+      line_with(("^  resized%%s+0x%x%%s+%s  %%-> %s %%(%%+%s%%)  %%[anon%%]$"):format(start,
+        human(s[1]):gsub("%p", "%%%0"), human(s[2]):gsub("%p", "%%%0"), human(s[2] - s[1]):gsub("%p", "%%%0")))
     end
     for start, perms in pairs(c.perms) do
-      line_with(("^  reprotected%%s+0x%x%%s+%%d+  rw%%-p %%-> %s$"):format(start, (perms:gsub("%-", "%%-"))))
+      line_with(("^  reprotected%%s+0x%x%%s+%%d+%%.%%d %%a+  rw%%-p %%-> %s  %%[anon%%]$"):format(start,
+        (perms:gsub("%-", "%%-"))))
     end
     line_with("^counters: %d+ changed, %d+ unchanged$")
     line_with("^  handles_captured%s+%d+  %->%s+%d+%s+%+1$")
@@ -427,7 +440,7 @@ describe("pss.diff", function ()
     end
     local COLUMNS = {   -- patterns whose captures are the positions to compare
       threads = "^  %S+%s+%d+()  ()", handles = "^  %S+%s+%d+()  ()%S+%s+()",
-      regions = "^  %S+%s+()0x%x+%s+%d+()  ()", counters = "^  ()%S+%s+%S+()  %->%s+%S+()%s+%S+()$" }
+      regions = "^  %S+%s+()0x%x+%s+%d+%.?%d* %a+()  ()", counters = "^  ()%S+%s+%S+()  %->%s+%S+()%s+%S+()$" }
     for _, rows in ipairs(sections) do
       local pattern = COLUMNS[rows.title:match("^(%a+):")]
       local at

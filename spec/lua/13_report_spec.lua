@@ -308,6 +308,10 @@ describe("pss.report", function ()
     want["mapped file"], want.mapped = want.mapped, nil
     local block = blocks(report(snap, { units = "bytes" })).Memory
     assert.equal("Memory by kind", block[1])
+    -- captured without "memory_usage": sizes of address space, and it says so
+    assert.same({ "KIND", "REGIONS", "SIZE", "COMMITTED" }, words(block[2]))
+    assert.equal("  Sizes are address space: the snapshot has no resident sizes"
+      .. " (a capture with \"memory_usage\" has them).", block[#block])
     local got = {}
     for _, row in ipairs(table_rows(block)) do
       got[row[1]] = { tonumber(row[2]), tonumber(row[3]), tonumber(row[4]) }

@@ -171,6 +171,8 @@ describe("pss.svg", function ()
     end
     assert.equal(0, count(svg, "//*[@data-kind='free']"))   -- Linux has no free regions
     assert.equal(5, count(svg, "//*[@class='legend']//*[@class='legend-prot']"))
+    -- captured without "memory_usage": no resident bars, nor their legend (spec 25)
+    assert.equal(0, count(svg, "//*[@class='legend-resident' or @class='resident']"))
     assert.matches("mapped file", xpath(svg, "string(//*[@data-kind='mapped' and @class='legend-kind'])"))
   end)
 
