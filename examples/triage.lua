@@ -1,6 +1,7 @@
 --- triage.lua: a readable triage of a live process with pss.
 --   lua5.4 examples/triage.lua [PID]     (no PID: this Lua process)
 local pss = require "pss"
+local size = require("pss.text").size   -- "1.9 MiB", "84.0 KiB"
 
 local function mib (bytes) return ("%.1f MiB"):format(bytes / 1048576) end
 
@@ -41,23 +42,35 @@ local function show_handles (snap)
   for _, line in ipairs(sockets) do print(line) end
 end
 
+--- The largest regions: by resident size where the capture measured it
+-- (memory_usage, Linux), else by size.
 local function show_regions (snap)
-  local regions, total = {}, 0
+  local regions, committed, resident, swapped = {}, 0, 0, 0
   for r in snap:regions() do
     regions[#regions + 1] = r
-    if r.state == "commit" then total = total + r.region_size end
+    if r.state == "commit" then committed = committed + r.region_size end
+    resident, swapped = resident + (r.rss or 0), swapped + (r.swap or 0)
   end
-  table.sort(regions, function (a, b) return a.region_size > b.region_size end)
-  print(("regions: %d, %s committed; largest:"):format(#regions, mib(total)))
+  local usage = regions[1] ~= nil and regions[1].rss ~= nil
+  local key = usage and "rss" or "region_size"
+  table.sort(regions, function (a, b) return a[key] > b[key] end)
+  if usage then
+    print(("regions: %d, %s committed, %s resident, %s swapped; largest by resident:"):format(
+      #regions, size(committed), size(resident), size(swapped)))
+  else
+    print(("regions: %d, %s committed; largest:"):format(#regions, size(committed)))
+  end
   for i = 1, math.min(5, #regions) do
     local r = regions[i]
-    print(("  %012x %10s %s %-7s %s"):format(r.base_address, mib(r.region_size), r.protect,
+    print(("  %012x %10s %s %-7s %s"):format(r.base_address, size(r[key]), r.protect,
       r.type, r.path ~= "" and r.path or r.mapped_file_name or ""))
   end
 end
 
 local target = arg[1] and math.tointeger(tonumber(arg[1])) or pss.self
-local snap <close>, err = pss.capture(target, { "threads", "handles", "va_space", "measure_performance" })
+local options = { "threads", "handles", "va_space", "measure_performance" }
+if pss.options.memory_usage then options[#options + 1] = "memory_usage" end
+local snap <close>, err = pss.capture(target, options)
 if not snap then
   io.stderr:write("triage: ", err, "\n")
   os.exit(1)
