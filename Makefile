@@ -2,6 +2,12 @@
 #
 #   make            build libpss (static, PIC), the test target and tests
 #   make demo       build and run a real triage of a live process
+#   make install    libpss (static and shared), its headers and pkg-config
+#                   file, pss.core, the Lua modules, the pss command, its man
+#                   page and completions, under PREFIX (and DESTDIR)
+#   make uninstall  removes what make install installed
+#   make install-test   both, into scratch folders, and the installed copy
+#                   at work (a suite of make test)
 #   make test       install missing Debian packages (as root), build, run
 #                   every suite, then the sanitizer and valgrind runs; ends
 #                   with one "N passed, N failed" line
@@ -11,7 +17,7 @@
 #   make windows-test   the import guard and the smoke test under wine
 #   make fuzz       the /proc parsers under libFuzzer for FUZZ_SECONDS (60)
 #   make lint       luacheck, -Werror (and for aarch64), libpss's layers,
-#                   file lengths
+#                   file lengths, the rockspec, one version everywhere
 #
 # Variables follow LuaRocks' names so `luarocks make` and distro builds can
 # override them: LUA, LUA_INCDIR, LUA_LIBDIR, LIBFLAG, CFLAGS, PREFIX, ...
@@ -20,10 +26,27 @@ LUA        ?= lua5.4
 LUA_INCDIR ?= /usr/include/lua5.4
 LUA_LIBDIR ?= /usr/lib/x86_64-linux-gnu
 LIBFLAG    ?= -shared
-PREFIX     ?= /usr/local
-INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
-INST_LUADIR ?= $(PREFIX)/share/lua/5.4
-INST_BINDIR ?= $(PREFIX)/bin
+
+# Where `make install` puts things: PREFIX and DESTDIR as distributions use
+# them, the GNU directory names under PREFIX, and LuaRocks' names for the
+# Lua modules (INST_LUADIR), pss.core (INST_LIBDIR) and the pss command.
+PREFIX       ?= /usr/local
+bindir       ?= $(PREFIX)/bin
+libdir       ?= $(PREFIX)/lib
+includedir   ?= $(PREFIX)/include
+datadir      ?= $(PREFIX)/share
+mandir       ?= $(datadir)/man
+pkgconfigdir ?= $(libdir)/pkgconfig
+bashcompdir  ?= $(datadir)/bash-completion/completions
+zshcompdir   ?= $(datadir)/zsh/site-functions
+INST_LIBDIR  ?= $(libdir)/lua/5.4
+INST_LUADIR  ?= $(datadir)/lua/5.4
+INST_BINDIR  ?= $(bindir)
+
+# The version is written in src/pss.h only (PSS_VERSION); the shared
+# library's SONAME changes with its first number.
+VERSION   := $(shell sed -n 's/^.define PSS_VERSION "\([^"]*\)"$$/\1/p' src/pss.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -64,7 +87,7 @@ TEST_HDRS = $(wildcard spec/c/*.h)
 
 LUA_MODULE = $(BUILD)/lua/pss/core.so
 
-.PHONY: windows windows-test bench all lib lua check busted host console console-asan console-valgrind lint cross-aarch64 asan asan-lua lua-env-asan valgrind valgrind-lua test deps demo install clean
+.PHONY: windows windows-test bench all lib lua check busted host console console-asan console-valgrind lint cross-aarch64 asan asan-lua lua-env-asan valgrind valgrind-lua test deps deps-demo demo shared man install install-lua uninstall install-test clean
 all: lib lua $(BUILD)/pss-target $(BUILD)/test_pss $(BUILD)/pss-demo $(BUILD)/lua-host \
      $(BUILD)/noptrace $(BUILD)/stack-target
 
@@ -218,17 +241,20 @@ console-valgrind: lua $(BUILD)/pss-target $(BUILD)/console
 deps:
 	@sh spec/support/deps.sh
 
+deps-demo:
+	@sh spec/support/deps.sh demo
+
 # `make fuzz`: the /proc parsers fuzzed for a bounded time (spec/fuzz/).
 -include spec/fuzz/fuzz.mk
 
 # Zero warnings (luacheck; every C file with -Werror, also for aarch64), the
 # layers of libpss (spec/support/layers.lua), files short enough to read in
-# one sitting, and the rockspec: six counted tests.
+# one sitting, the rockspec, and one version everywhere: seven counted tests.
 MAX_LINES = 800
 LUA_DIRS = lua spec/lua spec/support spec/windows bench examples bin/pss
 lint:
 	@mkdir -p $(TAP)
-	@{ echo "1..6"; \
+	@{ echo "1..7"; \
 	  if luacheck -q --std lua54 $$(ls -d $(LUA_DIRS) 2>/dev/null) >$(TAP)/luacheck.log 2>&1; \
 	  then echo "ok 1 - luacheck"; else echo "not ok 1 - luacheck"; sed 's/^/# /' $(TAP)/luacheck.log; fi; \
 	  if $(MAKE) --no-print-directory BUILD=build/lint CFLAGS="-O2 -Werror" \
@@ -251,13 +277,18 @@ lint:
 	    echo "$$long" | sed 's/^/# /'; fi; \
 	  rm -rf build/rocktree; \
 	  if luarocks --lua-version=5.4 make --deps-mode=none --tree build/rocktree \
-	       pss-scm-1.rockspec >$(TAP)/luarocks.log 2>&1 && \
+	       pss-$(VERSION)-1.rockspec >$(TAP)/luarocks.log 2>&1 && \
 	     LUA_PATH="$(abspath build/rocktree)/share/lua/5.4/?.lua;;" \
 	     LUA_CPATH="$(abspath build/rocktree)/lib/lua/5.4/?.so;;" \
 	     build/rocktree/bin/pss ps >>$(TAP)/luarocks.log 2>&1; \
 	  then echo "ok 6 - luarocks make builds and installs pss from the rockspec"; \
 	  else echo "not ok 6 - luarocks make builds and installs pss from the rockspec"; \
 	    tail -n 30 $(TAP)/luarocks.log | sed 's/^/# /'; fi; \
+	  if sh packaging/check-version.sh >$(TAP)/version.log 2>&1 && \
+	     luarocks --lua-version=5.4 lint pss-$(VERSION)-1.rockspec >>$(TAP)/version.log 2>&1; \
+	  then echo "ok 7 - one version: pss.h's $(VERSION) in the rockspec and CHANGELOG.md; luarocks lint"; \
+	  else echo "not ok 7 - one version: pss.h's $(VERSION) in the rockspec and CHANGELOG.md; luarocks lint"; \
+	    sed 's/^/# /' $(TAP)/version.log; fi; \
 	} > $(TAP)/lint.tap; cat $(TAP)/lint.tap; ! grep -q "^not ok" $(TAP)/lint.tap
 
 # aarch64: the same sources build; thread contexts there answer
@@ -317,7 +348,7 @@ windows-test: windows $(WIN)/test_win.exe
 
 # Every suite runs even when one fails; the summary decides the exit code.
 SUITES = c lua host console c-asan lua-asan host-asan console-asan \
-         c-valgrind lua-valgrind host-valgrind console-valgrind windows fuzz fuzz-loader
+         c-valgrind lua-valgrind host-valgrind console-valgrind install windows fuzz fuzz-loader
 test: deps
 	@rm -rf $(TAP); mkdir -p $(TAP)
 	@$(MAKE) --no-print-directory all
@@ -332,6 +363,7 @@ test: deps
 	-@$(MAKE) --no-print-directory valgrind-lua
 	-@$(MAKE) --no-print-directory console-valgrind
 	-@$(MAKE) --no-print-directory lint
+	-@$(MAKE) --no-print-directory install-test
 	-@$(MAKE) --no-print-directory windows-test
 	-@$(MAKE) --no-print-directory fuzz
 	@$(LUA) spec/support/tapsum.lua $(SUITES:%=$(TAP)/%.tap) $(TAP)/lint.tap
@@ -341,15 +373,96 @@ test: deps
 bench: all
 	@sh bench/run.sh $(BUILD)
 
-demo: deps lua $(BUILD)/pss-target
+demo: deps-demo lua $(BUILD)/pss-target
 	@LUA=$(LUA) sh examples/demo.sh $(BUILD)
 
-install: $(LUA_MODULE)
+# ---- install ---------------------------------------------------------------
+# The shared library: libpss's sources compiled again without
+# -fvisibility=hidden (pss.h marks nothing for export), exporting only the
+# Pss* functions (packaging/libpss.map); it names the libraries it needs.
+SHLIB       = libpss.so.$(VERSION)
+SHARED_OBJS = $(LIB_SRCS:%.c=$(BUILD)/shared/%.o) $(LIB_ASMS:%.S=$(BUILD)/%.o)
+shared: $(BUILD)/$(SHLIB)
+
+$(BUILD)/shared/%.o: %.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fvisibility=hidden,$(PSS_CFLAGS)) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/$(SHLIB): $(SHARED_OBJS) packaging/libpss.map
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libpss.so.$(SOVERSION) \
+	  -Wl,--version-script=packaging/libpss.map -Wl,--no-undefined $(SHARED_OBJS) \
+	  -o $@ $(LDFLAGS) $(STACK_LIBS) -pthread
+
+# pss(1) from docs/pss.1.md (go-md2man)
+man: $(BUILD)/pss.1
+$(BUILD)/pss.1: docs/pss.1.md packaging/manpage.sh src/pss.h
+	@mkdir -p $(dir $@)
+	sh packaging/manpage.sh $(VERSION) $@
+
+# Completion scripts, written by the command (`pss completion bash|zsh`) of
+# this tree and build; empty, and then not installed, where this pss has no
+# such command.
+PSS_HERE = LUA_CPATH="$(abspath $(BUILD)/lua)/?.so;;" $(LUA) bin/pss
+$(BUILD)/completion/%: lua/pss/cli.lua bin/pss $(LUA_MODULE)
+	@mkdir -p $(dir $@)
+	@if $(PSS_HERE) completion --help >/dev/null 2>&1; then \
+	  $(PSS_HERE) completion $* > $@ || { rm -f $@; exit 1; }; \
+	else : > $@; echo "pss has no completion command: no $* completion"; fi
+
+# libpss.pc: the directories under PREFIX written as ${prefix}/...
+PC_DIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+PC_SED = -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(call PC_DIR,$(libdir))|' \
+         -e 's|@includedir@|$(call PC_DIR,$(includedir))|' -e 's|@version@|$(VERSION)|' \
+         -e 's|@libs_private@|-lpthread $(STACK_LIBS)|'
+
+# The Lua side, which is what the rockspec installs: pss.core, the modules,
+# and the pss command with the modules' directories written into it (its
+# line "local INSTALLED = nil"), so it finds them under any PREFIX without
+# LUA_PATH and before any other copy.
+LUA_FILES = lua/pss.lua $(wildcard lua/pss/*.lua)
+install-lua: $(LUA_MODULE)
 	install -d $(DESTDIR)$(INST_LIBDIR)/pss $(DESTDIR)$(INST_LUADIR)/pss $(DESTDIR)$(INST_BINDIR)
 	install -m 755 $(LUA_MODULE) $(DESTDIR)$(INST_LIBDIR)/pss/core.so
 	install -m 644 lua/pss.lua $(DESTDIR)$(INST_LUADIR)/pss.lua
-	install -m 644 lua/pss/*.lua $(DESTDIR)$(INST_LUADIR)/pss/
-	install -m 755 bin/pss $(DESTDIR)$(INST_BINDIR)/pss
+	install -m 644 $(wildcard lua/pss/*.lua) $(DESTDIR)$(INST_LUADIR)/pss/
+	sed 's|^local INSTALLED = nil.*|local INSTALLED = { lua = "$(INST_LUADIR)", lib = "$(INST_LIBDIR)" }|' \
+	  bin/pss > $(BUILD)/pss.installed
+	grep -q '^local INSTALLED = {' $(BUILD)/pss.installed
+	install -m 755 $(BUILD)/pss.installed $(DESTDIR)$(INST_BINDIR)/pss
+
+install: install-lua $(BUILD)/libpss.a $(BUILD)/$(SHLIB) $(BUILD)/pss.1 \
+         $(BUILD)/completion/bash $(BUILD)/completion/zsh
+	install -d $(DESTDIR)$(includedir) $(DESTDIR)$(libdir) $(DESTDIR)$(pkgconfigdir) \
+	  $(DESTDIR)$(mandir)/man1
+	install -m 644 src/pss.h src/pss_linux.h $(DESTDIR)$(includedir)/
+	install -m 644 $(BUILD)/libpss.a $(DESTDIR)$(libdir)/libpss.a
+	install -m 755 $(BUILD)/$(SHLIB) $(DESTDIR)$(libdir)/$(SHLIB)
+	ln -sf $(SHLIB) $(DESTDIR)$(libdir)/libpss.so.$(SOVERSION)
+	ln -sf libpss.so.$(SOVERSION) $(DESTDIR)$(libdir)/libpss.so
+	sed $(PC_SED) packaging/libpss.pc.in > $(BUILD)/libpss.pc
+	install -m 644 $(BUILD)/libpss.pc $(DESTDIR)$(pkgconfigdir)/libpss.pc
+	install -m 644 $(BUILD)/pss.1 $(DESTDIR)$(mandir)/man1/pss.1
+	if [ -s $(BUILD)/completion/bash ]; then install -d $(DESTDIR)$(bashcompdir) && \
+	  install -m 644 $(BUILD)/completion/bash $(DESTDIR)$(bashcompdir)/pss; fi
+	if [ -s $(BUILD)/completion/zsh ]; then install -d $(DESTDIR)$(zshcompdir) && \
+	  install -m 644 $(BUILD)/completion/zsh $(DESTDIR)$(zshcompdir)/_pss; fi
+
+# uninstall removes every file install-lua and install write, then the two
+# folders that are pss's own where they are empty; folders shared with
+# other software stay.
+INSTALLED_FILES = $(INST_BINDIR)/pss $(INST_LIBDIR)/pss/core.so \
+  $(LUA_FILES:lua/%=$(INST_LUADIR)/%) $(includedir)/pss.h $(includedir)/pss_linux.h \
+  $(addprefix $(libdir)/,libpss.a $(SHLIB) libpss.so.$(SOVERSION) libpss.so) \
+  $(pkgconfigdir)/libpss.pc $(mandir)/man1/pss.1 $(bashcompdir)/pss $(zshcompdir)/_pss
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
+	rmdir $(DESTDIR)$(INST_LIBDIR)/pss $(DESTDIR)$(INST_LUADIR)/pss 2>/dev/null || :
+
+# make install and uninstall into scratch folders, and the installed copy
+# at work from there (spec/install/run.sh)
+install-test:
+	@mkdir -p $(TAP)
+	@sh spec/install/run.sh $(BUILD) > $(TAP)/install.tap; rc=$$?; cat $(TAP)/install.tap; exit $$rc
 
 clean:
 	rm -rf build

@@ -6,6 +6,7 @@ local core = require "pss.core"
 
 local pss = {}
 for name, value in pairs(core) do pss[name] = value end
+pss._VERSION = core._VERSION   -- "X.Y.Z": PSS_VERSION of src/pss.h
 
 local HANDLE_DETAILS = core.CAPTURE_HANDLE_NAME_INFORMATION
   | core.CAPTURE_HANDLE_BASIC_INFORMATION | core.CAPTURE_HANDLE_TYPE_SPECIFIC_INFORMATION

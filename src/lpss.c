@@ -272,6 +272,8 @@ LPSS_API int luaopen_pss_core (lua_State *L) {
   lua_setfield(L, -2, "sizes");
   lua_pushlightuserdata(L, (void *)&lpss_self_key);
   lua_setfield(L, -2, "self");
+  lua_pushliteral(L, PSS_VERSION);   /* "X.Y.Z", as lua-cjson's _VERSION */
+  lua_setfield(L, -2, "_VERSION");
   platform_open(L);
   return 1;
 }

@@ -15,6 +15,15 @@
 #ifndef PSS_H
 #define PSS_H
 
+/* The version of libpss, pss.core and the pss command, written here only:
+   the Makefile reads PSS_VERSION for libpss.pc, the shared library and the
+   man page; pss.core gives it to Lua as _VERSION; the rockspec repeats it
+   and `make lint` checks that they agree. */
+#define PSS_VERSION_MAJOR 0
+#define PSS_VERSION_MINOR 9
+#define PSS_VERSION_PATCH 0
+#define PSS_VERSION "0.9.0"
+
 #include <stddef.h>
 #include <stdint.h>
 

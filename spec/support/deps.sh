@@ -1,16 +1,31 @@
 #!/bin/sh
-# Installs the Debian packages the build and the tests need, when run as
-# root; otherwise says which are missing. Idempotent and quiet when all
-# are present. clang and libclang-rt-dev (libFuzzer) are for `make fuzz`;
-# libdw-dev is the unwinder's libdwfl; elfutils (eu-stack), redis-server,
-# nginx-light and gdb are the stack specs' oracle and real targets.
+# Installs the Debian packages a set of tasks needs, when run as root;
+# otherwise says which are missing. Idempotent and quiet when all are
+# present.
+#   deps.sh        everything `make test` needs
+#   deps.sh demo      what `make demo` builds and runs: the compiler, Lua
+#                     and the Lua libraries of the pss command, libdw, zlib
+#   deps.sh install   what `make install` builds: the same and go-md2man,
+#                     which writes the man page
+# In the full set: clang and libclang-rt-dev (libFuzzer) are for `make
+# fuzz`; elfutils (eu-stack), redis-server, nginx-light and gdb are the
+# stack specs' oracle and real targets; the test of `make install` reads
+# the man page with man-db and libpss.pc with pkgconf.
 set -eu
-PACKAGES="gcc make libc6-dev libcmocka-dev valgrind lua5.4 liblua5.4-dev
-lua-busted lua-cjson lua-argparse lua-check lua-filesystem luarocks python3-psutil
-libxml2-utils libdw-dev zlib1g-dev elfutils gdb redis-server nginx-light
-clang libclang-rt-dev
+DEMO="gcc make libc6-dev lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-filesystem
+libdw-dev zlib1g-dev"
+INSTALL="$DEMO go-md2man"
+TEST="$INSTALL libcmocka-dev valgrind lua-busted lua-check luarocks python3-psutil
+libxml2-utils elfutils gdb redis-server nginx-light
+clang libclang-rt-dev man-db pkgconf
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 gcc-mingw-w64-x86-64-win32 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine wine64 dpkg-dev"
+case "${1:-test}" in
+  demo) PACKAGES=$DEMO ;;
+  install) PACKAGES=$INSTALL ;;
+  test) PACKAGES=$TEST ;;
+  *) echo "usage: deps.sh [demo|install|test]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PACKAGES; do

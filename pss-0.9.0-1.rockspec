@@ -1,10 +1,12 @@
 -- pss: Process Snapshotting for Lua 5.4 (the Windows Process Snapshotting
 -- API, natively on Linux, kernel32's own on Windows). `luarocks
 -- --lua-version=5.4 make` builds pss.core from the C sources and installs
--- lua/pss.lua, lua/pss/*.lua and bin/pss.
+-- lua/pss.lua, lua/pss/*.lua and bin/pss. The version is PSS_VERSION of
+-- src/pss.h, which `make lint` checks this file states
+-- (packaging/check-version.sh).
 rockspec_format = "3.0"
 package = "pss"
-version = "scm-1"
+version = "0.9.0-1"
 source = {
    url = "git+file://.",
 }
@@ -27,10 +29,13 @@ dependencies = {
 }
 -- On Linux the Makefile builds pss.core (libpss's sources are picked by
 -- folder, and the machine's ptrace/ARCH/ folder by the compiler) and
--- installs it with lua/ and bin/pss, from LuaRocks' variables.
+-- installs it with lua/ and bin/pss, from LuaRocks' variables (install-lua:
+-- the rock holds the Lua side; `make install` adds libpss, its header, its
+-- pkg-config file and the man page).
 build = {
    type = "make",
    build_target = "lua",
+   install_target = "install-lua",
    build_variables = {
       BUILD = "build/luarocks",
       CFLAGS = "$(CFLAGS)", LIBFLAG = "$(LIBFLAG)", CC = "$(CC)",
