@@ -1,7 +1,8 @@
 --- triage.lua: a readable triage of a live process with pss.
 --   lua5.4 examples/triage.lua [PID]     (no PID: this Lua process)
 local pss = require "pss"
-local size = require("pss.text").size   -- "1.9 MiB", "84.0 KiB"
+local text = require "pss.text"
+local size = text.size                  -- "1.9 MiB", "84.0 KiB"
 
 local function mib (bytes) return ("%.1f MiB"):format(bytes / 1048576) end
 
@@ -18,9 +19,13 @@ local function show_process (snap)
 end
 
 local function show_threads (snap)
+  local threads = {}
+  for t in snap:threads() do threads[#threads + 1] = t end
+  -- system calls by name ("in ppoll") where the table fits the process
+  local names = text.syscall_names(snap:query("process"), threads)
   print("threads:")
-  for t in snap:threads() do
-    local where = t.syscall_state == "syscall" and ("in syscall %d"):format(t.last_syscall_number)
+  for _, t in ipairs(threads) do
+    local where = t.syscall_state == "syscall" and "in " .. text.syscall(t, names)
       or t.syscall_state or ""
     print(("  %-7d %-16s %s  %-14s cpu %.2f s"):format(t.tid, t.name or "", t.state or "?",
       where, t.user_time + t.kernel_time))

@@ -308,21 +308,31 @@ static int snapshot_read (lua_State *L) {
 }
 
 /*
-** snap:write_core(path | file) -> true: an ELF core file (a minidump on
-** Windows) of the snapshot, for the debugger. An open Lua file (io.open,
-** io.stdout) gets the core on its descriptor, after what it buffered.
-** Needs the VA clone and thread contexts: without them it raises, as a
-** missing capture option; so does a file the core cannot be written to.
+** snap:write_core(path | file [, {progress = true}]) -> true: an ELF core
+** file (a minidump on Windows) of the snapshot, for the debugger. An open
+** Lua file (io.open, io.stdout) gets the core on its descriptor, after
+** what it buffered. Needs the VA clone and thread contexts: without them
+** it raises, as a missing capture option; so does a file the core cannot
+** be written to. progress: a write longer than a second says how far it
+** is on standard error (Linux).
 */
 static int snapshot_write_core (lua_State *L) {
   Snapshot *s = lpss_check_snapshot(L, 1);
-  int failed;
+  int failed, progress = 0;
   luaL_Stream *f = file_arg(L, 2, &failed);
   const char *why;
   DWORD rc;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    progress = lua_getfield(L, 3, "progress") != LUA_TNIL && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
   if (failed) return push_errno(L, "write_core", failed);   /* its buffer could not go */
+  /* nothing between these two raises: the routine never stays set */
+  if (progress) lpss_progress("writing core", 1);
   rc = f != NULL ? lpss_snapshot_core_file(s->h, f->f)
                  : lpss_snapshot_core(s->h, lua_tostring(L, 2));
+  if (progress) lpss_progress(NULL, 0);
   why = lpss_system_detail();
   if (rc == ERROR_NOT_FOUND)
     return luaL_error(L, "write_core: %s", why ? why : "the snapshot lacks what a core needs");

@@ -484,7 +484,9 @@ DWORD PssLinuxSaveSnapshotFile(HPSS SnapshotHandle, char const *Path, DWORD Flag
 ** A routine told how far a long write of the calling thread is: saving a
 ** snapshot's memory calls it after every MiB read with the bytes done and
 ** the bytes it may read in all (the memory's size; untouched pages count
-** as done when they are skipped). It runs on the calling thread, inside
+** as done when they are skipped); writing a core (PssLinuxWriteCore,
+** PssLinuxWriteCoreFd) after every MiB of memory written, with the bytes
+** of the mappings the core holds in all. It runs on the calling thread, inside
 ** the write: it must not call libpss. NULL (the default) reports nothing.
 ** Per calling thread; returns ERROR_SUCCESS.
 */

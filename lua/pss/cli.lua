@@ -1,7 +1,8 @@
 --- The `pss` command (bin/pss): process triage from the shell.
 -- main(args) parses the arguments with lua-argparse and returns the exit
--- status: 0, 1 for a runtime failure, 2 for a usage error. Messages go to
--- stderr, naming the pid and the reason. See docs/pss.1.md.
+-- status: 0, 1 for a runtime failure, 2 for a usage error (with the usage
+-- of the command it was given to). Messages go to stderr, naming the pid
+-- and the reason. See docs/pss.1.md.
 --
 -- It never harms the terminal or the files of whoever runs it: every name
 -- it prints goes through pss.text's printable (no escape sequence or
@@ -10,13 +11,14 @@
 -- a file it writes replaces the old one only once it is complete.
 local argparse = require "argparse"
 local pss = require "pss"
-local printable = require("pss.text").printable
+local text = require "pss.text"
+local printable = text.printable
 
 local M = {}
 
 local Failure = {}
 
-local function fail (text) error(setmetatable({ text = text }, Failure), 0) end
+local function fail (message) error(setmetatable({ text = message }, Failure), 0) end
 
 --- {======================================================================
 -- Why a capture failed, for a person
@@ -61,7 +63,7 @@ local function capture_pid (pid, options)
   local p = target ~= pss.self and snap:captured("process") and snap:query("process")
   if p and p.capture_mode == "running" then
     io.stderr:write(("pss: pid %d read while running: %s\n"):format(p.pid,
-      require("pss.text").printable(p.not_frozen or "")))
+      printable(p.not_frozen or "")))
   end
   return snap
 end
@@ -106,16 +108,16 @@ end
 local WINDOWS = pss.platform == "windows"
 
 --- Writes text to f and flushes it; fails with the reason.
-local function put (f, text, name)
-  local ok, err = f:write(text)
+local function put (f, data, name)
+  local ok, err = f:write(data)
   if ok then ok, err = f:flush() end
   if not ok then fail(("write error: %s%s"):format(name and name .. ": " or "", err)) end
 end
 
 --- Writes text to a file opened here, then closes it; nil, reason on any
 -- failure (the file is closed then too).
-local function put_and_close (f, text)
-  local ok, err = f:write(text)
+local function put_and_close (f, data)
+  local ok, err = f:write(data)
   if ok then ok, err = f:flush() end
   local closed, cerr = f:close()
   if ok and not closed then ok, err = nil, cerr end
@@ -130,7 +132,7 @@ local function random_hex ()
   if not bytes or #bytes ~= 8 then   -- Windows: Lua's own seed (time and addresses)
     bytes = string.pack("<i8", math.random(math.mininteger, math.maxinteger))
   end
-  return require("pss.text").hex(bytes)
+  return text.hex(bytes)
 end
 
 --- A name for a new file in the directory of path that names nothing yet.
@@ -161,12 +163,12 @@ end
 -- is written through; anything else gets a new file beside it (a name
 -- nobody can guess, checked to be unused) that is renamed over it once
 -- complete, so a failure leaves what path held untouched.
-local function write_file (path, text)
-  if path == "-" then return put(io.stdout, text) end
+local function write_file (path, data)
+  if path == "-" then return put(io.stdout, data) end
   if special(path) then
     local f, err = io.open(path, "wb")
     if not f then fail(err) end
-    local ok, why = put_and_close(f, text)
+    local ok, why = put_and_close(f, data)
     if not ok then fail(("write error: %s: %s"):format(path, why)) end
     return
   end
@@ -177,7 +179,7 @@ local function write_file (path, text)
   local tmp = temporary_name(path)
   local f, err = io.open(tmp, "wb")
   if not f then fail(("%s: cannot create a file beside it: %s"):format(path, reason(tmp, err))) end
-  local ok, why = put_and_close(f, text)
+  local ok, why = put_and_close(f, data)
   if not ok then
     os.remove(tmp)
     fail(("write error: %s: %s"):format(path, why))
@@ -219,7 +221,7 @@ local function columns (header, rows)
     end
     lines[r + 1] = cells
   end
-  return table.concat(require("pss.text").columns(lines, right), "\n") .. "\n"
+  return table.concat(text.columns(lines, right), "\n") .. "\n"
 end
 
 local function kib (bytes) return bytes and ("%dK"):format(bytes // 1024) or "-" end
@@ -246,6 +248,15 @@ local function json (value)
   return require("pss.json").encode(value) .. "\n"
 end
 
+--- A listing as --json writes it: one object, {"schema", the pid if
+-- any, name: the entries}, so that `.threads[]` is the same path in the
+-- listing and in `pss show --json`; as --json-lines, one entry a line.
+local function json_listing (a, name, entries, pid)
+  local encoder = require "pss.json"
+  if a.json_lines then return encoder.lines(entries) end
+  return json { schema = encoder.SCHEMA, pid = pid, [name] = entries }
+end
+
 --- {======================================================================
 -- The subcommands: each takes the parsed arguments, returns the text for
 -- standard output and optionally a note for standard error.
@@ -254,7 +265,7 @@ local commands = {}
 
 function commands.ps (a)
   local procs = require("pss.process").list()
-  if a.json then return json(procs) end
+  if a.json or a.json_lines then return json_listing(a, "processes", procs) end
   local rows = {}
   for _, p in ipairs(procs) do
     rows[#rows + 1] = { p.pid, p.ppid, p.user or "-", p.state or "-", p.threads or 0, kib(p.rss),
@@ -263,23 +274,27 @@ function commands.ps (a)
   return columns({ "PID", "PPID", "USER", "S", "THR", "RSS", "NAME" }, rows)
 end
 
---- A listing of one kind of entry: JSON of the entries, or one row each.
+--- A listing of one kind of entry: JSON of the entries, or one row each
+-- (row(entry, entries, process)).
 local function listing (a, option, method, header, row)
   local snap <close> = capture(a.target, { option })
   require_captured(snap, a.target, option, method)
   local entries = list(snap[method](snap))
-  if a.json then return json(entries) end
+  local process = snap:query("process")
+  if a.json or a.json_lines then return json_listing(a, method, entries, process.pid) end
   local rows = {}
-  for i, e in ipairs(entries) do rows[i] = row(e) end
+  for i, e in ipairs(entries) do rows[i] = row(e, entries, process) end
   return columns(header, rows)
 end
 
 function commands.threads (a)
+  local names
   return listing(a, "threads", "threads", { "TID", "NAME", "S", "CPU(s)", "SYSCALL" },
-    function (t)
+    function (t, threads, process)
+      -- the names of pss show: only where the table is the process's own
+      if names == nil then names = text.syscall_names(process, threads) or false end
       return { t.tid, t.name or "", t.state or "-",
-        ("%.2f"):format((t.user_time or 0) + (t.kernel_time or 0)),
-        t.syscall_number and t.syscall_number >= 0 and t.syscall_number or "-" }
+        ("%.2f"):format((t.user_time or 0) + (t.kernel_time or 0)), text.syscall(t, names) }
     end)
 end
 
@@ -314,14 +329,16 @@ local function pmap_text (regions, usage)
   lines[#lines + 1] = { ("-"):rep(16), ("-"):rep(7), ("-"):rep(7), ("-"):rep(7) }
   lines[#lines + 1] = { "total kB", kb(size), kb(rss), kb(dirty) }
   local right = { [2] = true, [3] = true, [4] = true }
-  return table.concat(require("pss.text").columns(lines, right), "\n") .. "\n"
+  return table.concat(text.columns(lines, right), "\n") .. "\n"
 end
 
 function commands.maps (a)
   local snap <close> = capture(a.target, with_usage { "va_space" })
   require_captured(snap, a.target, "va_space", "regions")
   local regions = list(snap:regions())
-  if a.json then return json(regions) end
+  if a.json or a.json_lines then
+    return json_listing(a, "regions", regions, snap:query("process").pid)
+  end
   -- a capture with usage has the sums in the process record (0 without regions)
   return pmap_text(regions, snap:query("process").rss ~= nil)
 end
@@ -352,6 +369,12 @@ function commands.diff (a)
   return tostring(d)
 end
 
+--- Whether a long write shows how far it is: on standard error, when a
+-- person watches it there (Linux).
+local function show_progress ()
+  return not WINDOWS and is_terminal(2)
+end
+
 --- The core goes where -o says: the library writes a path itself (a new
 -- file renamed over it once complete); standard output, a device or a
 -- FIFO it is handed open. The note goes to standard error when the core
@@ -363,19 +386,20 @@ function commands.core (a)
   end
   local snap <close> = capture(a.pid, { "va_clone", "threads", "thread_context",
     "measure_performance" })
+  local write = { progress = show_progress() }
   local ok, msg
   if out == "-" then
     put(io.stdout, "")
-    ok, msg = snap:write_core(io.stdout)
+    ok, msg = snap:write_core(io.stdout, write)
     if ok then put(io.stdout, "") end
   elseif special(out) then
     local f, err = io.open(out, "wb")
     if not f then fail(err) end
-    ok, msg = snap:write_core(f)
+    ok, msg = snap:write_core(f, write)
     local closed, why = f:close()
     if ok and not closed then fail(("write error: %s: %s"):format(out, why)) end
   else
-    ok, msg = snap:write_core(out)
+    ok, msg = snap:write_core(out, write)
   end
   if not ok then fail(msg) end
   local name = out == "-" and "standard output" or printable(out)
@@ -408,7 +432,11 @@ function commands.stack (a)
     if not threads then fail(msg) end
     captures[i] = threads
   end
-  if a.json then return json(stack.json_value(pid, comm, captures, a.interval)) end
+  if a.json then
+    local value = stack.json_value(pid, comm, captures, a.interval)
+    value.schema = require("pss.json").SCHEMA
+    return json(value)
+  end
   if a.folded then return stack.folded(captures) end
   if a.count == 1 then return stack.text(pid, comm, captures[1]) end
   return stack.merged_text(pid, comm, captures, a.interval)
@@ -431,7 +459,7 @@ function commands.save (a)
   if a.memory then options[#options + 1] = "va_clone" end
   local snap <close> = capture(a.target, options)
   -- how far the memory is, on standard error when a person watches it
-  local save = { memory = a.memory, progress = a.memory and not WINDOWS and is_terminal(2) }
+  local save = { memory = a.memory, progress = a.memory and show_progress() }
   local ok, msg
   if out == "-" then
     put(io.stdout, "")
@@ -451,8 +479,10 @@ function commands.save (a)
     a.memory and ", with its memory" or "")
 end
 
+--- The map of a capture with its threads: a thread's stack pointer tells
+-- which region is its stack (pss.report's memory kinds).
 function commands.map (a)
-  local snap <close> = capture(a.target, with_usage { "va_space" })
+  local snap <close> = capture(a.target, with_usage { "va_space", "threads" })
   require_captured(snap, a.target, "va_space", "regions")
   write_file(a.output, require("pss.svg").render(snap))
   return ""
@@ -525,26 +555,44 @@ local function output_file (s)
   return s
 end
 
---- Builds the parser. -h/--help only records the help text of its
--- command in help.text: main writes it, checking the write, where
--- argparse itself would print it and exit 0 whatever happened.
-local function parser (help)
+--- The version pss says: pss._VERSION where the module has one.
+local function version ()
+  return ("pss %s"):format(pss._VERSION or "unknown")
+end
+
+--- The listing commands: --json, or --json-lines (one entry a line).
+local function json_flags (cmd)
+  cmd:mutex(cmd:flag("--json", "JSON output: one object."),
+    cmd:flag("--json-lines", "JSON Lines output: one object per entry, a line each."))
+end
+
+--- Builds the parser; returns it and its commands by name. -h/--help and
+-- --version only record their text in early.text: main writes it,
+-- checking the write, where argparse itself would print it and exit 0
+-- whatever happened.
+local function parser (early)
   local function with_help (cmd)
-    cmd:add_help { action = function () help.text = help.text or cmd:get_help() end }
+    cmd:add_help { action = function () early.text = early.text or cmd:get_help() end }
     return cmd
   end
   local p = with_help(argparse("pss", "Process snapshots: triage a live process.")
     :epilog("Exit status: 0 on success, 1 on a runtime failure, 2 on a usage error. "
       .. "See docs/pss.1.md."))
-  local function command (...) return with_help(p:command(...)) end
+  p:flag("--version", "Show the version and exit.")
+    :action(function () early.text = early.text or version() end)
+  local cmds = {}
+  local function command (name, ...)
+    cmds[name] = with_help(p:command(name, ...))
+    return cmds[name]
+  end
   p:command_target("command")
   p:require_command(true)
-  command("ps", "List the running processes."):flag("--json", "JSON output.")
+  json_flags(command("ps", "List the running processes."))
   local show_cmd = command("show", "A report: process, threads, handles, memory.")
   target_argument(show_cmd); show_cmd:flag("--json", "JSON output.")
   for _, name in ipairs { "threads", "handles", "maps" } do
     local c = command(name, ("List the process's %s."):format(name))
-    target_argument(c); c:flag("--json", "JSON output.")
+    target_argument(c); json_flags(c)
   end
   local d = command("diff", "What changed in a process over an interval, or between two "
     .. "targets (a file against a pid, or two files).")
@@ -576,31 +624,66 @@ local function parser (help)
   map:option("-o --output", "The SVG file (- for standard output)."):args(1):count(1)
     :convert(output_file)
   command("self", "A report of pss itself."):flag("--json", "JSON output.")
-  return p
+  local help = command("help", "Show the help of pss, or of one command.")
+  help:argument("command", "The command to show the help of."):args("?"):target("topic")
+    :convert(function (name)
+      if cmds[name] then return name end
+      return nil, ("unknown command '%s'"):format(name)
+    end)
+  -- argparse's completion scripts offer the command names after it, as
+  -- after a help command of its own making
+  help._is_help_command = true
+  command("completion", "Print a completion script for bash or zsh "
+    .. "(source <(pss completion bash)).")
+    :argument("shell", "The shell."):choices { "bash", "zsh" }
+  return p, cmds
 end
 
 --- Writes text to standard output; the exit status (1 on a write error).
-local function emit (text)
-  local ok, err = pcall(put, io.stdout, text)
+local function emit (out)
+  local ok, err = pcall(put, io.stdout, out)
   if ok then return 0 end
   io.stderr:write("pss: ", printable(getmetatable(err) == Failure and err.text or err), "\n")
   return 1
 end
 
+--- The commands about pss itself: its help, its completion scripts.
+function commands.help (a, p, cmds)
+  return (a.topic and cmds[a.topic] or p):get_help() .. "\n"
+end
+
+function commands.completion (a, p)
+  return a.shell == "bash" and p:get_bash_complete() or p:get_zsh_complete()
+end
+
+--- A usage error, raised by the parser of the command it was given to.
+local Usage = {}
+
+--- Parses args; the result, or nil, the parser that refused them and why.
+-- argparse calls the error method of the outermost parser with the
+-- parser it was in: the usage printed is that command's.
+local function parse (p, args)
+  p.error = function (at, msg) error(setmetatable({ parser = at, text = msg }, Usage), 0) end
+  local ok, a = pcall(p.parse, p, args)
+  if ok then return a end
+  if getmetatable(a) ~= Usage then error(a, 0) end
+  return nil, a.parser, a.text
+end
+
 --- Runs the command; returns the exit status.
 function M.main (args)
-  local help = {}
-  local p = parser(help)
-  local ok, a = p:pparse(args)
-  if help.text then return emit(help.text .. "\n") end
-  if not ok then
-    io.stderr:write(p:get_usage(), "\n\npss: ", printable(a), "\n")
+  local early = {}
+  local p, cmds = parser(early)
+  local a, at, why = parse(p, args)
+  if early.text then return emit(early.text .. "\n") end
+  if not a then
+    io.stderr:write(at:get_usage(), "\n\npss: ", printable(why), "\n")
     return 2
   end
-  local done, out, note = pcall(commands[a.command], a)
+  local done, out, note = pcall(commands[a.command], a, p, cmds)
   if not done then
-    local text = getmetatable(out) == Failure and out.text or tostring(out)
-    io.stderr:write("pss: ", printable(text), "\n")
+    local message = getmetatable(out) == Failure and out.text or tostring(out)
+    io.stderr:write("pss: ", printable(message), "\n")
     return 1
   end
   local status = emit(out)

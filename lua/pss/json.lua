@@ -1,13 +1,20 @@
 --- pss.json(value): JSON text of a snapshot, a diff (pss.diff) or a list
--- of records (process entries, thread, handle or region entries).
--- Strings are escaped by lua-cjson; containers and numbers are written
--- here: cjson 2.1 writes numbers with 14 significant digits and every
--- empty table as {}, and the text must be exact and keep lists as lists.
--- See docs/lua-api.md ("pss.json").
+-- of records (process entries, thread, handle or region entries), and
+-- lines(list): JSON Lines of records. Strings are escaped by lua-cjson;
+-- containers and numbers are written here: cjson 2.1 writes numbers with
+-- 14 significant digits and every empty table as {}, and the text must be
+-- exact and keep lists as lists. A field has one JSON type whatever its
+-- value: an address is always a "0x..." string, any other integer always
+-- a number. See docs/lua-api.md ("pss.json").
 local cjson = require("cjson").new()
 local text = require "pss.text"
 
 local M = {}
+
+--- The schema of the documents: a snapshot's or a diff's object, each
+-- line of lines(), and what the pss command writes, carry it as "schema".
+-- A reader checks it; a change that breaks one gets a new number.
+M.SCHEMA = "pss/1"
 
 local function set (list)
   local s = {}
@@ -29,22 +36,24 @@ M.hex_fields = set {
 }
 
 --- Unsigned 64-bit integer fields: a value of 2^63 or more, a negative
--- Lua integer, is written as its unsigned decimal string.
+-- Lua integer, is written as the unsigned number it stands for.
 M.unsigned_fields = set {
   "peak_virtual_size", "virtual_size", "peak_working_set_size", "working_set_size",
   "quota_peak_paged_pool_usage", "quota_paged_pool_usage", "quota_peak_non_paged_pool_usage",
   "quota_non_paged_pool_usage", "pagefile_usage", "peak_pagefile_usage", "private_usage",
   "start_time_ticks", "minor_faults", "major_faults", "resident_anon", "resident_file",
-  "resident_shmem", "region_size", "maximum_size", "inode",
+  "resident_shmem", "region_size", "maximum_size", "inode", "offset", "position", "count",
+  "module_offset",
   "total_cycle_count", "threads_cycle_count", "handles_cycle_count", "va_space_cycle_count",
   "va_clone_cycle_count", "aux_pages_cycle_count", "freeze_cycle_count",
+  "rss", "pss", "pss_dirty", "shared_clean", "shared_dirty", "private_clean",   -- memory usage
+  "private_dirty", "referenced", "anonymous", "ksm", "lazy_free", "anon_huge_pages",
+  "shmem_pmd_mapped", "file_pmd_mapped", "shared_hugetlb", "private_hugetlb", "swap",
+  "swap_pss", "locked",
 }
 
 --- Byte-string fields written as lowercase hex (two digits a byte).
 M.bytes_fields = set { "fltsave", "xstate", "contents" }
-
---- The largest integer a JSON reader with doubles holds exactly.
-local MAX_SAFE = (1 << 53) - 1
 
 --- Metatable names (__name) of pss.diff's tables: entries keyed by tid,
 -- handle or address become a list in key order; the others objects.
@@ -78,10 +87,12 @@ local function unsigned (v)
   return ("%d%d"):format(q, v - q * 10)
 end
 
+--- An integer: a "0x..." string in a hex field, else its exact decimal,
+-- as a number also above 2^53 (a reader with doubles rounds it, rather
+-- than meet a string where it had a number).
 local function integer (v, key)
   if M.hex_fields[key] then return ('"0x%x"'):format(v) end
-  if M.unsigned_fields[key] and v < 0 then return '"' .. unsigned(v) .. '"' end
-  if v > MAX_SAFE or v < -MAX_SAFE then return ('"%d"'):format(v) end
+  if v < 0 and M.unsigned_fields[key] then return unsigned(v) end
   return ("%d"):format(v)
 end
 
@@ -104,9 +115,10 @@ local function list (iterator, snap)
   return l
 end
 
---- A snapshot as a table: the process record, then what was captured.
-local function snapshot_table (snap)
-  local value = { process = snap:query("process") }
+--- A snapshot as a table: the process record, then what was captured;
+-- the schema too when it is the document (not a value inside one).
+local function snapshot_table (snap, document)
+  local value = { schema = document and M.SCHEMA or nil, process = snap:query("process") }
   if snap:captured("threads") then value.threads = list(snap.threads, snap) end
   if snap:captured("handles") then value.handles = list(snap.handles, snap) end
   if snap:captured("va_space") then value.regions = list(snap.regions, snap) end
@@ -193,7 +205,7 @@ function encode_value (v, key, out, path, seen)
   elseif kind == "userdata" then
     local what = require("pss").type(v)
     if what == "snapshot" then
-      encode_table(snapshot_table(v), key, out, path, seen)
+      encode_table(snapshot_table(v, #path == 0), key, out, path, seen)
     else
       fail(path, what and ("a " .. what) or "a userdata")
     end
@@ -202,14 +214,49 @@ function encode_value (v, key, out, path, seen)
   end
 end
 
---- JSON text of value: a snapshot, a pss.diff result, or plain tables
--- (lists and records). Raises on what JSON cannot hold.
-function M.encode (value)
+--- A diff as a document: its fields and the schema (the diff itself is
+-- left as it is).
+local function diff_document (d)
+  local doc = { schema = M.SCHEMA }
+  for k, v in next, d do doc[k] = v end
+  return setmetatable(doc, { __name = "pss.diff" })
+end
+
+--- The text of value, or nil and the message of what it cannot hold.
+local function text_of (value, path)
   local out = {}
-  local ok, err = pcall(encode_value, value, nil, out, {}, {})
-  if not ok then
-    if getmetatable(err) == Failure then error("pss.json: " .. err.text, 2) end
-    error(err, 0)
+  local mt = type(value) == "table" and getmetatable(value)
+  if type(mt) == "table" and rawget(mt, "__name") == "pss.diff" then value = diff_document(value) end
+  local ok, err = pcall(encode_value, value, nil, out, path or {}, {})
+  if ok then return table.concat(out) end
+  if getmetatable(err) == Failure then return nil, "pss.json: " .. err.text end
+  error(err, 0)
+end
+
+--- JSON text of value: a snapshot, a pss.diff result (each an object with
+-- the schema), or plain tables (lists and records). Raises on what JSON
+-- cannot hold.
+function M.encode (value)
+  local json, err = text_of(value)
+  if not json then error(err, 2) end
+  return json
+end
+
+--- JSON Lines text of a list of records (tables with string keys): one
+-- object a line, each record's fields and the schema, each line ended by
+-- "\n"; "" for an empty list. Raises as encode does.
+function M.lines (records)
+  local out = {}
+  for i, record in ipairs(records) do
+    if type(record) ~= "table" then
+      error(("pss.json: cannot encode a line that is not a record (a %s) at $[%d]")
+        :format(type(record), i), 2)
+    end
+    local doc = { schema = M.SCHEMA }
+    for k, v in next, record do doc[k] = v end
+    local json, err = text_of(doc, { i })
+    if not json then error(err, 2) end
+    out[i] = json .. "\n"
   end
   return table.concat(out)
 end

@@ -119,63 +119,22 @@ end
 
 
 --- {======================================================================
--- System call names
+-- System call names (pss.text: the report, pss threads and the examples
+-- name them alike)
 -- ======================================================================
 
---- Common x86-64 Linux system calls (arch/x86/entry/syscalls/syscall_64.tbl).
-M.x86_64_syscalls = {
-  [0] = "read", [1] = "write", [2] = "open", [3] = "close", [4] = "stat", [5] = "fstat",
-  [7] = "poll", [8] = "lseek", [9] = "mmap", [10] = "mprotect", [11] = "munmap", [12] = "brk",
-  [13] = "rt_sigaction", [14] = "rt_sigprocmask", [16] = "ioctl", [17] = "pread64",
-  [18] = "pwrite64", [19] = "readv", [20] = "writev", [23] = "select", [24] = "sched_yield",
-  [28] = "madvise", [34] = "pause", [35] = "nanosleep", [39] = "getpid", [40] = "sendfile",
-  [41] = "socket", [42] = "connect", [43] = "accept", [44] = "sendto", [45] = "recvfrom",
-  [46] = "sendmsg", [47] = "recvmsg", [56] = "clone", [57] = "fork", [59] = "execve",
-  [60] = "exit", [61] = "wait4", [62] = "kill", [72] = "fcntl", [73] = "flock", [74] = "fsync",
-  [75] = "fdatasync", [101] = "ptrace", [128] = "rt_sigtimedwait", [130] = "rt_sigsuspend",
-  [186] = "gettid", [202] = "futex", [217] = "getdents64", [228] = "clock_gettime",
-  [230] = "clock_nanosleep", [231] = "exit_group", [232] = "epoll_wait", [234] = "tgkill",
-  [247] = "waitid", [257] = "openat", [270] = "pselect6", [271] = "ppoll",
-  [281] = "epoll_pwait", [288] = "accept4", [299] = "recvmmsg", [307] = "sendmmsg",
-  [426] = "io_uring_enter", [435] = "clone3", [441] = "epoll_pwait2",
-}
+--- Common x86-64 Linux system calls, number -> name.
+M.x86_64_syscalls = text.x86_64_syscalls
 
-local EM_X86_64 = 62
-
---- The ELF machine of a file, nil if it cannot be read.
-local function elf_machine (path)
-  local f = path and io.open(path, "rb")
-  if not f then return nil end
-  local head = f:read(20)
-  f:close()
-  if head and #head == 20 and head:sub(1, 4) == "\127ELF" then
-    return string.unpack("<I2", head, 19)
-  end
-end
-
---- The syscall table for the threads of a snapshot: names only for an
--- x86-64 Linux process (so known by its executable, or if that cannot be
--- read, by the Lua host's own).
+--- The syscall table for the threads of a snapshot: the caller's, none
+-- (false), or by default pss.text's for an x86-64 Linux process.
 local function syscall_table (process, threads, option)
   if option == false then return nil end
   if type(option) == "table" then return option end
-  local linux = false
-  for _, t in ipairs(threads) do linux = linux or t.syscall_state ~= nil end
-  if not linux or process.wow64 then return nil end
-  local machine = elf_machine(process.image_file_name) or elf_machine("/proc/self/exe")
-  return machine == EM_X86_64 and M.x86_64_syscalls or nil
+  return text.syscall_names(process, threads)
 end
 
---- What a thread is doing in system-call terms, for the SYSCALL column.
-local function syscall_text (t, names)
-  local n = t.syscall_number or t.last_syscall_number
-  local state = t.syscall_state
-  if state ~= nil and state ~= "syscall" then
-    return state == "blocked" and "-" or state
-  end
-  if n == nil or n < 0 then return "-" end
-  return names and names[n] or ("#%d"):format(n)
-end
+local syscall_text = text.syscall
 --- }======================================================================
 
 

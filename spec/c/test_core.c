@@ -1819,6 +1819,52 @@ static void core_of_a_capture_opens_in_gdb (void **state) {
 /* }====================================================================== */
 
 
+struct progress_log { unsigned calls, backwards; UINT64 last, total; };
+
+static void log_progress (void *ctx, UINT64 done, UINT64 total) {
+  struct progress_log *p = ctx;
+  if (done < p->last || (p->calls > 0 && total != p->total)) p->backwards++;
+  p->calls++;
+  p->last = done;
+  p->total = total;
+}
+
+/* The progress routine hears of a core write, forwards only, up to its
+** total: the bytes of the mappings the core holds, which its PT_LOAD
+** segments' file sizes add up to. A NULL routine hears nothing. */
+static void core_write_reports_progress (void **state) {
+  struct fixture *f = FIXTURE(state);
+  HPSS s = core_capture(f, NULL);
+  struct progress_log log = { 0, 0, 0, 0 };
+  struct core_file c;
+  char path[] = "/tmp/pss-core-progress-XXXXXX";
+  UINT64 loads = 0;
+  size_t i;
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_code(PssLinuxSetProgressRoutine(log_progress, &log), ERROR_SUCCESS);
+  assert_code(PssLinuxWriteCoreFd(s, fd), ERROR_SUCCESS);
+  assert_code(PssLinuxSetProgressRoutine(NULL, NULL), ERROR_SUCCESS);
+  close(fd);
+  core_open(f, &c, path);
+  for (i = 0; i < c.eh.e_phnum; i++)
+    if (c.ph[i].p_type == PT_LOAD) loads += c.ph[i].p_filesz;
+  core_close(&c);
+  note("%u reports, %llu bytes in all, %llu in PT_LOAD", log.calls,
+       (unsigned long long)log.total, (unsigned long long)loads);
+  assert_true(log.calls >= 2);
+  assert_int_equal(log.backwards, 0);
+  assert_int_equal(log.last, log.total);
+  assert_int_equal(log.total, loads);
+  log.calls = 0;
+  fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_code(PssLinuxWriteCoreFd(s, fd), ERROR_SUCCESS);
+  close(fd);
+  unlink(path);
+  assert_int_equal(log.calls, 0);
+}
+
 int run_core_suite (void) {
   const struct CMUnitTest tests[] = {
     core_test(core_opens_in_gdb),
@@ -1838,6 +1884,7 @@ int run_core_suite (void) {
     core_test(core_path_errors_are_clear),
     core_test(core_in_a_read_only_directory),
     core_test(core_of_a_capture_opens_in_gdb),
+    core_test(core_write_reports_progress),
   };
   return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

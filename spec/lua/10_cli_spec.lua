@@ -27,8 +27,10 @@ describe("the pss command", function ()
     assert.truthy(out:find("\n%s*" .. me .. "%s+%d+%s+%S+%s+%a"), out)
     status, out = run("ps --json")
     assert.equal(0, status)
+    local doc = cjson.decode(out)
+    assert.equal("pss/1", doc.schema)
     local found
-    for _, p in ipairs(cjson.decode(out)) do
+    for _, p in ipairs(doc.processes) do
       if p.pid == me then found = p end
     end
     assert.truthy(found)
@@ -45,7 +47,10 @@ describe("the pss command", function ()
     end
     status, out = run("threads --json " .. t.pid)
     assert.equal(0, status)
-    assert.equal(#t.threads, #cjson.decode(out))
+    local doc = cjson.decode(out)
+    assert.equal("pss/1", doc.schema)
+    assert.equal(t.pid, doc.pid)
+    assert.equal(#t.threads, #doc.threads)
     status, out = run("handles " .. t.pid)
     assert.equal(0, status)
     for _, fd in ipairs(t.fds) do assert.truthy(out:find("\n%s*" .. fd.fd .. "%s"), fd.kind) end
@@ -57,7 +62,14 @@ describe("the pss command", function ()
     for _, m in ipairs(t.maps) do assert.truthy(out:find(("\n%016x "):format(m.start)), m.kind) end
     status, out = run("maps --json " .. t.pid)
     assert.equal(0, status)
-    assert.is_true(#cjson.decode(out) >= #t.maps)
+    doc = cjson.decode(out)
+    assert.equal("pss/1", doc.schema)
+    assert.is_true(#doc.regions >= #t.maps)
+    status, out = run("handles --json " .. t.pid)
+    assert.equal(0, status)
+    doc = cjson.decode(out)
+    assert.equal("pss/1", doc.schema)
+    assert.equal(#support.numbers("/proc/" .. t.pid .. "/fd"), #doc.handles)
   end)
 
   it("reports a process, a diff over an interval, itself, and a map", function ()
@@ -68,12 +80,14 @@ describe("the pss command", function ()
     status, out = run("show --json " .. t.pid)
     assert.equal(0, status)
     assert.equal(t.pid, cjson.decode(out).process.pid)
+    assert.equal("pss/1", cjson.decode(out).schema)
     status, out = run("diff -i 0 " .. t.pid)
     assert.equal(0, status)
     assert.matches("^pss%.diff %(pid " .. t.pid .. ".*[^\n]\n$", out)
     status, out = run("diff --json --interval 0 " .. t.pid)
     assert.equal(0, status)
-    assert.equal("table", type(cjson.decode(out)))
+    assert.equal(t.pid, cjson.decode(out).pid)
+    assert.equal("pss/1", cjson.decode(out).schema)
     status, out = run("self")
     assert.equal(0, status)
     assert.matches("lua5.4", out)
@@ -121,19 +135,21 @@ describe("the pss command", function ()
     end
   end)
 
-  it("gives status 2 and the usage on bad arguments", function ()
-    for _, args in ipairs { "", "nosuch", "threads", "threads abc", "threads -5",
-        "diff 1 --interval x", "core 1", "threads 1 2" } do
+  it("gives status 2 and the usage of the command on bad arguments", function ()
+    for args, usage in pairs { [""] = "pss", nosuch = "pss", threads = "pss threads",
+        ["threads abc"] = "pss threads", ["threads -5"] = "pss threads",
+        ["diff 1 --interval x"] = "pss diff", ["core 1"] = "pss core",
+        ["threads 1 2"] = "pss threads", ["help nosuch"] = "pss help" } do
       local status, out, err = run(args)
       assert.equal(2, status, args)
       assert.equal("", out, args)
-      assert.matches("^Usage: pss", err, args)
+      assert.matches("^Usage: " .. usage .. " ", err, args)
     end
   end)
 
   it("has --help for every subcommand", function ()
-    for _, cmd in ipairs { "", "ps", "show", "threads", "handles", "maps", "diff", "core", "map",
-        "self" } do
+    for _, cmd in ipairs { "", "ps", "show", "threads", "handles", "maps", "diff", "stack",
+        "core", "save", "map", "self", "help", "completion" } do
       local status, out = run(cmd .. " --help")
       assert.equal(0, status, cmd)
       assert.matches("^Usage: pss " .. cmd, out, cmd)

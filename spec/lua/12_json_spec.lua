@@ -1,11 +1,13 @@
 -- luacheck: globals describe it assert before_each after_each setup teardown pending
 --- 12: pss.json: snapshots, diffs and record lists as JSON, decoded again
--- with lua-cjson and compared with the snapshot's own tables
+-- with lua-cjson and compared with the snapshot's own tables; one JSON
+-- type per field whatever its value; the schema of every document
 -- (docs/lua-api.md "pss.json").
 local cjson = require "cjson"
 local pss = require "pss"
 local diff = require("pss.diff").diff
 local encode = require("pss.json").encode
+local lines = require("pss.json").lines
 local support = require "support"
 
 local function set (list)
@@ -28,7 +30,11 @@ local UNSIGNED = set { "peak_virtual_size", "virtual_size", "peak_working_set_si
   "peak_pagefile_usage", "private_usage", "start_time_ticks", "minor_faults", "major_faults",
   "resident_anon", "resident_file", "resident_shmem", "region_size", "maximum_size", "inode",
   "total_cycle_count", "threads_cycle_count", "handles_cycle_count", "va_space_cycle_count",
-  "va_clone_cycle_count", "aux_pages_cycle_count", "freeze_cycle_count" }
+  "va_clone_cycle_count", "aux_pages_cycle_count", "freeze_cycle_count", "offset", "position",
+  "count", "module_offset", "rss", "pss", "pss_dirty", "shared_clean", "shared_dirty",
+  "private_clean", "private_dirty", "referenced", "anonymous", "ksm", "lazy_free",
+  "anon_huge_pages", "shmem_pmd_mapped", "file_pmd_mapped", "shared_hugetlb", "private_hugetlb",
+  "swap", "swap_pss", "locked" }
 local BYTES = set { "fltsave", "xstate", "contents" }
 local MAX_SAFE = (1 << 53) - 1
 
@@ -36,13 +42,10 @@ local function hex (s)
   return (s:gsub(".", function (c) return ("%02x"):format(c:byte()) end))
 end
 
---- The 64-bit integer a decimal string stands for, wrapping as Lua does.
-local function decimal (s)
-  local negative, digits = s:match("^(%-?)(%d+)$")
-  assert.truthy(digits, s)
-  local v = 0
-  for d in digits:gmatch("%d") do v = v * 10 + tonumber(d) end
-  return negative == "-" and -v or v
+--- The unsigned value of a 64-bit integer, as a float (what a reader
+-- with doubles gets for its exact decimal).
+local function unsigned (v)
+  return v < 0 and v + 18446744073709551616.0 or v + 0.0
 end
 
 --- got (decoded JSON) is what pss.json must make of want (a Lua value) in
@@ -60,16 +63,12 @@ local function same_json (want, got, key, path)
     if HEX[key] then
       assert.equal(("0x%x"):format(want), got, path)
       assert.equal(want, math.tointeger(tonumber(got)), path)     -- parses back
-    elseif want < 0 and UNSIGNED[key] then
-      assert.equal("string", type(got), path)
-      assert.matches("^%d+$", got, nil, nil, path)
-      assert.equal(want, decimal(got), path)
-    elseif want > MAX_SAFE or want < -MAX_SAFE then
-      assert.equal("string", type(got), path)
-      assert.equal(want, decimal(got), path)
-    else
+    elseif UNSIGNED[key] then          -- a number, the unsigned value, whatever its size
       assert.equal("number", type(got), path)
-      assert.equal(want, got, path)
+      assert.equal(unsigned(want), got + 0.0, path)
+    else                               -- a number, exact where a double holds it
+      assert.equal("number", type(got), path)
+      assert.equal(want + 0.0, got + 0.0, path)
     end
   elseif kind == "float" then
     assert.equal("number", type(got), path)
@@ -105,8 +104,9 @@ describe("pss.json", function ()
     local snap <close> = assert(pss.capture(t.pid, { "threads", "handles", "va_space",
       "measure_performance" }))
     local got, text = round_trip(snap)
-    assert.same({ "handles", "performance", "process", "regions", "threads" },
+    assert.same({ "handles", "performance", "process", "regions", "schema", "threads" },
       (function () local k = {} for n in pairs(got) do k[#k + 1] = n end table.sort(k) return k end)())
+    assert.equal("pss/1", got.schema)
     same_json(snap:query("process"), got.process, nil, "$.process")
     same_json(snap:query("performance"), got.performance, nil, "$.performance")
     for _, class in ipairs { "threads", "handles", "regions" } do
@@ -155,13 +155,15 @@ describe("pss.json", function ()
     assert.is_true(support.settle(t))
     local snap <close> = assert(pss.capture(t.pid, { "threads" }))
     local got = round_trip(snap)
-    assert.same({ "process", "threads" },
+    assert.same({ "process", "schema", "threads" },
       (function () local k = {} for n in pairs(got) do k[#k + 1] = n end table.sort(k) return k end)())
     local bare <close> = assert(pss.capture(t.pid, 0))
     local text
     got, text = round_trip(bare)
-    assert.is_nil(next(got, next(got)))
-    assert.matches('^{"process":{', text)
+    assert.matches('^{"process":{.*},"schema":"pss/1"}$', text)
+    -- a snapshot inside another value is a value, not a document
+    assert.is_nil(round_trip({ bare }).schema)
+    assert.is_nil(round_trip({ bare })[1].schema)
     -- the entry lists a script makes (pss threads/handles/maps --json)
     local regions <close> = assert(pss.capture(t.pid, { "va_space", "handles" }))
     for _, class in ipairs { "regions", "handles" } do
@@ -203,6 +205,8 @@ describe("pss.json", function ()
     local b <close> = assert(pss.capture(t.pid))
     local d = diff(a, b)
     local got, text = round_trip(d)
+    assert.equal("pss/1", got.schema)
+    assert.is_nil(d.schema)                -- the diff itself is left as it was
     assert.equal(t.pid, got.pid)
     assert.equal(d.interval, got.interval)
     local function ordered (map)
@@ -259,16 +263,17 @@ describe("pss.json", function ()
       .. '"uid":0,"user":"root"},{', 1, true))
     assert.equal("[]", encode({}))
     assert.equal('{"list":[],"nested":[[],[[]]]}', encode({ list = {}, nested = { {}, { {} } } }))
-    -- integers beyond 2^53 - 1 as decimal strings, floats exactly
-    local numbers = { safe = MAX_SAFE, unsafe = MAX_SAFE + 1, low = -MAX_SAFE - 1,
+    -- integers beyond 2^53 - 1 as numbers too, their exact decimals; floats exactly
+    local numbers = { safe = MAX_SAFE, unsafe = MAX_SAFE + 2, low = -MAX_SAFE - 1,
       max = math.maxinteger, min = math.mininteger, third = 1 / 3, tenth = 0.1,
       huge = 1e300, tiny = 5e-324, negative = -2.5, whole = 3.0, zero = 0 }
     got, text = round_trip(numbers)
     same_json(numbers, got)
     assert.matches('"safe":9007199254740991,', text, 1, true)
-    assert.matches('"unsafe":"9007199254740992"', text, 1, true)
-    assert.matches('"max":"9223372036854775807"', text, 1, true)
-    assert.matches('"min":"-9223372036854775808"', text, 1, true)
+    assert.matches('"unsafe":9007199254740993,', text, 1, true)
+    assert.matches('"low":-9007199254740992,', text, 1, true)
+    assert.matches('"max":9223372036854775807,', text, 1, true)
+    assert.matches('"min":-9223372036854775808,', text, 1, true)
     assert.matches('"tenth":0.1,', text, 1, true)
     assert.matches('"whole":3,', text, 1, true)
     -- the named fields, wherever they are
@@ -277,7 +282,7 @@ describe("pss.json", function ()
     got, text = round_trip(fields)
     same_json(fields, got)
     assert.matches('"base_address":"0xffffffffff600000"', text, 1, true)
-    assert.matches('"inode":"18446744073709551615"', text, 1, true)
+    assert.matches('"inode":18446744073709551615,', text, 1, true)
     assert.matches('"last_syscall_arguments":["0x0","0xffffffffffffffff","0x7ffd1234"]', text, 1, true)
     assert.matches('"fltsave":"0001ff"', text, 1, true)
     assert.matches('"name":"a/b\\n\\"c\\""', text, 1, true)
@@ -286,14 +291,15 @@ describe("pss.json", function ()
       assert.equal(('{"%s":"0xff"}'):format(name), encode({ [name] = 255 }))
     end
     for name in pairs(UNSIGNED) do
-      assert.equal(('{"%s":"18446744073709551615"}'):format(name), encode({ [name] = -1 }))
+      assert.equal(('{"%s":18446744073709551615}'):format(name), encode({ [name] = -1 }))
+      assert.equal(('{"%s":9223372036854775808}'):format(name), encode({ [name] = math.mininteger }))
       assert.equal(('{"%s":4096}'):format(name), encode({ [name] = 4096 }))
     end
     for name in pairs(BYTES) do
       assert.equal(('{"%s":"41"}'):format(name), encode({ [name] = "A" }))
     end
-    for _, name in ipairs { "handle", "count", "position", "offset", "pid", "tid", "flags",
-                            "eflags", "delta", "before", "after" } do
+    for _, name in ipairs { "handle", "nice", "processor", "syscall_number", "pid", "tid",
+                            "flags", "eflags", "delta", "before", "after" } do
       assert.equal(('{"%s":-1}'):format(name), encode({ [name] = -1 }))
       assert.equal(('{"%s":"A"}'):format(name), encode({ [name] = "A" }))
     end
@@ -305,6 +311,87 @@ describe("pss.json", function ()
     assert.equal("true", encode(true))
     assert.equal('"x"', encode("x"))
     assert.equal("null", encode(cjson.null))
+  end)
+
+  it("gives a field one JSON type, for small values and beyond 2^53", function ()
+    -- a crafted region record and process entry: the same fields, small and large
+    local small = { region_size = 4096, inode = 12, rss = 0, count = 1, pid = 7,
+      base_address = 0x1000 }
+    local large = { region_size = (1 << 53) + 1, inode = -2, rss = math.maxinteger,
+      count = -1, pid = math.mininteger, base_address = -4096 }
+    local a, b = round_trip(small), round_trip(large)
+    for k in pairs(small) do
+      assert.equal(type(a[k]), type(b[k]), k)
+      assert.equal(HEX[k] and "string" or "number", type(b[k]), k)
+    end
+    local text = encode(large)
+    for _, exact in ipairs { '"region_size":9007199254740993', '"inode":18446744073709551614',
+        '"rss":9223372036854775807', '"count":18446744073709551615',
+        '"pid":-9223372036854775808', '"base_address":"0xfffffffffffff000"' } do
+      assert.matches(exact, text, 1, true)
+    end
+    -- a real capture: every field of every record has one JSON type
+    local t <close> = support.start("--threads 2 --resident 8")
+    assert.is_true(support.settle(t))
+    local options = { "threads", "handles", "va_space", "measure_performance" }
+    if pss.options.memory_usage then options[#options + 1] = "memory_usage" end
+    local snap <close> = assert(pss.capture(t.pid, options))
+    local got = round_trip(snap)
+    for _, class in ipairs { "threads", "handles", "regions" } do
+      local types = {}
+      for i, e in ipairs(got[class]) do
+        for k, v in pairs(e) do
+          local kind = type(v) == "string" and v:find("^0x%x+$") and "hex" or type(v)
+          types[k] = types[k] or kind
+          assert.equal(types[k], kind, ("%s[%d].%s"):format(class, i, k))
+        end
+      end
+      for k, kind in pairs(types) do
+        if HEX[k] and kind ~= "table" then assert.equal("hex", kind, k) end   -- or a list of them
+        if UNSIGNED[k] then assert.equal("number", kind, k) end
+      end
+    end
+    -- and each integer is written as its exact decimal
+    local regions = support.entries(snap, "regions")
+    local i = 0
+    for line in lines(regions):gmatch("[^\n]+") do
+      i = i + 1
+      local r = regions[i]
+      assert.is_true(r.region_size > 0 and (r.inode or 0) >= 0)   -- below 2^63
+      assert.matches(('"region_size":%d[,}]'):format(r.region_size), line)
+      if r.inode then assert.matches(('"inode":%d[,}]'):format(r.inode), line) end
+    end
+    assert.equal(#regions, i)
+  end)
+
+  it("writes JSON Lines: one record a line, each with the schema", function ()
+    local t <close> = support.start("--threads 2")
+    assert.is_true(support.settle(t))
+    local snap <close> = assert(pss.capture(t.pid, { "threads", "handles" }))
+    for _, class in ipairs { "threads", "handles" } do
+      local want = entries(snap, class)
+      local text = lines(want)
+      assert.matches("\n$", text)
+      local n = 0
+      for line in text:gmatch("([^\n]*)\n") do
+        n = n + 1
+        assert.matches("^{.*}$", line)
+        local got = cjson.decode(line)
+        assert.equal("pss/1", got.schema)
+        got.schema = nil
+        same_json(want[n], got, nil, ("%s line %d"):format(class, n))
+      end
+      assert.equal(#want, n)
+      assert.is_nil(want[1].schema)          -- the records are left as they were
+    end
+    assert.equal("", lines({}))
+    local ok, err = pcall(lines, { { a = 1 }, 5 })
+    assert.is_false(ok)
+    assert.matches("pss.json: cannot encode a line that is not a record (a number) at $[2]", err,
+      1, true)
+    ok, err = pcall(lines, { { a = 1 }, { f = print } })
+    assert.is_false(ok)
+    assert.matches("a function at $[2].f", err, 1, true)
   end)
 
   it("raises on what JSON cannot hold", function ()

@@ -252,8 +252,10 @@ end)
 describe("pss checks every write", function ()
   it("exits 1 with the reason when standard output is full", function ()
     local t <close> = support.start("--threads 1")
-    for _, args in ipairs { "ps", "ps --json", "show " .. t.pid, "threads " .. t.pid,
-        "diff -i 0 " .. t.pid, "--help", "map --help", ("map %d -o -"):format(t.pid) } do
+    for _, args in ipairs { "ps", "ps --json", "ps --json-lines", "show " .. t.pid,
+        "threads " .. t.pid, "threads --json-lines " .. t.pid, "diff -i 0 " .. t.pid, "--help",
+        "map --help", ("map %d -o -"):format(t.pid), "--version", "help", "help map",
+        "completion bash", "completion zsh" } do
       local status, _, err = run(args, nil, ">/dev/full")
       assert.equal(1, status, args)
       assert.equal("pss: write error: No space left on device\n", err, args)

@@ -421,7 +421,7 @@ describe("pss maps", function ()
     -- --json: the region entries, with their usage fields
     status, out, err = support.run_pss("maps --json " .. t.pid)
     assert.equal(0, status, err)
-    local entries = require("cjson").decode(out)
+    local entries = require("cjson").decode(out).regions
     assert.equal(#order, #entries)
     for _, e in ipairs(entries) do
       local m = assert(proc[math.tointeger(tonumber(e.base_address:sub(3), 16))], e.base_address)

@@ -632,15 +632,23 @@ static int build_head (struct pss_buf *b, Elf64_Shdr *sh, uint64_t *data_off,
 /* }====================================================================== */
 
 
-/* The bytes of one mapping, a chunk at a time. */
+/* How far the copy of the memory is, for the caller's progress routine
+** (pss_progress): bytes of the dumped mappings copied, of `total`. */
+struct core_progress {
+  uint64_t done, total;
+};
+
+/* The bytes of one mapping, a chunk at a time, each told to the progress
+** routine once it is written. */
 static int copy_mapping (struct core_out *o, struct core_image *im, const struct core_map *c,
-                         unsigned char *chunk) {
+                         unsigned char *chunk, struct core_progress *p) {
   uint64_t addr;
   int rc;
   for (addr = c->start; addr < c->end; addr += CHUNK) {
     size_t n = c->end - addr < CHUNK ? (size_t)(c->end - addr) : CHUNK;
     if ((rc = read_image(im, addr, chunk, n)) < 0 || (rc = out_memory(o, chunk, n)) < 0)
       return rc;
+    pss_progress(p->done += n, p->total);
   }
   return 0;
 }
@@ -648,12 +656,15 @@ static int copy_mapping (struct core_out *o, struct core_image *im, const struct
 static int write_core (struct core_out *o, struct core_image *im, const struct core_maps *m,
                        const struct pss_buf *head, const Elf64_Shdr *sh, uint64_t data_off) {
   unsigned char *chunk = malloc(CHUNK);
+  struct core_progress progress = { 0, 0 };
   size_t i;
   int rc = chunk != NULL ? 0 : -ENOMEM;
+  for (i = 0; i < m->n; i++)
+    if (m->v[i].dump) progress.total += m->v[i].end - m->v[i].start;
   if (rc == 0) rc = out_bytes(o, head->data, head->len);
   if (rc == 0) rc = out_zeros(o, (size_t)(data_off - head->len));
   for (i = 0; rc == 0 && i < m->n; i++)
-    if (m->v[i].dump) rc = copy_mapping(o, im, &m->v[i], chunk);
+    if (m->v[i].dump) rc = copy_mapping(o, im, &m->v[i], chunk, &progress);
   if (rc == 0 && sh->sh_info != 0) rc = out_bytes(o, sh, sizeof *sh);
   if (rc == 0) rc = out_finish(o);
   free(chunk);
