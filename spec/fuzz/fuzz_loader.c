@@ -53,6 +53,10 @@ static void walk (HPSS s, HPSSWALK m, int cls) {
       for (i = 0; i < e.r.PathLength; i++) sink ^= (unsigned char)e.r.Path[i];
       for (i = 0; i < e.r.Region.MappedFileNameLength / 2; i++)
         sink ^= (unsigned char)e.r.Region.MappedFileName[i];
+      if (e.r.Usage != NULL) {   /* a whole, 8-aligned PSS_LINUX_MEMORY_USAGE */
+        CHECK((uintptr_t)e.r.Usage % 8 == 0);
+        for (i = 0; i < sizeof *e.r.Usage; i++) sink ^= ((const unsigned char *)e.r.Usage)[i];
+      }
     } else if (cls == PSS_WALK_LINUX_THREADS && e.t.Thread.ContextRecord != NULL) {
       for (i = 0; i < e.t.Thread.SizeOfContextRecord; i++)
         sink ^= ((const unsigned char *)e.t.Thread.ContextRecord)[i];

@@ -477,10 +477,19 @@ static int target_ended (struct pss_target *t) {
          (st.state == 'Z' || st.state == 'X') && st.num_threads <= 1;
 }
 
+/*
+** A process that ends while its tables are read leaves them cut short
+** without a failed read: its maps and smaps end early once its memory is
+** gone, its fd directory empties. So a capture of a process that had not
+** ended (a zombie is captured as one) is refused if it is exiting by the
+** time the tables are read, even though every read succeeded.
+*/
 static int capture_into (struct pss_target *t, struct pss_store *s) {
   PSS_PERFORMANCE_COUNTERS *pc = &s->perf;
   uint64_t c0 = cycles(), w0 = pss_now_us();
+  int ended_before = !t->self && target_ended(t);
   int rc = capture_taken(t, s);
+  if (rc == 0 && !t->self && !ended_before && pss_target_exiting(t)) rc = -ESRCH;
   if (rc == 0) build_ids(t, s);
   if (rc == 0) rc = pss_clone_coverage(t, s);
   pc->TotalCycleCount = cycles() - c0;

@@ -161,6 +161,7 @@ static int read_store (struct loader *l, uint64_t len, uint32_t want_crc) {
   memcpy(&fixed, raw, sizeof fixed);
   memset(&rec, 0, sizeof rec);
   memcpy(&rec, raw + sizeof fixed, rsize);
+  if (l->major < 2) rec.HasMemoryUsage = 0;   /* its Reserved2 byte in format 1 */
   if (fixed.record_size != rsize) return bad("the process record is not this build's");
   if ((l->s = pss_store_new(fixed.capture_flags)) == NULL) return -ENOMEM;
   /* a CONTEXT with every XSAVE component is a few KiB: whoever copies

@@ -24,7 +24,7 @@
 ** an older reader skips. */
 #define PSS_SNAP_MAJOR 2      /* 2: the memory usage at the end of the record
                                  and of the region row (a reader of 2 reads 1) */
-#define PSS_SNAP_MINOR 0      /* 1.1: MEMORY and MEMRANGES */
+#define PSS_SNAP_MINOR 0      /* (in format 1, minor 1 added MEMORY and MEMRANGES) */
 
 /* The file header: magic, major, minor, reserved, CRC-32 of bytes 0-19. */
 #define PSS_SNAP_HEADER_LEN 24

@@ -51,6 +51,9 @@ struct pss_target {
 /* Reads a whole /proc file relative to dirfd into t->scratch (NUL
 ** terminated); returns its length or -errno. */
 ssize_t pss_read_at(struct pss_target *t, int dirfd, const char *name);
+/* Whether every thread of the target is exiting or gone (a process
+** killed while it is read: its /proc files end early without an error). */
+int pss_target_exiting(struct pss_target *t);
 /* The same for one-record files (stat, status, fdinfo, syscall): no read
 ** just to see the end. */
 ssize_t pss_read_record(struct pss_target *t, int dirfd, const char *name);
@@ -122,15 +125,22 @@ int pss_proc_open(pid_t pid, const char *name, int flags);
 ** cut at size-1, or -errno. */
 ssize_t pss_proc_read(int dirfd, const char *name, char *buf, size_t size);
 
-/* A multi-record file line by line through a buffer of cap bytes: a line
-** that does not fit is skipped with skip_long, else -EOVERFLOW. */
+/* A multi-record file line by line through a buffer of cap bytes. A line
+** that does not fit is, by `long_lines`: PSS_LINES_FAIL, -EOVERFLOW;
+** PSS_LINES_SKIP, skipped; PSS_LINES_CUT, given as its first cap bytes
+** (the rest skipped), for a line whose head is what counts (a smaps
+** mapping line whose path is longer than anyone keeps). */
+enum { PSS_LINES_FAIL = 0, PSS_LINES_SKIP = 1, PSS_LINES_CUT = 2 };
 struct pss_lines {
-  int fd, eof, skip_long, skipping;
+  int fd, eof, long_lines, skipping, own_buf;
   char *buf;
   size_t cap, start, end;
 };
 int pss_lines_open(struct pss_lines *l, int dirfd, const char *name, size_t cap,
-                   int skip_long) PSS_MUST_CHECK;
+                   int long_lines) PSS_MUST_CHECK;
+/* The same through the caller's buffer of cap bytes, which it keeps. */
+int pss_lines_open_in(struct pss_lines *l, int dirfd, const char *name, char *buf, size_t cap,
+                      int long_lines) PSS_MUST_CHECK;
 /* The next line, without its '\n': 1, 0 at the end, or -errno. */
 int pss_lines_next(struct pss_lines *l, const char **line, size_t *len);
 void pss_lines_close(struct pss_lines *l);            /* idempotent */

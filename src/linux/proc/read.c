@@ -81,6 +81,40 @@ int pss_target_alive (const struct pss_target *t) {
   return faccessat(t->dirfd, "stat", F_OK, 0) == 0;
 }
 
+/* A task of the process is on its way out: a zombie, or past the start of
+** do_exit (PF_EXITING). pss_read_record's buffer is used. */
+#define PF_EXITING 0x00000004u
+static int task_exiting (struct pss_target *t, int dirfd, const char *name) {
+  struct pss_stat st;
+  ssize_t n = pss_read_record(t, dirfd, name);
+  if (n <= 0 || pss_parse_stat(t->scratch, (size_t)n, &st) < 0) return 1;   /* gone */
+  return st.state == 'Z' || st.state == 'X' || (st.flags & PF_EXITING) != 0;
+}
+
+/*
+** Whether the whole process is exiting or has exited: every one of its
+** threads is. One read while the main thread lives (the usual case); the
+** threads are looked at only when it does not, since a main thread that
+** called pthread_exit is a zombie while the others run on.
+*/
+int pss_target_exiting (struct pss_target *t) {
+  pid_t *tids = NULL;
+  size_t n = 0, i;
+  int taskfd, all = 1;
+  if (!pss_target_alive(t)) return 1;
+  if (!task_exiting(t, t->dirfd, "stat")) return 0;
+  if ((taskfd = openat(t->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) return 1;
+  if (pss_list_numbers(taskfd, &tids, &n) < 0) n = 0;
+  for (i = 0; i < n && all; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "%d/stat", (int)tids[i]);
+    all = task_exiting(t, taskfd, name);
+  }
+  free(tids);
+  close(taskfd);
+  return all;
+}
+
 /*
 ** One process_vm_readv: it needs no ptrace stop, only the right to trace
 ** (PTRACE_MODE_ATTACH), and stops at the first page it cannot read, so
@@ -214,12 +248,28 @@ ssize_t pss_proc_read (int dirfd, const char *name, char *buf, size_t size) {
 }
 
 int pss_lines_open (struct pss_lines *l, int dirfd, const char *name, size_t cap,
-                    int skip_long) {
+                    int long_lines) {
+  char *buf = malloc(cap);
+  int rc;
+  if (buf == NULL) {
+    memset(l, 0, sizeof *l);
+    l->fd = -1;
+    return -ENOMEM;
+  }
+  if ((rc = pss_lines_open_in(l, dirfd, name, buf, cap, long_lines)) < 0) {
+    free(buf);
+    return rc;
+  }
+  l->own_buf = 1;
+  return 0;
+}
+
+int pss_lines_open_in (struct pss_lines *l, int dirfd, const char *name, char *buf, size_t cap,
+                       int long_lines) {
   memset(l, 0, sizeof *l);
-  l->fd = -1;
-  if ((l->buf = malloc(cap)) == NULL) return -ENOMEM;
+  l->buf = buf;
   l->cap = cap;
-  l->skip_long = skip_long;
+  l->long_lines = long_lines;
   while ((l->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) < 0 && errno == EINTR) ;
   if (l->fd < 0) {
     int e = errno;
@@ -258,9 +308,14 @@ int pss_lines_next (struct pss_lines *l, const char **line, size_t *len) {
       return 1;
     }
     else if (l->start == 0 && l->end == l->cap) {   /* one line fills the buffer */
-      if (!l->skip_long) return -EOVERFLOW;
+      if (l->long_lines == PSS_LINES_FAIL) return -EOVERFLOW;
       l->skipping = 1;
       l->start = l->end;
+      if (l->long_lines == PSS_LINES_CUT) {
+        *line = l->buf;
+        *len = l->cap;
+        return 1;
+      }
     }
     if (l->eof) return 0;
     if ((rc = lines_fill(l)) < 0) return rc;
@@ -269,7 +324,7 @@ int pss_lines_next (struct pss_lines *l, const char **line, size_t *len) {
 
 void pss_lines_close (struct pss_lines *l) {
   if (l->fd >= 0) close(l->fd);
-  free(l->buf);
+  if (l->own_buf) free(l->buf);
   l->fd = -1;
   l->buf = NULL;
 }

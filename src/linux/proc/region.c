@@ -241,17 +241,32 @@ static int put_usage (struct pss_table *tab, const UINT64 *u, UINT64 *totals) {
   return 0;
 }
 
+/* The target's scratch buffer, at least n bytes (mmap'ed with
+** PSS_CREATE_USE_VM_ALLOCATIONS, as every read of the capture is). */
+static char *scratch_of (struct pss_target *t, size_t n) {
+  struct pss_buf b = { t->scratch, 0, t->scratch_cap, t->scratch_vm };
+  if (b.cap < n && pss_buf_reserve(&b, n) < 0) return NULL;
+  t->scratch = b.data;
+  t->scratch_cap = b.cap;
+  return b.data;
+}
+
 /*
 ** smaps is maps with each mapping's figures below its line: one read
 ** gives the regions and their memory at one instant. It is read through a
-** fixed buffer (a big process's smaps is about 1 KiB per mapping).
+** fixed buffer (a big process's smaps is about 1 KiB per mapping). A
+** mapping line longer than the buffer (a path nested deeper than
+** PATH_MAX) is cut: add_region keeps 4096 bytes of a path anyway.
 */
 static int read_smaps_regions (struct pss_target *t, struct pss_table *tab, UINT64 *totals) {
   UINT64 u[PSS_SMAPS_USAGE_FIELDS];
   struct pss_lines l;
   const char *line = NULL;
+  char *buf = scratch_of(t, SMAPS_LINE_CAP);
   size_t len = 0;
-  int rc = pss_lines_open(&l, t->livefd, "smaps", SMAPS_LINE_CAP, 0);
+  int rc;
+  if (buf == NULL) return -ENOMEM;
+  rc = pss_lines_open_in(&l, t->livefd, "smaps", buf, SMAPS_LINE_CAP, PSS_LINES_CUT);
   if (rc < 0) return rc;
   while ((rc = pss_lines_next(&l, &line, &len)) > 0) {
     struct pss_smaps_line sl;
