@@ -24,13 +24,7 @@ end
 
 local function empty (map) return next(map) == nil end
 
---- Sizes as the docs define them (binary units, one decimal), written here again.
-local function human (n)
-  if n < 1024 then return n .. " B" end
-  local units, v, u = { "KiB", "MiB", "GiB", "TiB" }, n, 0
-  repeat v = v / 1024; u = u + 1 until v < 1024 or u == #units
-  return ("%.1f %s"):format(v, units[u])
-end
+local human = support.human
 
 --- Sends SIGUSR2 and reads the step's report up to "change done": lists of
 -- fds, tids and starts, and by start the sizes of the mapped regions, the

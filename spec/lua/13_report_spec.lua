@@ -9,17 +9,7 @@ local R = require "pss.report"
 
 local report = R.report
 
---- The blocks of a report (separated by blank lines) by the first word of
--- their heading: "Process", "Threads:", "Handles:", "Regions:", "Memory".
-local function blocks (text)
-  local list = {}
-  for block in (text .. "\n"):gmatch("(.-)\n\n") do
-    local lines = {}
-    for line in block:gmatch("[^\n]+") do lines[#lines + 1] = line end
-    if lines[1] then list[lines[1]:match("^(%S+)")] = lines end
-  end
-  return list
-end
+local blocks = support.report_blocks
 
 --- key -> value of the Process block ("  key   value" lines).
 local function process_rows (block)

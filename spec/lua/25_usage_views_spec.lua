@@ -17,13 +17,7 @@ local PAGE = (function ()
   return assert(n)
 end)()
 
---- Sizes as the docs define them (binary units, one decimal), written here again.
-local function human (n)
-  if n < 1024 then return n .. " B" end
-  local units, v, u = { "KiB", "MiB", "GiB", "TiB" }, n, 0
-  repeat v = v / 1024; u = u + 1 until v < 1024 or u == #units
-  return ("%.1f %s"):format(v, units[u])
-end
+local human = support.human
 
 local function literal (s) return (s:gsub("%p", "%%%0")) end
 
@@ -175,17 +169,7 @@ local function smaps (pid)
   return map, order
 end
 
---- The blocks of a report (separated by blank lines) by the first word of
--- their heading.
-local function blocks (text)
-  local list = {}
-  for block in (text .. "\n"):gmatch("(.-)\n\n") do
-    local lines = {}
-    for line in block:gmatch("[^\n]+") do lines[#lines + 1] = line end
-    if lines[1] then list[lines[1]:match("^(%S+)")] = lines end
-  end
-  return list
-end
+local blocks = support.report_blocks
 
 --- The cells of a table line, split on two or more spaces.
 local function cells (line)

@@ -512,6 +512,28 @@ function support.executable (path)
 end
 --- }======================================================================
 
+--- Sizes as the docs define them (binary units, one decimal), written here
+-- again, apart from pss.text, for the specs of the text it writes.
+function support.human (n)
+  if n < 1024 then return n .. " B" end
+  local units, v, u = { "KiB", "MiB", "GiB", "TiB" }, n, 0
+  repeat v = v / 1024; u = u + 1 until v < 1024 or u == #units
+  return ("%.1f %s"):format(v, units[u])
+end
+
+--- The blocks of a report (separated by blank lines), each a list of its
+-- lines, by the first word of their heading: "Process", "Threads:",
+-- "Handles:", "Regions:", "Memory".
+function support.report_blocks (text)
+  local list = {}
+  for block in (text .. "\n"):gmatch("(.-)\n\n") do
+    local lines = {}
+    for line in block:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    if lines[1] then list[lines[1]:match("^(%S+)")] = lines end
+  end
+  return list
+end
+
 --- Calls f(...) and returns the message of the error it must raise.
 --- Runs bin/pss with a shell command line of arguments (with `before`
 -- and `after` around the command, e.g. an environment or a redirection);
