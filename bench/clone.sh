@@ -7,7 +7,8 @@
 #   freeze: libpss's freeze_wall_clock_period for those captures (median);
 #   fork:  the target's own fork() of the same address space (median of 5);
 #   core:  the time snap:write_core takes to write the core from the clone
-#          (the target runs meanwhile); one run;
+#          (the target runs meanwhile); one run (bench/core.sh times the
+#          whole `pss core` against gcore over several rounds);
 #   gcore: the target's longest turn while `gcore` dumped it, and gcore's
 #          wall time; one run (SIZES_GCORE limits which sizes get one).
 # Prints a Markdown table. Measurement only: nothing here is asserted.

@@ -331,3 +331,11 @@ void expect_cpu_time_then (uint64_t got, uint64_t now) {
     fail_because("CPU time %llu in the snapshot, %llu in /proc afterwards",
                  (unsigned long long)got, (unsigned long long)now);
 }
+
+void progress_log_routine (void *ctx, UINT64 done, UINT64 total) {
+  struct progress_log *p = ctx;
+  if (done < p->last || (p->calls > 0 && total != p->total)) p->backwards++;
+  p->calls++;
+  p->last = done;
+  p->total = total;
+}

@@ -111,4 +111,10 @@ long long filetime_unix_ns (FILETIME t);
 ** that race the target are shortened there. */
 int under_valgrind (void);
 
+/* What a PSS_LINUX_PROGRESS_ROUTINE heard (progress_log_routine with the
+** log as its context): calls, how often it went backwards or changed its
+** total, and the last report. */
+struct progress_log { unsigned calls, backwards; UINT64 last, total; };
+void progress_log_routine (void *ctx, UINT64 done, UINT64 total);
+
 #endif

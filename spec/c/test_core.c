@@ -12,7 +12,9 @@
 **   for byte; the notes come in the kernel's order with its sizes;
 ** - what has no bytes in the file is what the kernel leaves out too
 **   (MADV_DONTDUMP, memory never touched), and PROT_NONE memory with data
-**   is there all the same;
+**   is there all the same; the untouched pages of a mapping with data are
+**   holes, never read from the image, and the pages read stay shared
+**   with the process the image was forked from;
 ** - a pipe receives the same bytes as a file;
 ** - every failure is an -errno: bad fds, no image, a full disk, a file
 **   size limit.
@@ -462,6 +464,7 @@ struct smaps_entry {
   uint64_t start;
   int no_dump;                 /* VmFlags has dd, io or pf */
   long rss_kb, swap_kb;
+  long private_dirty_kb;       /* pages this process alone maps, written */
 };
 
 static int has_flag (char const *flags, char const *flag) {
@@ -492,12 +495,14 @@ static struct smaps_entry *read_smaps (struct fixture *f, pid_t pid, size_t *cou
     if (!(line[0] >= 'A' && line[0] <= 'Z') && sscanf(line, "%llx-%llx ", &start, &end) == 2) {
       assert_true(n < 4096);
       v[n].start = start;
-      v[n].rss_kb = v[n].swap_kb = -1;
+      v[n].rss_kb = v[n].swap_kb = v[n].private_dirty_kb = -1;
       n++;
     } else if (n > 0 && strncmp(line, "Rss:", 4) == 0) {
       v[n - 1].rss_kb = strtol(line + 4, NULL, 10);
     } else if (n > 0 && strncmp(line, "Swap:", 5) == 0) {
       v[n - 1].swap_kb = strtol(line + 5, NULL, 10);
+    } else if (n > 0 && strncmp(line, "Private_Dirty:", 14) == 0) {
+      v[n - 1].private_dirty_kb = strtol(line + 14, NULL, 10);
     } else if (n > 0 && strncmp(line, "VmFlags:", 8) == 0) {
       v[n - 1].no_dump = has_flag(line + 8, "dd") || has_flag(line + 8, "io") ||
                          has_flag(line + 8, "pf");
@@ -1010,12 +1015,39 @@ static pid_t clone_image (void) {
   return held.child;
 }
 
+/* The smaps entry of pid's mapping at start; fails if there is none. */
+static struct smaps_entry const *smaps_at (struct fixture *f, pid_t pid, uint64_t start) {
+  size_t n, i;
+  struct smaps_entry const *v = read_smaps(f, pid, &n);
+  for (i = 0; i < n; i++)
+    if (v[i].start == start)
+      return &v[i];
+  fail_because("pid %d has no mapping at 0x%" PRIx64, (int)pid, start);
+  return NULL;
+}
+
+/* Whether the file system of a new file at path keeps holes that SEEK_DATA
+** finds (the file is removed again). */
+static int keeps_holes (char const *path) {
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), keeps;
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, "x", 1, 1 << 20), 1);
+  keeps = lseek(fd, 0, SEEK_DATA) == 1 << 20;
+  close(fd);
+  unlink(path);
+  return keeps;
+}
+
 /*
 ** What goes into the file and what does not, on an image made for it (a
 ** forked copy of the test): memory marked MADV_DONTDUMP has no bytes;
 ** anonymous memory never touched has none; PROT_NONE memory with data,
 ** which process_vm_readv cannot read, has its bytes (from /proc/PID/mem);
-** a mapping with one page written has every page, that one with its data.
+** a mapping with one page written has every page, that one with its data,
+** the others holes in the file (where its file system keeps holes). The
+** pages the image never had are never read (reading would allocate them:
+** its Rss stays one page), and the page it shares with the test stays
+** shared (reading it must not copy it into the image).
 */
 static void core_keeps_what_the_kernel_keeps (void **state) {
   enum { PAGES = 16, SPAN = PAGES * PAGE };
@@ -1025,6 +1057,7 @@ static void core_keeps_what_the_kernel_keeps (void **state) {
   struct stopped *s = fixture_keep(f, calloc(1, sizeof *s));
   struct core_file c;
   Elf64_Phdr const *dontdump, *untouched, *hidden, *sparse;
+  struct smaps_entry const *image;
   size_t i;
   assert_non_null(got);
   assert_non_null(s);
@@ -1068,6 +1101,16 @@ static void core_keeps_what_the_kernel_keeps (void **state) {
   for (i = 0; i < SPAN; i++)
     if (got[i] != (i / PAGE == 5 ? 0x5a : 0))
       fail_because("byte %zu of the sparse mapping is 0x%02x in the core", i, got[i]);
+  if (keeps_holes(temp_file("probe"))) {
+    assert_int_equal(lseek(c.fd, (off_t)sparse->p_offset, SEEK_DATA), sparse->p_offset + 5 * PAGE);
+    assert_int_equal(lseek(c.fd, (off_t)(sparse->p_offset + 5 * PAGE), SEEK_HOLE),
+                     sparse->p_offset + 6 * PAGE);
+  }
+  image = smaps_at(f, s->proc.pid, (uintptr_t)(r + 6 * SPAN));
+  if (image->rss_kb != PAGE / 1024 || image->private_dirty_kb != 0)
+    fail_because("after the core, the image's sparse mapping has Rss %ld kB, Private_Dirty %ld kB "
+                 "(its one page, shared with the test: %u and 0)", image->rss_kb,
+                 image->private_dirty_kb, PAGE / 1024);
 }
 
 /* A pid that names no process: a child's, once reaped. */
@@ -1819,15 +1862,6 @@ static void core_of_a_capture_opens_in_gdb (void **state) {
 /* }====================================================================== */
 
 
-struct progress_log { unsigned calls, backwards; UINT64 last, total; };
-
-static void log_progress (void *ctx, UINT64 done, UINT64 total) {
-  struct progress_log *p = ctx;
-  if (done < p->last || (p->calls > 0 && total != p->total)) p->backwards++;
-  p->calls++;
-  p->last = done;
-  p->total = total;
-}
 
 /* The progress routine hears of a core write, forwards only, up to its
 ** total: the bytes of the mappings the core holds, which its PT_LOAD
@@ -1842,7 +1876,7 @@ static void core_write_reports_progress (void **state) {
   size_t i;
   int fd = mkstemp(path);
   assert_true(fd >= 0);
-  assert_code(PssLinuxSetProgressRoutine(log_progress, &log), ERROR_SUCCESS);
+  assert_code(PssLinuxSetProgressRoutine(progress_log_routine, &log), ERROR_SUCCESS);
   assert_code(PssLinuxWriteCoreFd(s, fd), ERROR_SUCCESS);
   assert_code(PssLinuxSetProgressRoutine(NULL, NULL), ERROR_SUCCESS);
   close(fd);

@@ -936,15 +936,6 @@ static void an_untouched_reservation_is_not_read (void **state) {
   munmap(none, size);
 }
 
-struct progress_log { unsigned calls, backwards; UINT64 last, total; };
-
-static void log_progress (void *ctx, UINT64 done, UINT64 total) {
-  struct progress_log *p = ctx;
-  if (done < p->last || (p->calls > 0 && total != p->total)) p->backwards++;
-  p->calls++;
-  p->last = done;
-  p->total = total;
-}
 
 /* The progress routine hears of a memory save, forwards only, up to its
 ** total; it is the calling thread's, and a NULL one hears nothing. */
@@ -954,7 +945,7 @@ static void progress_reaches_the_total (void **state) {
   HPSS s = capture_everything(f, &t);
   struct progress_log log = { 0, 0, 0, 0 };
   int fd = new_memfd();
-  assert_code(PssLinuxSetProgressRoutine(log_progress, &log), ERROR_SUCCESS);
+  assert_code(PssLinuxSetProgressRoutine(progress_log_routine, &log), ERROR_SUCCESS);
   assert_code(PssLinuxSaveSnapshot(s, fd, PSS_LINUX_SAVE_MEMORY), ERROR_SUCCESS);
   assert_code(PssLinuxSetProgressRoutine(NULL, NULL), ERROR_SUCCESS);
   note("%u reports, %llu bytes in all", log.calls, (unsigned long long)log.total);

@@ -7,14 +7,30 @@
 **   [one section header, only with PN_XNUM or more segments]
 **
 ** Everything before the segments' bytes is built in memory first (its size
-** says where the bytes go), then the memory is copied through one bounce
-** buffer in large chunks. The mappings come from one read of smaps (its
+** says where the bytes go), then the memory is copied in large chunks, read
+** by a thread of its own while the caller's thread writes (Copying the
+** memory, below). The mappings come from one read of smaps (its
 ** header lines are the maps lines; maps itself where smaps is missing),
 ** so the list, the flags and the page counts agree with each other.
+**
+** The image is a copy-on-write clone of the target, so nearly all its
+** pages are shared with the running target, and the way they are read
+** decides what a core costs. process_vm_readv pins each page it reads,
+** and pinning a shared anonymous page "unshares" it: the kernel copies the
+** page into the clone first, so the clone's memory doubles and a 4 GiB
+** core took 7 to 23 s here; a pread of /proc/IMAGE/mem takes a plain
+** reference and copies nothing into the clone (about 0.3 s per GiB). So
+** mem is the way; process_vm_readv only reads what mem will not
+** ([vsyscall]) or where mem will not open. Reading a page the image never
+** had allocates it, so in anonymous private memory /proc/IMAGE/pagemap is
+** asked first: a page neither present nor swapped out is zeros, and is
+** left as a hole in a file (the kernel's own core dumper skips such pages
+** alike) unread.
 */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +43,7 @@
 #include <sys/procfs.h>
 
 #include "linux/file/core.h"
+#include "linux/file/coreimage.h"
 #include "linux/ptrace/arch.h"
 #include "linux/store/store.h"
 #include "linux/proc/proc.h"
@@ -34,222 +51,12 @@
 
 #define CORE_PAGE PSS_CORE_PAGE       /* the machine's page; NT_FILE counts in it */
 #define CHUNK (1u << 20)              /* bytes copied per read and write */
-#define LINE_CAP (64u * 1024)         /* longest smaps line: a 4096-byte path escaped */
 
 /* The machine's sizes (gdb checks them) are asserted by ptrace/ARCH/core.c;
 ** a thread's gp is at most pr_reg (all of it where there is a port). */
 _Static_assert(sizeof(elf_gregset_t) >= sizeof ((struct pss_core_thread *)0)->gp,
                "gp fits pr_reg");
 _Static_assert(sizeof(siginfo_t) == 128, "NT_SIGINFO is a 128-byte siginfo");
-
-/* {======================================================================
-** The mappings of the image
-** ======================================================================= */
-struct core_map {
-  uint64_t start, end, offset;
-  uint32_t pflags;           /* PF_R | PF_W | PF_X */
-  int shared, file;          /* 's'; backed by a file (listed in NT_FILE) */
-  int no_dump;               /* VmFlags dd, io or pf */
-  int64_t rss_kb, swap_kb;   /* -1: unknown (no smaps) */
-  size_t path, path_len;     /* unescaped, in the maps' path pool */
-  int dump;                  /* decided: its bytes go into the file */
-};
-
-struct core_maps {
-  struct core_map *v;
-  size_t n, cap;
-  struct pss_buf paths;
-};
-
-static void maps_free (struct core_maps *m) {
-  free(m->v);
-  pss_buf_free(&m->paths);
-}
-
-/* Appends a maps path, unescaped, to the pool. */
-static int add_path (struct core_maps *m, const char *in, size_t n, struct core_map *to) {
-  int64_t at = pss_buf_append(&m->paths, NULL, 0, 1);
-  if (at < 0 || pss_buf_reserve(&m->paths, n) < 0) return -ENOMEM;
-  m->paths.len += pss_unescape_maps_path(in, n, m->paths.data + m->paths.len);
-  to->path = (size_t)at;
-  to->path_len = m->paths.len - (size_t)at;
-  return 0;
-}
-
-static int add_map (struct core_maps *m, const struct pss_maps_line *ml) {
-  struct core_map *c;
-  if (m->n == m->cap) {
-    size_t cap = m->cap ? m->cap * 2 : 256;
-    struct core_map *grown = realloc(m->v, cap * sizeof *grown);
-    if (grown == NULL) return -ENOMEM;
-    m->v = grown;
-    m->cap = cap;
-  }
-  c = &m->v[m->n];
-  memset(c, 0, sizeof *c);
-  c->start = ml->start;
-  c->end = ml->end;
-  c->offset = ml->offset;
-  c->pflags = (ml->perms[0] == 'r' ? PF_R : 0) | (ml->perms[1] == 'w' ? PF_W : 0) |
-              (ml->perms[2] == 'x' ? PF_X : 0);
-  c->shared = ml->perms[3] == 's';
-  c->file = ml->inode != 0;
-  c->rss_kb = c->swap_kb = -1;
-  if (ml->end < ml->start || add_path(m, ml->path, ml->path_len, c) < 0)
-    return ml->end < ml->start ? -EINVAL : -ENOMEM;
-  m->n++;
-  return 0;
-}
-
-/*
-** One line of smaps (or maps): a mapping, or a field of the last one.
-** "dd" (VM_DONTDUMP), "io" (VM_IO), "pf" (VM_PFNMAP): the kernel does not
-** dump them, and reading them fails or has side effects.
-*/
-static int map_line (struct core_maps *m, const char *line, size_t len) {
-  struct pss_smaps_line sl;
-  struct core_map *c = m->n > 0 ? &m->v[m->n - 1] : NULL;
-  if (pss_parse_smaps_line(line, len, &sl) < 0) return -EINVAL;
-  if (sl.kind == PSS_SMAPS_MAPPING) return add_map(m, &sl.map);
-  if (c == NULL) return 0;
-  if (sl.kind == PSS_SMAPS_VMFLAGS)
-    c->no_dump = pss_vmflags_has(sl.flags, sl.flags_len, "dd") ||
-                 pss_vmflags_has(sl.flags, sl.flags_len, "io") ||
-                 pss_vmflags_has(sl.flags, sl.flags_len, "pf");
-  else if (sl.kind == PSS_SMAPS_FIELD && sl.name_len == 3 && memcmp(sl.name, "Rss", 3) == 0)
-    c->rss_kb = (int64_t)(sl.kb ? sl.value >> 10 : sl.value);
-  else if (sl.kind == PSS_SMAPS_FIELD && sl.name_len == 4 && memcmp(sl.name, "Swap", 4) == 0)
-    c->swap_kb = (int64_t)(sl.kb ? sl.value >> 10 : sl.value);
-  return 0;
-}
-
-/* Whether a mapping's bytes go into the file: not when the kernel would
-** leave them out (dd, io, pf), nor for anonymous private memory without a
-** single page (Rss and Swap 0): all zeros, which reading would fault in,
-** and which an ASan process has terabytes of. [vdso] always: gdb reads
-** its symbols from the core. */
-static int worth_dumping (const struct core_maps *m, const struct core_map *c) {
-  static const char vdso[] = "[vdso]";
-  int is_vdso = c->path_len == sizeof vdso - 1 &&
-                memcmp(m->paths.data + c->path, vdso, sizeof vdso - 1) == 0;
-  if (c->no_dump) return 0;
-  return is_vdso || c->file || c->shared || c->rss_kb != 0 || c->swap_kb != 0;
-}
-
-/* The mappings of the image: from smaps, or from maps without smaps. */
-static int read_maps (int dirfd, struct core_maps *m) {
-  struct pss_lines l;
-  const char *line = NULL;
-  size_t len = 0, i;
-  int rc = pss_lines_open(&l, dirfd, "smaps", LINE_CAP, 0);
-  if (rc == -ESRCH) rc = pss_lines_open(&l, dirfd, "maps", LINE_CAP, 0);
-  if (rc < 0) return rc;
-  while ((rc = pss_lines_next(&l, &line, &len)) > 0)
-    if ((rc = map_line(m, line, len)) < 0) break;
-  pss_lines_close(&l);
-  if (rc < 0) return rc;
-  if (m->n == 0) return -ESRCH;     /* an exited process (a zombie) has no memory */
-  for (i = 0; i < m->n; i++) m->v[i].dump = worth_dumping(m, &m->v[i]);
-  return 0;
-}
-/* }====================================================================== */
-
-
-/* {======================================================================
-** Reading the image's memory
-** ======================================================================= */
-struct core_image {
-  pid_t pid;
-  int dirfd;                 /* /proc/IMAGE */
-  int memfd;                 /* /proc/IMAGE/mem, -1 if it would not open */
-  int mem_error;             /* why not */
-  int vm_readv;              /* process_vm_readv works here */
-};
-
-static int image_open (struct core_image *im, pid_t pid) {
-  im->pid = pid;
-  im->vm_readv = 1;
-  im->memfd = -1;
-  im->dirfd = pid > 0 ? pss_proc_open(pid, NULL, 0) : -ESRCH;
-  if (im->dirfd < 0) {
-    int rc = im->dirfd;
-    im->dirfd = -1;
-    return rc;
-  }
-  im->memfd = openat(im->dirfd, "mem", O_RDONLY | O_CLOEXEC);
-  im->mem_error = im->memfd < 0 ? -errno : 0;
-  return 0;
-}
-
-static void image_close (struct core_image *im) {
-  if (im->memfd >= 0) close(im->memfd);
-  if (im->dirfd >= 0) close(im->dirfd);
-}
-
-/* Bytes read at addr (a prefix: reading stops at the first bad page), or
-** -errno: -EFAULT where the page cannot be read this way. */
-static ssize_t read_vm (struct core_image *im, uint64_t addr, unsigned char *buf, size_t len) {
-  struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
-  ssize_t n;
-  if (!im->vm_readv) return -EFAULT;
-  while ((n = process_vm_readv(im->pid, &local, 1, &remote, 1, 0)) < 0 && errno == EINTR) ;
-  if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
-    im->vm_readv = 0;           /* seccomp, or a kernel without it: mem only */
-    return -EFAULT;
-  }
-  return n < 0 ? -errno : n > 0 ? n : -EFAULT;
-}
-
-/* The same through /proc/IMAGE/mem, which also reads what the image may
-** not (PROT_NONE): -EIO where a page cannot be read at all. */
-static ssize_t read_mem (const struct core_image *im, uint64_t addr, unsigned char *buf,
-                         size_t len) {
-  ssize_t n;
-  /* without mem, what process_vm_readv cannot read is unreadable */
-  if (im->memfd < 0) return im->vm_readv ? -EIO : im->mem_error;
-  if (addr > (uint64_t)INT64_MAX) return -EIO;  /* [vsyscall]: pread takes no such offset */
-  while ((n = pread(im->memfd, buf, len, (off_t)addr)) < 0 && errno == EINTR) ;
-  if (n == 0) return -ESRCH;    /* the image's memory is gone: it exited */
-  return n < 0 ? -errno : n;
-}
-
-/* Fills buf with len bytes of the image at addr; pages no way can read
-** are zeros. Fails only when the image is gone or out of reach. */
-static int read_image (struct core_image *im, uint64_t addr, unsigned char *buf, size_t len) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = read_vm(im, addr + done, buf + done, len - done);
-    if (n == -EFAULT) n = read_mem(im, addr + done, buf + done, len - done);
-    if (n == -EIO || n == -EFAULT) {
-      n = (ssize_t)(CORE_PAGE - (addr + done) % CORE_PAGE);
-      if ((size_t)n > len - done) n = (ssize_t)(len - done);
-      memset(buf + done, 0, (size_t)n);
-    }
-    if (n < 0) return (int)n;
-    done += (size_t)n;
-  }
-  return 0;
-}
-
-/* A whole small /proc file of the image, appended to b. */
-static int read_image_file (const struct core_image *im, const char *name, struct pss_buf *b) {
-  int fd = openat(im->dirfd, name, O_RDONLY | O_CLOEXEC), rc = 0;
-  if (fd < 0) return errno == ENOENT ? -ESRCH : -errno;
-  for (;;) {
-    ssize_t n;
-    if ((rc = pss_buf_reserve(b, 4096)) < 0) break;
-    while ((n = read(fd, b->data + b->len, b->cap - b->len)) < 0 && errno == EINTR) ;
-    if (n <= 0) {
-      rc = n < 0 ? -errno : 0;
-      break;
-    }
-    b->len += (size_t)n;
-  }
-  close(fd);
-  return rc;
-}
-/* }====================================================================== */
-
 
 /* {======================================================================
 ** Writing the file
@@ -491,7 +298,7 @@ static int add_prpsinfo (struct pss_buf *b, const struct pss_core_process *p) {
 /* NT_AUXV: /proc/IMAGE/auxv as it is (gdb relocates a PIE by AT_ENTRY). */
 static int add_auxv (struct pss_buf *b, const struct core_image *im) {
   struct pss_buf auxv = { NULL, 0, 0, 0 };
-  int rc = read_image_file(im, "auxv", &auxv);
+  int rc = pss_core_image_file(im, "auxv", &auxv);
   if (rc == 0 && auxv.len == 0) rc = -ESRCH;    /* exited meanwhile */
   if (rc == 0) rc = add_note(b, NT_AUXV, auxv.data, auxv.len);
   pss_buf_free(&auxv);
@@ -632,49 +439,211 @@ static int build_head (struct pss_buf *b, Elf64_Shdr *sh, uint64_t *data_off,
 /* }====================================================================== */
 
 
-/* How far the copy of the memory is, for the caller's progress routine
-** (pss_progress): bytes of the dumped mappings copied, of `total`. */
-struct core_progress {
-  uint64_t done, total;
+/* {======================================================================
+** Copying the memory
+**
+** Reading the image and writing the file each cost about as much (a copy
+** of every byte in the kernel, and for mem a second one), so a reader
+** thread reads the next pieces while the caller's thread writes the last
+** ones, through SLOTS buffers of a CHUNK each: the copy takes about as
+** long as the slower of the two instead of their sum. The writing stays
+** in the caller's thread (the signals a write raises are sent to the
+** writing thread, and are blocked in this one; the progress routine is
+** called in it). The reader blocks every signal, so the caller's signals
+** never land in it. Where no thread can be made, one thread does both in
+** turn.
+** ======================================================================= */
+#define SLOTS 4
+
+/* What the reader hands the writer: gap bytes without data (a hole, or
+** zeros to a stream), then len bytes of data in buf. */
+struct core_piece {
+  uint64_t gap, len;
+  unsigned char *buf;
+  int rc;                    /* reading failed: -errno, and nothing follows */
+  int end;                   /* the memory is complete: nothing follows */
 };
 
-/* The bytes of one mapping, a chunk at a time, each told to the progress
-** routine once it is written. */
-static int copy_mapping (struct core_out *o, struct core_image *im, const struct core_map *c,
-                         unsigned char *chunk, struct core_progress *p) {
-  uint64_t addr;
-  int rc;
-  for (addr = c->start; addr < c->end; addr += CHUNK) {
-    size_t n = c->end - addr < CHUNK ? (size_t)(c->end - addr) : CHUNK;
-    if ((rc = read_image(im, addr, chunk, n)) < 0 || (rc = out_memory(o, chunk, n)) < 0)
-      return rc;
-    pss_progress(p->done += n, p->total);
+struct core_copy {
+  struct core_image *im;
+  const struct core_maps *m;
+  size_t map;                /* the reader's place: the mapping, */
+  uint64_t addr;             /* and the address in it */
+  struct core_piece slot[SLOTS];
+  unsigned read, written;    /* pieces so far; piece k is in slot k % SLOTS */
+  int stop;                  /* the writer failed: the reader ends */
+  pthread_mutex_t lock;
+  pthread_cond_t moved;      /* read, written or stop changed */
+  unsigned char *zeros;      /* CHUNK zeros for a stream's gaps */
+  struct core_pagemap pm;
+};
+
+/* Reads the next piece: the next run of pages that may hold data, a
+** CHUNK at most, and the pages without data before it. */
+static void read_piece (struct core_copy *cp, struct core_piece *pc) {
+  const struct core_maps *m = cp->m;
+  uint64_t from, to;
+  pc->gap = pc->len = 0;
+  pc->rc = pc->end = 0;
+  while (cp->map < m->n && (!m->v[cp->map].dump || cp->addr >= m->v[cp->map].end))
+    if (++cp->map < m->n) cp->addr = m->v[cp->map].start;
+  if (cp->map == m->n) {
+    pc->end = 1;
+    return;
   }
-  return 0;
+  pss_core_next_run(cp->im, &cp->pm, &m->v[cp->map], cp->addr, CHUNK, &from, &to);
+  if (to < from) to = from;
+  pc->gap = from - cp->addr;
+  pc->len = to - from;
+  if (pc->len > 0) pc->rc = pss_core_image_read(cp->im, from, pc->buf, (size_t)pc->len);
+  cp->addr = to;
 }
+
+/* How far the copy of the memory is, for the caller's progress routine
+** (pss_progress): bytes of the dumped mappings copied, of `total`; told
+** about once per CHUNK. */
+struct core_progress {
+  uint64_t done, told, total;
+};
+
+static void advance (struct core_progress *p, uint64_t n) {
+  p->done += n;
+  if (p->done - p->told < CHUNK && p->done != p->total) return;
+  p->told = p->done;
+  pss_progress(p->done, p->total);
+}
+
+/* Writes a piece: its gap as a hole in a file, as zeros to a stream. */
+static int write_piece (struct core_out *o, const struct core_copy *cp,
+                        const struct core_piece *pc, struct core_progress *p) {
+  uint64_t gap = pc->gap;
+  int rc = pc->rc;
+  if (rc == 0 && o->holes) rc = out_zeros(o, (size_t)gap);
+  while (rc == 0 && !o->holes && gap > 0) {
+    size_t k = gap < CHUNK ? (size_t)gap : CHUNK;
+    rc = out_bytes(o, cp->zeros, k);
+    gap -= k;
+  }
+  if (rc == 0 && pc->len > 0) rc = out_memory(o, pc->buf, (size_t)pc->len);
+  if (rc == 0) advance(p, pc->gap + pc->len);
+  return rc;
+}
+
+static void *reader (void *arg) {
+  struct core_copy *cp = arg;
+  struct core_piece *pc;
+  int done = 0;
+  pthread_mutex_lock(&cp->lock);
+  while (!done) {
+    while (!cp->stop && cp->read - cp->written == SLOTS) pthread_cond_wait(&cp->moved, &cp->lock);
+    if (cp->stop) break;
+    pc = &cp->slot[cp->read % SLOTS];
+    pthread_mutex_unlock(&cp->lock);
+    read_piece(cp, pc);
+    done = pc->end || pc->rc < 0;
+    pthread_mutex_lock(&cp->lock);
+    cp->read++;
+    pthread_cond_broadcast(&cp->moved);
+  }
+  pthread_mutex_unlock(&cp->lock);
+  return NULL;
+}
+
+/* The reader, its signals blocked; 0 where none could be made. */
+static int start_reader (struct core_copy *cp, pthread_t *t) {
+  sigset_t all, old;
+  int made;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  made = pthread_create(t, NULL, reader, cp) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return made;
+}
+
+/* The writer's side, while the reader runs: every piece in order, until
+** the end, a failed read or a failed write (then the reader is told to
+** stop). */
+static int write_pieces (struct core_out *o, struct core_copy *cp, struct core_progress *p) {
+  int rc = 0;
+  for (;;) {
+    struct core_piece *pc;
+    pthread_mutex_lock(&cp->lock);
+    while (cp->written == cp->read) pthread_cond_wait(&cp->moved, &cp->lock);
+    pc = &cp->slot[cp->written % SLOTS];
+    pthread_mutex_unlock(&cp->lock);
+    if (pc->end) return 0;
+    rc = write_piece(o, cp, pc, p);
+    pthread_mutex_lock(&cp->lock);
+    cp->written++;
+    cp->stop = rc < 0;
+    pthread_cond_broadcast(&cp->moved);
+    pthread_mutex_unlock(&cp->lock);
+    if (rc < 0) return rc;
+  }
+}
+
+/* One thread reading and writing in turn. */
+static int copy_in_turn (struct core_out *o, struct core_copy *cp, struct core_progress *p) {
+  for (;;) {
+    int rc;
+    read_piece(cp, &cp->slot[0]);
+    if (cp->slot[0].end) return 0;
+    if ((rc = write_piece(o, cp, &cp->slot[0], p)) < 0) return rc;
+  }
+}
+
+/* The bytes of every mapping to dump, in order; pages without data are
+** never read. A cancellation would leave the reader behind: none is
+** taken meanwhile. */
+static int copy_memory (struct core_out *o, struct core_image *im, const struct core_maps *m) {
+  struct core_progress progress = { 0, 0, 0 };
+  struct core_copy *cp = calloc(1, sizeof *cp);
+  unsigned char *bufs = malloc((size_t)SLOTS * CHUNK);
+  pthread_t t;
+  size_t i;
+  int rc = -ENOMEM, cancel;
+  for (i = 0; i < m->n; i++)
+    if (m->v[i].dump) progress.total += m->v[i].end - m->v[i].start;
+  if (cp != NULL && bufs != NULL && (o->holes || (cp->zeros = calloc(1, CHUNK)) != NULL)) {
+    cp->im = im;
+    cp->m = m;
+    cp->addr = m->n > 0 ? m->v[0].start : 0;
+    for (i = 0; i < SLOTS; i++) cp->slot[i].buf = bufs + i * CHUNK;
+    pthread_mutex_init(&cp->lock, NULL);
+    pthread_cond_init(&cp->moved, NULL);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+    if (start_reader(cp, &t)) {
+      rc = write_pieces(o, cp, &progress);
+      pthread_join(t, NULL);
+    } else {
+      rc = copy_in_turn(o, cp, &progress);
+    }
+    pthread_setcancelstate(cancel, NULL);
+    pthread_cond_destroy(&cp->moved);
+    pthread_mutex_destroy(&cp->lock);
+  }
+  if (cp != NULL) free(cp->zeros);
+  free(cp);
+  free(bufs);
+  return rc;
+}
+/* }====================================================================== */
+
 
 static int write_core (struct core_out *o, struct core_image *im, const struct core_maps *m,
                        const struct pss_buf *head, const Elf64_Shdr *sh, uint64_t data_off) {
-  unsigned char *chunk = malloc(CHUNK);
-  struct core_progress progress = { 0, 0 };
-  size_t i;
-  int rc = chunk != NULL ? 0 : -ENOMEM;
-  for (i = 0; i < m->n; i++)
-    if (m->v[i].dump) progress.total += m->v[i].end - m->v[i].start;
-  if (rc == 0) rc = out_bytes(o, head->data, head->len);
+  int rc = out_bytes(o, head->data, head->len);
   if (rc == 0) rc = out_zeros(o, (size_t)(data_off - head->len));
-  for (i = 0; rc == 0 && i < m->n; i++)
-    if (m->v[i].dump) rc = copy_mapping(o, im, &m->v[i], chunk, &progress);
+  if (rc == 0) rc = copy_memory(o, im, m);
   if (rc == 0 && sh->sh_info != 0) rc = out_bytes(o, sh, sizeof *sh);
   if (rc == 0) rc = out_finish(o);
-  free(chunk);
   return rc;
 }
 
 int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,
                     const struct pss_core_thread *threads, size_t nthreads) {
   struct core_out out;
-  struct core_image im = { 0, -1, -1, 0, 0 };
+  struct core_image im = { 0, -1, -1, 0, 0, -1, 0 };
   struct core_maps maps = { NULL, 0, 0, { NULL, 0, 0, 0 } };
   struct pss_buf head = { NULL, 0, 0, 0 };
   Elf64_Shdr sh;
@@ -683,14 +652,14 @@ int pss_core_write (int fd, pid_t image, const struct pss_core_process *proc,
   if (pss_core_machine() == 0) return -EOPNOTSUPP;      /* no port: no registers to write */
   if (proc == NULL || threads == NULL || nthreads == 0) return -EINVAL;
   /* everything that can fail without writing is done before the first byte */
-  if ((rc = image_open(&im, image)) == 0 && (rc = read_maps(im.dirfd, &maps)) == 0 &&
+  if ((rc = pss_core_image_open(&im, image)) == 0 && (rc = pss_core_maps_read(im.dirfd, &maps)) == 0 &&
       (rc = build_head(&head, &sh, &data_off, &im, &maps, proc, threads, nthreads)) == 0 &&
       (rc = out_open(&out, fd)) == 0) {
     rc = write_core(&out, &im, &maps, &head, &sh, data_off);
     out_close(&out);
   }
   pss_buf_free(&head);
-  maps_free(&maps);
-  image_close(&im);
+  pss_core_maps_free(&maps);
+  pss_core_image_close(&im);
   return rc;
 }
