@@ -39,7 +39,8 @@ struct pss_core_process {
 /*
 ** Writes an ELF64 core file to fd: the memory comes from process `image`
 ** (its /proc/IMAGE/maps, /proc/IMAGE/smaps VmFlags, /proc/IMAGE/auxv, and
-** its memory via process_vm_readv with /proc/IMAGE/mem as the fallback),
+** its memory through /proc/IMAGE/mem, process_vm_readv where mem will not
+** open, with /proc/IMAGE/pagemap saying which pages to read),
 ** the threads' registers from `threads` (the first one is the main
 ** thread). Returns 0 or -errno (-EBADF: fd is not open for writing); a
 ** failed write also leaves a detail in words (pss_fail_detail). Nothing is
@@ -58,9 +59,13 @@ struct pss_core_process {
 ** either: VM_DONTDUMP ("dd"), VM_IO and VM_PFNMAP ("io", "pf": [vvar],
 ** device memory), and anonymous private memory that has no page at all
 ** (Rss and Swap 0 in smaps: zeros), whose segments have no bytes in the
-** file (gdb reads them as zeros). Pages that cannot be read even through
-** /proc/IMAGE/mem are written as zeros. -EOPNOTSUPP on a machine
-** without a port (pss_core_machine() 0).
+** file (gdb reads them as zeros). In anonymous private memory, a page
+** that pagemap shows neither present nor swapped out is zeros without
+** being read (reading would allocate it in the image). Pages that cannot
+** be read even through /proc/IMAGE/mem are written as zeros. The image
+** is read by a thread of its own while fd is written (the caller's
+** thread writes). -EOPNOTSUPP on a machine without a port
+** (pss_core_machine() 0).
 */
 int pss_core_write(int fd, pid_t image, const struct pss_core_process *proc,
                    const struct pss_core_thread *threads, size_t nthreads);
