@@ -58,7 +58,7 @@ describe("the pss command", function ()
     assert.equal(0, status)
     -- as pmap -x: a header, a line per region, a total (spec 25 checks the columns)
     assert.matches("^Address +Kbytes +RSS +Dirty +Mode +Mapping\n", out)
-    assert.matches("\n%-+  %-+  %-+  %-+\ntotal kB +%d+ +%d+ +%d+\n$", out)
+    assert.matches("\n%-+ +%-+ +%-+ +%-+\ntotal kB +%d+ +%d+ +%d+\n$", out)
     for _, m in ipairs(t.maps) do assert.truthy(out:find(("\n%016x "):format(m.start)), m.kind) end
     status, out = run("maps --json " .. t.pid)
     assert.equal(0, status)

@@ -213,7 +213,7 @@ describe("pss.diff with memory usage", function ()
     local text = tostring(d)
     assert.matches("[^\n]\n$", text)
     local row = text:match("\nmemory: %d+ regions? changed, [^\n]*\n([^\n]*)\n")
-    assert.matches(("^  grew%%s+0x%x%%s+%%+%s  0 B %%-> %s  %%[anon%%]$"):format(grow.start,
+    assert.matches(("^  grew%%s+0x%x%%s+%%+%s%%s+0 B %%-> %s%%s+%%[anon%%]$"):format(grow.start,
       literal(human(37 * PAGE)), literal(human(37 * PAGE))), row)
     -- the counters have the process's totals: its rss grew by the pages at least
     assert.is_true(d.counters.rss.delta >= 37 * PAGE)
@@ -395,7 +395,7 @@ describe("pss maps", function ()
       assert.equal(m.path ~= "" and m.path or "[ anon ]", row[6])
       size, rss, dirty = size + m.size // 1024, rss + m.rss // 1024, dirty + m.dirty // 1024
     end
-    assert.matches("^%-+  %-+  %-+  %-+$", lines[#lines - 1])
+    assert.matches("^%-+ +%-+ +%-+ +%-+$", lines[#lines - 1])
     assert.same({ "total kB", tostring(size), tostring(rss), tostring(dirty) }, cells(lines[#lines]))
     local at
     for i, s in ipairs(order) do if s == t.maps.grow.start then at = i end end
